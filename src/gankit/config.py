@@ -1,0 +1,332 @@
+"""Typed configuration: dataclasses with documented defaults, YAML presets, dotted overrides.
+
+A run's configuration has three sections::
+
+    model:  name + the model's own dataclass (each variant declares ``Config``)
+    data:   DataConfig
+    train:  TrainConfig
+
+Presets (``gankit/configs/*.yaml``, also reachable as ``configs/`` in the repository) hold only
+the differences from these defaults. Unknown keys, wrong types, out-of-range and non-finite
+values are ``ConfigError``\\ s that name the dotted key and suggest the closest valid one.
+
+Every field is declared with :func:`opt`, which carries its help text, so ``gankit list`` and
+the docs can show what each knob does.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gankit.errors import ConfigError, did_you_mean
+
+PRESET_DIR = Path(__file__).parent / "configs"
+
+
+def opt(default: Any, help: str, *, min: float | None = None, max: float | None = None,
+        choices: tuple | None = None) -> Any:
+    """Declare a config field with its help text and validation bounds."""
+    meta = {"help": help, "min": min, "max": max, "choices": choices}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class ModelConfig:
+    """Base of every model's config; ``name`` selects the registered model."""
+
+    name: str = opt("gan", "registered model name (`gankit list` shows them)")
+
+
+@dataclass
+class DataConfig:
+    dataset: str = opt("fashion-mnist",
+                       "dataset name (mnist, fashion-mnist, cifar10, ...), folder:PATH or npz:PATH")
+    root: str = opt("", "where dataset files live; empty = $GANKIT_DATA, the user cache, "
+                        "/usr/share/datasets")
+    split: str = opt("train", "dataset split to train on", choices=("train", "test", "all"))
+    resolution: int = opt(0, "square image size fed to the model; 0 = the dataset's own size", min=0)
+    channels: int = opt(0, "1 = greyscale, 3 = RGB, 0 = the dataset's own", choices=(0, 1, 3))
+    center_crop: int = opt(0, "crop a centred square of this many pixels before resizing; "
+                              "0 = the largest centred square", min=0)
+    flip: bool = opt(False, "random horizontal flips, drawn afresh for every batch")
+    limit: int = opt(0, "use only the first N examples (0 = all)", min=0)
+    labels: bool = opt(True, "read class labels where the dataset has them")
+    download: bool = opt(True, "download a missing built-in dataset from its official source")
+
+
+@dataclass
+class TrainConfig:
+    steps: int = opt(2000, "generator steps to train for", min=1)
+    batch_size: int = opt(64, "images per batch per process", min=1)
+    lr_g: float = opt(2e-4, "generator learning rate", min=0.0)
+    lr_d: float = opt(2e-4, "discriminator learning rate (TTUR: may differ from lr_g)", min=0.0)
+    beta1: float = opt(0.5, "Adam beta1", min=0.0, max=1.0)
+    beta2: float = opt(0.999, "Adam beta2", min=0.0, max=1.0)
+    d_steps: int = opt(1, "discriminator (critic) steps per generator step (n_critic)", min=1)
+    grad_clip: float = opt(0.0, "clip each phase's gradient norm to this (0 = off)", min=0.0)
+    amp: str = opt("auto", "mixed precision: auto (bf16 where the hardware has it), off, bf16, "
+                           "fp16 (CUDA, with a gradient scaler)",
+                   choices=("auto", "off", "bf16", "fp16"))
+    channels_last: bool = opt(True, "use channels_last memory format for conv models")
+    compile: bool = opt(False, "torch.compile G and D (not used on gradient-penalty paths)")
+    ema_decay: float = opt(0.0, "decay of an exponential moving average of G (0 = off, "
+                                "e.g. 0.999)", min=0.0, max=1.0)
+    ema_start: int = opt(0, "step at which the EMA starts averaging (copies G before)", min=0)
+    seed: int = opt(0, "seed of every random number in the run", min=0)
+    threads: int = opt(0, "CPU threads for torch (0 = chosen for the model size)", min=0)
+    device: str = opt("auto", "auto, cpu, cuda or cuda:N")
+    log_every: int = opt(50, "steps between stats.jsonl lines and progress updates", min=1)
+    sample_every: int = opt(500, "steps between fixed-seed sample grids (0 = only at the end)",
+                            min=0)
+    checkpoint_every: int = opt(500, "steps between checkpoints (0 = only at the end)", min=0)
+    keep_checkpoints: int = opt(3, "numbered checkpoints to keep besides latest.pt (0 = all)",
+                                min=0)
+    grid_size: int = opt(64, "images in each sample grid", min=1)
+    progress: bool = opt(True, "show a progress bar")
+    nan_policy: str = opt("stop", "on a non-finite loss: stop (keep the last good checkpoint) or "
+                                  "rollback (reload it and halve the learning rates)",
+                          choices=("stop", "rollback"))
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    preset: str = opt("", "the preset this config came from (informational)")
+    description: str = opt("", "what this preset trains and how long it takes")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# --------------------------------------------------------------------------- loading
+
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML: {e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of sections (model:, data:, train:)")
+    return data
+
+
+def read_source(source: str | Path | dict) -> tuple[dict[str, Any], str]:
+    """Return (raw dict, preset name) for a preset name, a YAML path, or a dict."""
+    if isinstance(source, dict):
+        return dict(source), str(source.get("preset", ""))
+    text = str(source)
+    path = Path(text)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        raw = _read_yaml(path)
+        return raw, raw.get("preset", path.stem)
+    preset = PRESET_DIR / f"{text}.yaml"
+    if preset.exists():
+        raw = _read_yaml(preset)
+        raw.setdefault("preset", text)
+        return raw, text
+    raise ConfigError(f"no preset or config file named {text!r}"
+                      f"{did_you_mean(text, list_presets())} (presets: {', '.join(list_presets())})")
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """Parse ``section.key=value``; the value is read as YAML (numbers, bools, lists)."""
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} must look like section.key=value, "
+                          f"e.g. train.batch_size=64")
+    key, _, value = item.partition("=")
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"override {item!r} has an empty key")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError:
+        parsed = value
+    return parts, parsed
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    raw = _deepcopy(raw)
+    for item in overrides:
+        parts, value = parse_override(item)
+        node = raw
+        for p in parts[:-1]:
+            nxt = node.get(p)
+            if nxt is None:
+                nxt = node[p] = {}
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"override {item!r}: {p} is a value, not a section")
+            node = nxt
+        node[parts[-1]] = value
+    return raw
+
+
+def _deepcopy(d: Any) -> Any:
+    if isinstance(d, dict):
+        return {k: _deepcopy(v) for k, v in d.items()}
+    if isinstance(d, list):
+        return [_deepcopy(v) for v in d]
+    return d
+
+
+def load_config(source: str | Path | dict = "fashion-mnist-dcgan",
+                overrides: list[str] | None = None) -> Config:
+    """Build a validated :class:`Config` from a preset name, YAML file or dict plus overrides."""
+    raw, preset = read_source(source)
+    raw = apply_overrides(raw, list(overrides or []))
+    return config_from_dict(raw, preset=preset)
+
+
+def config_from_dict(raw: dict[str, Any], preset: str = "") -> Config:
+    from gankit.registry import MODELS  # registry imports models lazily
+
+    if not isinstance(raw, dict):
+        raise ConfigError("a config must be a mapping with model:, data: and train: sections")
+    raw = _deepcopy(raw)
+    allowed = {f.name for f in dataclasses.fields(Config)}
+    for key in raw:
+        if key not in allowed:
+            raise ConfigError(f"{key}: unknown section{did_you_mean(key, allowed)} "
+                              f"(sections: model, data, train)")
+    model_raw = raw.get("model") or {}
+    if not isinstance(model_raw, dict):
+        raise ConfigError("model: must be a mapping, e.g. {name: dcgan}")
+    name = model_raw.get("name", ModelConfig.name)
+    model_cls = MODELS.get(str(name))
+    cfg = Config(
+        model=from_dict(model_cls.Config, model_raw, "model"),
+        data=from_dict(DataConfig, raw.get("data") or {}, "data"),
+        train=from_dict(TrainConfig, raw.get("train") or {}, "train"),
+        preset=str(raw.get("preset", preset) or ""),
+        description=str(raw.get("description", "") or ""),
+    )
+    return cfg
+
+
+def from_dict(cls: type, raw: dict[str, Any], where: str) -> Any:
+    """Build dataclass ``cls`` from ``raw``, rejecting unknown keys and wrong types."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: must be a mapping, got {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in raw.items():
+        path = f"{where}.{key}"
+        if key not in fields:
+            raise ConfigError(f"{path}: unknown key{did_you_mean(key, fields)}"
+                              f" (valid keys: {', '.join(fields)})")
+        kwargs[key] = _check_value(path, hints[key], value, fields[key].metadata)
+    return cls(**kwargs)
+
+
+def _check_value(path: str, tp: Any, value: Any, meta: Any) -> Any:
+    value = _coerce(path, tp, value)
+    if meta:
+        lo, hi, choices = meta.get("min"), meta.get("max"), meta.get("choices")
+        if choices is not None and value not in choices:
+            raise ConfigError(f"{path}: {value!r} is not one of {', '.join(map(str, choices))}"
+                              f"{did_you_mean(str(value), map(str, choices))}")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if lo is not None and value < lo:
+                raise ConfigError(f"{path}: {value} is below the minimum {lo}")
+            if hi is not None and value > hi:
+                raise ConfigError(f"{path}: {value} is above the maximum {hi}")
+    return value
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(path: str, tp: Any, value: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(path, a, value)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if errors else f"{path}: invalid value {value!r}")
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value or {}, path)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path}: expected a list, got {value!r}")
+        args = typing.get_args(tp)
+        inner = args[0] if args else Any
+        items = [_coerce(f"{path}[{i}]", inner, v) for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{path}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{path}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            v = float(value)
+            if not math.isfinite(v):
+                raise ConfigError(f"{path}: must be a finite number, got {value!r}")
+            return v
+        if isinstance(value, str):
+            try:
+                v = float(value)  # YAML reads 1e-4 (no dot) as a string
+            except ValueError:
+                pass
+            else:
+                if not math.isfinite(v):
+                    raise ConfigError(f"{path}: must be a finite number, got {value!r}")
+                return v
+        raise ConfigError(f"{path}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{path}: expected a string, got {value!r}")
+    if isinstance(tp, type) and not isinstance(value, tp):
+        raise ConfigError(f"{path}: expected {_type_name(tp)}, got {value!r}")
+    return value
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def describe(cls: type, prefix: str) -> list[tuple[str, Any, str]]:
+    """(dotted key, default, help) for every field of a config dataclass."""
+    out = []
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        out.append((f"{prefix}.{f.name}", default, f.metadata.get("help", "")))
+    return out

@@ -1,0 +1,1 @@
+"""GAN variants, one file each, registered by name in :data:`gankit.registry.MODELS`."""

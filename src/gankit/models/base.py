@@ -1,0 +1,139 @@
+"""The variant contract every registered GAN follows.
+
+A variant owns the maths: its networks, its phases and each phase's loss. The trainer
+(:mod:`gankit.train.trainer`) owns the mechanics: zero_grad, backward, gradient clipping,
+optimizer steps, requires_grad toggling, mixed precision, multi-process gradient averaging,
+EMA, checkpoints. Adding a variant means one file in ``gankit/models/`` that subclasses
+:class:`GANModel` and registers itself with ``@MODELS.register("name")``, plus a preset.
+
+What a variant declares:
+
+* ``Config``: a dataclass (subclass of :class:`~gankit.config.ModelConfig`) whose defaults
+  train a small model;
+* ``data_kinds``: the kinds of :class:`~gankit.data.base.DataInfo` it accepts, and
+  ``needs_labels`` for class-conditional variants;
+* ``__init__(cfg, info)``: builds ``self.nets`` (a ModuleDict: ``G``, ``D``, ...);
+* ``phases(train_cfg)``: the ordered phases of one training step, each updating some nets;
+* ``loss(phase, batch, nets)``: a scalar loss and a dict of tensors to log;
+* optional hooks: ``make_optimizer``, ``after_step`` (e.g. weight clipping),
+  ``on_step_start`` (e.g. progressive growth), ``extra_state`` / ``load_extra_state``;
+* ``capabilities``: what the sampling tools may ask of it (``sample``, ``conditional``,
+  ``translate``, ``truncate``, ``mix``), read by the CLI and the studio;
+* ``contract_overrides``: config values that make a tiny model for the contract test.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from gankit.config import ModelConfig, TrainConfig
+from gankit.data.base import DataInfo, NoiseSource
+from gankit.errors import ConfigError, DataError
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One part of a training step: ``repeats`` optimizer steps on the parameters of ``nets``."""
+
+    name: str
+    nets: tuple[str, ...]
+    repeats: int = 1
+
+
+class GANModel(nn.Module):
+    Config: ClassVar[type[ModelConfig]] = ModelConfig
+    data_kinds: ClassVar[tuple[str, ...]] = ("image",)
+    needs_labels: ClassVar[bool] = False
+    capabilities: ClassVar[frozenset[str]] = frozenset({"sample"})
+    generator_nets: ClassVar[tuple[str, ...]] = ("G",)
+    contract_overrides: ClassVar[dict[str, Any]] = {}
+    # True when a loss takes gradients of gradients (gradient penalty, R1): torch.compile
+    # cannot trace a double backward, so the trainer leaves such models uncompiled.
+    double_backward: ClassVar[bool] = False
+
+    def __init__(self, cfg: ModelConfig, info: DataInfo):
+        super().__init__()
+        if info.kind not in self.data_kinds:
+            raise DataError(f"model {cfg.name!r} trains on {' or '.join(self.data_kinds)} data, "
+                            f"but the dataset is of kind {info.kind!r}")
+        if self.needs_labels and info.num_classes < 2:
+            raise DataError(f"model {cfg.name!r} is class-conditional and needs a labelled "
+                            f"dataset (data.labels=true on a dataset with classes)")
+        self.cfg = cfg
+        self.info = info
+        self.nets = nn.ModuleDict()
+        self.noise = NoiseSource(0)  # replaced by the trainer with the run's seeded source
+
+    # ------------------------------------------------------------------ training
+    def phases(self, train: TrainConfig) -> list[Phase]:
+        """Default: the discriminator ``train.d_steps`` times, then the generator once."""
+        return [Phase("D", ("D",), train.d_steps), Phase("G", ("G",), 1)]
+
+    def make_optimizer(self, phase: Phase, params: list[nn.Parameter],
+                       train: TrainConfig) -> torch.optim.Optimizer:
+        """Default: Adam with lr_d for phases named D*, lr_g otherwise (TTUR)."""
+        lr = train.lr_d if phase.name.startswith("D") else train.lr_g
+        return adam(params, lr, (train.beta1, train.beta2))
+
+    def loss(self, phase: str, batch: dict[str, torch.Tensor],
+             nets: Mapping[str, nn.Module]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        raise NotImplementedError
+
+    def after_step(self, phase: str) -> None:
+        """Called after each optimizer step of ``phase`` (e.g. WGAN weight clipping)."""
+
+    def on_step_start(self, step: int, images_seen: int) -> None:
+        """Called before every training step (e.g. ProGAN growth and fade-in)."""
+
+    def extra_state(self) -> dict[str, Any]:
+        """Primitives to keep in checkpoints besides the weights (e.g. growth state)."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        pass
+
+    # ------------------------------------------------------------------ sampling
+    @property
+    def latent_dim(self) -> int:
+        return int(getattr(self.cfg, "z_dim", 0))
+
+    def make_latents(self, seeds: list[int]) -> torch.Tensor:
+        """One latent per seed; the same seed always gives the same latent."""
+        if not self.latent_dim:
+            raise ConfigError(f"model {self.cfg.name!r} has no latent space to sample")
+        return torch.stack([torch.randn(self.latent_dim,
+                                        generator=torch.Generator().manual_seed(int(s)))
+                            for s in seeds])
+
+    def sample_labels(self, seeds: list[int]) -> torch.Tensor | None:
+        """Labels that go with ``seeds`` for conditional models (seed mod classes)."""
+        if "conditional" not in self.capabilities:
+            return None
+        return torch.tensor([int(s) % self.info.num_classes for s in seeds])
+
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None,
+                 G: nn.Module | None = None, **options: Any) -> torch.Tensor:
+        """Images in [-1, 1] (N x C x H x W) for latents ``z``; ``G`` defaults to nets['G']."""
+        G = self.nets["G"] if G is None else G
+        return G(z) if labels is None else G(z, labels)
+
+
+def adam(params, lr: float, betas: tuple[float, float]) -> torch.optim.Optimizer:
+    """Adam using the fused/foreach implementation where it exists (a speed lever, same maths)."""
+    params = list(params)
+    kw: dict[str, Any] = {}
+    if params and params[0].is_cuda:
+        kw["fused"] = True
+    else:
+        kw["foreach"] = True
+    return torch.optim.Adam(params, lr=lr, betas=betas, **kw)
+
+
+def build_model(cfg: ModelConfig, info: DataInfo) -> GANModel:
+    from gankit.registry import MODELS
+
+    return MODELS.get(cfg.name)(cfg, info)
