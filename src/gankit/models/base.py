@@ -15,7 +15,7 @@ What a variant declares:
 * ``__init__(cfg, info)``: builds ``self.nets`` (a ModuleDict: ``G``, ``D``, ...);
 * ``phases(train_cfg)``: the ordered phases of one training step, each updating some nets;
 * ``loss(phase, batch, nets)``: a scalar loss and a dict of tensors to log;
-* optional hooks: ``make_optimizer``, ``after_step`` (e.g. weight clipping),
+* optional hooks: ``make_optimizer``, ``after_step`` (e.g. weight clipping), ``lr_factor``,
   ``on_step_start`` (e.g. progressive growth), ``extra_state`` / ``load_extra_state``;
 * ``capabilities``: what the sampling tools may ask of it (``sample``, ``conditional``,
   ``translate``, ``truncate``, ``mix``), read by the CLI and the studio;
@@ -85,6 +85,10 @@ class GANModel(nn.Module):
 
     def after_step(self, phase: str) -> None:
         """Called after each optimizer step of ``phase`` (e.g. WGAN weight clipping)."""
+
+    def lr_factor(self, step: int, total_steps: int) -> float:
+        """Multiplier of every learning rate at ``step`` (e.g. CycleGAN's linear decay)."""
+        return 1.0
 
     def on_step_start(self, step: int, images_seen: int) -> None:
         """Called before every training step (e.g. ProGAN growth and fade-in)."""
