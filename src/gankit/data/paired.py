@@ -19,8 +19,8 @@ resized *up* to ``jitter * resolution``; every batch takes a random ``resolution
 random mirror, with the same crop and mirror applied to A and B so they stay aligned. Both are
 tensor ops on the whole batch. Jitter is only used on the ``train`` split.
 
-Options go after the path in the dataset spec, URL style: ``paired:/data/facades?jitter=1.12``,
-``maps?direction=BtoA``. Known options: ``jitter`` (float >= 1; 1 = off), ``direction``
+Options go after the path in the dataset spec, URL style: ``paired:/data/facades?jitter=1.12``;
+built-in sets take only options: ``maps:jitter=1.12&direction=BtoA``. Known options: ``jitter`` (float >= 1; 1 = off), ``direction``
 (``AtoB``/``BtoA``: swap the domains), ``test`` (number of pairs held out as the test split for
 sets that ship only a train folder, e.g. ``maps``).
 
@@ -308,8 +308,13 @@ def read_folder(folder: Path, size: int, channels: int) -> tuple[torch.Tensor, l
 
 # --------------------------------------------------------------------------- spec options
 
-def parse_options(arg: str) -> tuple[str, dict[str, str]]:
-    """``/path?jitter=1.1&direction=BtoA`` -> (``/path``, {jitter: 1.1, direction: BtoA})."""
+def parse_options(arg: str, builtin: bool = False) -> tuple[str, dict[str, str]]:
+    """``/path?jitter=1.1&direction=BtoA`` -> (``/path``, {jitter: 1.1, direction: BtoA}).
+
+    Built-in sets take no path: their whole argument is the options (``maps:jitter=1.1``).
+    """
+    if builtin and "?" not in arg:
+        arg = "?" + arg
     path, _, query = arg.partition("?")
     opts: dict[str, str] = {}
     for item in filter(None, query.split("&")):
@@ -463,7 +468,7 @@ def maps(arg: str, cfg: DataConfig) -> PairedDataset:
 
     ``data.resolution`` 0 means 256 (pix2pix's size); the originals are 600 x 600 per half.
     """
-    _, opts = parse_options(arg)
+    _, opts = parse_options(arg, builtin=True)
     opts = _take_options(opts, {"jitter": DEFAULT_JITTER, "direction": "AtoB",
                                 "test": MAPS_TEST}, "maps")
     files = _maps_files(cfg, opts["test"])
@@ -475,7 +480,7 @@ def maps(arg: str, cfg: DataConfig) -> PairedDataset:
 @DATASETS.register("maps-unpaired")
 def maps_unpaired(arg: str, cfg: DataConfig) -> UnpairedDataset:
     """The maps pairs as two unpaired domains: photos of one half, maps of the other half."""
-    _, opts = parse_options(arg)
+    _, opts = parse_options(arg, builtin=True)
     opts = _take_options(opts, {"direction": "AtoB", "test": MAPS_TEST}, "maps-unpaired")
     files = _maps_files(cfg, opts["test"])
     res = cfg.resolution or 256
@@ -543,7 +548,7 @@ def _pad32(x: torch.Tensor, value: int) -> torch.Tensor:
 @DATASETS.register("edges2fashion")
 def edges2fashion(arg: str, cfg: DataConfig) -> PairedDataset:
     """Fashion-MNIST edges (A) -> items (B), 32 x 32 greyscale, paired, train/test splits."""
-    _, opts = parse_options(arg)
+    _, opts = parse_options(arg, builtin=True)
     opts = _take_options(opts, {"direction": "AtoB", "jitter": 1.0}, "edges2fashion")
     x, _, folder = _idx_split(cfg, "fashion_mnist", "Fashion-MNIST")
     if cfg.limit:
@@ -581,7 +586,7 @@ def digits_style(arg: str, cfg: DataConfig) -> UnpairedDataset:
     A takes the even-numbered images of the split, B the odd-numbered ones, so the two
     domains share no image: the task is truly unpaired. 32 x 32 RGB.
     """
-    _, opts = parse_options(arg)
+    _, opts = parse_options(arg, builtin=True)
     opts = _take_options(opts, {"direction": "AtoB"}, "digits-style")
     x, y, folder = _idx_split(cfg, "mnist", "MNIST")
     if cfg.resolution not in (0, 32):
@@ -602,11 +607,14 @@ def digits_style(arg: str, cfg: DataConfig) -> UnpairedDataset:
 
 def synthetic_paired(n: int = 8, channels: int = 3, resolution: int = 32, seed: int = 0,
                      load_size: int | None = None) -> PairedDataset:
-    """Random aligned pairs (B = A mirrored top-to-bottom), for tests and the contract test."""
+    """Random aligned pairs (B = 255 - A, the negative), for tests and the contract test.
+
+    ``load_size`` > ``resolution`` stores larger images so that batches are random crops.
+    """
     g = torch.Generator().manual_seed(seed)
     s = load_size or resolution
     A = torch.randint(0, 256, (n, channels, s, s), generator=g, dtype=torch.uint8)
-    return PairedDataset(A, A.flip(2).contiguous(), resolution, source="synthetic")
+    return PairedDataset(A, 255 - A, resolution, source="synthetic")
 
 
 def synthetic_unpaired(n_a: int = 8, n_b: int = 5, channels: int = 3, resolution: int = 32,

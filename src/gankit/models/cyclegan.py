@@ -34,7 +34,8 @@ from gankit.data.base import DataInfo
 from gankit.errors import ConfigError, GankitError
 from gankit.models.base import GANModel, Phase
 from gankit.models.pix2pix import adversarial, check_images, linear_decay, triplet_grid
-from gankit.nn.translation import NORMS, PatchDiscriminator, ResnetGenerator, UNetGenerator
+from gankit.nn.translation import (NORMS, PatchDiscriminator, ResnetGenerator, UNetGenerator,
+                                   fit_patch_layers)
 from gankit.registry import MODELS
 
 
@@ -131,8 +132,9 @@ class CycleGAN(GANModel):
                     raise ConfigError(f"the U-Net generator needs a power-of-two resolution "
                                       f">= 8, got {r}")
                 self.nets[name] = UNetGenerator(c, c, r, cfg.ngf, cfg.norm, dropout=0.0)
+        n_layers = fit_patch_layers(r, cfg.n_layers_d)
         for name in ("D_A", "D_B"):
-            self.nets[name] = PatchDiscriminator(c, cfg.ndf, cfg.n_layers_d, cfg.norm)
+            self.nets[name] = PatchDiscriminator(c, cfg.ndf, n_layers, cfg.norm)
         self.pool_A, self.pool_B = ImagePool(cfg.pool_size), ImagePool(cfg.pool_size)
         self._fakes: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 

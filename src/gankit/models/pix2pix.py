@@ -33,7 +33,8 @@ from gankit.config import ModelConfig, TrainConfig, opt
 from gankit.data.base import DataInfo
 from gankit.errors import ConfigError, GankitError
 from gankit.models.base import GANModel, Phase
-from gankit.nn.translation import NORMS, PatchDiscriminator, ResnetGenerator, UNetGenerator
+from gankit.nn.translation import (NORMS, PatchDiscriminator, ResnetGenerator, UNetGenerator,
+                                   fit_patch_layers)
 from gankit.registry import MODELS
 
 
@@ -108,7 +109,8 @@ class Pix2Pix(GANModel):
                                   f"got {r}")
             self.nets["G"] = ResnetGenerator(c, c, cfg.ngf, cfg.n_blocks, cfg.norm)
         if cfg.adv_weight > 0:
-            self.nets["D"] = PatchDiscriminator(2 * c, cfg.ndf, cfg.n_layers_d, cfg.norm)
+            n_layers = fit_patch_layers(r, cfg.n_layers_d)
+            self.nets["D"] = PatchDiscriminator(2 * c, cfg.ndf, n_layers, cfg.norm)
         self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
 
     # ------------------------------------------------------------------ training

@@ -200,3 +200,14 @@ def receptive_field(n_layers: int = 3) -> int:
         rf += (k - 1) * jump
         jump *= s
     return rf
+
+
+def fit_patch_layers(resolution: int, n_layers: int) -> int:
+    """The deepest PatchGAN (<= ``n_layers``) whose last normalised map is at least 2 x 2.
+
+    A 70 x 70 PatchGAN needs inputs of 24 px or more; on smaller images (tests, tiny tasks)
+    instance norm of a 1 x 1 map is undefined, so fewer layers are used.
+    """
+    while n_layers > 0 and resolution < 3 * 2 ** n_layers:
+        n_layers -= 1
+    return n_layers
