@@ -113,10 +113,10 @@ def test_translate_both_directions_and_grid():
     torch.testing.assert_close(m.translate(b["B"], "BtoA"), m.nets["G_BA"](b["B"]))
     with pytest.raises(GankitError, match="AtoB or BtoA"):
         m.translate(b["A"], "sideways")
-    m.train()
-    grid, ncol = m.sample_grid(b, n=4)
-    assert ncol == 3 and grid.shape == (12, 3, 16, 16)
+    grid = m.preview(None, None, b, dict(m.nets))
+    assert m.preview_nrow == 3 and grid.shape == (12, 3, 16, 16)  # 2 A rows, 2 B rows
     torch.testing.assert_close(grid[0], b["A"][0])
+    torch.testing.assert_close(grid[2], m.nets["G_BA"](m.nets["G_AB"](b["A"][:1]))[0])
     torch.testing.assert_close(grid[6], b["B"][0])
 
 

@@ -60,10 +60,11 @@ def test_discriminator_loss_is_halved_and_uses_g_phase_output():
     b = batch()
     m.loss("G", b, m.nets)
     cached = m._cache[1]
-    loss, logs = m.loss("D", b, m.nets)
+    b2 = batch(seed=3)  # the trainer gives each phase its own batch
+    loss, logs = m.loss("D", b2, m.nets)
     bce = torch.nn.functional.binary_cross_entropy_with_logits
-    lr = m.nets["D"](torch.cat([b["A"], b["B"]], 1))
-    lf = m.nets["D"](torch.cat([b["A"], cached], 1))
+    lr = m.nets["D"](torch.cat([b2["A"], b2["B"]], 1))
+    lf = m.nets["D"](torch.cat([b["A"], cached], 1))  # the G phase's (input, output) pairs
     expect = 0.5 * (bce(lr, torch.ones_like(lr)) + bce(lf, torch.zeros_like(lf)))
     torch.testing.assert_close(loss, expect)
     # on its own (no G phase before), D makes its fake itself
@@ -98,11 +99,12 @@ def test_translate_and_sample_grid():
         m.translate(b["A"][:, :1])
     with pytest.raises(GankitError, match="translate"):
         m.generate(torch.zeros(1, 1))
-    grid, ncol = m.sample_grid(b)
-    assert ncol == 3 and grid.shape == (12, 3, 16, 16)
+    m.eval()
+    grid = m.preview(None, None, b, dict(m.nets))
+    assert m.preview_nrow == 3 and grid.shape == (12, 3, 16, 16)
     torch.testing.assert_close(grid[0], b["A"][0])
+    torch.testing.assert_close(grid[1], m.nets["G"](b["A"])[0])
     torch.testing.assert_close(grid[2], b["B"][0])
-    assert m.training  # sample_grid restores the mode
 
 
 def test_lr_schedule_constant_then_linear_to_zero():

@@ -626,3 +626,21 @@ def synthetic_unpaired(n_a: int = 8, n_b: int = 5, channels: int = 3, resolution
     B = torch.randint(128, 256, (n_b, channels, resolution, resolution), generator=g,
                       dtype=torch.uint8)
     return UnpairedDataset(A, B, source="synthetic")
+
+
+@DATASETS.register("synthetic-paired")
+def synthetic_paired_spec(arg: str, cfg: DataConfig) -> PairedDataset:
+    """``synthetic-paired:N``: N random pairs (B = negative of A), no files (tests)."""
+    n = int(arg or 16)
+    res, ch = cfg.resolution or 32, cfg.channels or 3
+    size = _load_size(res, DEFAULT_JITTER, cfg.split)
+    ds = synthetic_paired(n, ch, res, load_size=size)
+    ds.flip = cfg.flip
+    return ds
+
+
+@DATASETS.register("synthetic-unpaired")
+def synthetic_unpaired_spec(arg: str, cfg: DataConfig) -> UnpairedDataset:
+    """``synthetic-unpaired:N``: N dark A images and N - N//3 bright B images (tests)."""
+    n = int(arg or 16)
+    return synthetic_unpaired(n, n - n // 3, cfg.channels or 3, cfg.resolution or 32)

@@ -117,6 +117,7 @@ class CycleGAN(GANModel):
     capabilities = frozenset({"translate"})
     generator_nets = ("G_AB", "G_BA")
     contract_overrides = {"ngf": 8, "ndf": 8, "n_blocks": 1}
+    contract_data = {"dataset": "synthetic-unpaired:16", "resolution": 32, "channels": 3}
 
     def __init__(self, cfg: Config, info: DataInfo):
         super().__init__(cfg, info)
@@ -177,7 +178,9 @@ class CycleGAN(GANModel):
 
     def _loss_d(self, real_a, real_b, nets):
         cfg = self.cfg
-        if self._fakes is not None and self._fakes[0] is real_a:
+        if self._fakes is not None:
+            # the fakes of this step's G phase (D is unconditional: they need not come from
+            # the batch D is given, which the trainer draws afresh for each phase)
             _, fake_a, fake_b = self._fakes
         else:  # D phase run on its own: make the fakes here
             with torch.no_grad():
@@ -217,15 +220,12 @@ class CycleGAN(GANModel):
         raise GankitError("CycleGAN translates images and has no latent space to sample; use "
                           "`gankit translate RUN INPUT --direction AtoB --out FOLDER`")
 
-    def sample_grid(self, batch: Mapping[str, torch.Tensor], n: int = 8):
-        """Rows of A | G_AB(A) | G_BA(G_AB(A)) then B | G_BA(B) | G_AB(G_BA(B)), 3 per row."""
-        was = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                a, b = batch["A"][:n // 2 or 1], batch["B"][:n // 2 or 1]
-                fb, fa = self.nets["G_AB"](a), self.nets["G_BA"](b)
-                ra, rb = self.nets["G_BA"](fb), self.nets["G_AB"](fa)
-        finally:
-            self.train(was)
-        return torch.cat([triplet_grid([a, fb, ra], n), triplet_grid([b, fa, rb], n)]), 3
+    preview_nrow = 3  # training sample grids: input | translation | reconstruction per row
+
+    def preview(self, z, labels, batch, gens, chunk: int = 64) -> torch.Tensor:
+        """Sample-grid images: 4 rows of A | G_AB(A) | G_BA(G_AB(A)), then 4 of B | G_BA(B) |
+        G_AB(G_BA(B))."""
+        a, b = batch["A"][:4], batch["B"][:4]
+        fb, fa = gens["G_AB"](a), gens["G_BA"](b)
+        return torch.cat([triplet_grid([a, fb, gens["G_BA"](fb)]),
+                          triplet_grid([b, fa, gens["G_AB"](fa)])])

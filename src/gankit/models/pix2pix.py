@@ -94,6 +94,7 @@ class Pix2Pix(GANModel):
     capabilities = frozenset({"translate"})
     generator_nets = ("G",)
     contract_overrides = {"ngf": 8, "ndf": 8}
+    contract_data = {"dataset": "synthetic-paired:16", "resolution": 32, "channels": 3}
 
     def __init__(self, cfg: Config, info: DataInfo):
         super().__init__(cfg, info)
@@ -115,9 +116,10 @@ class Pix2Pix(GANModel):
 
     # ------------------------------------------------------------------ training
     def phases(self, train: TrainConfig) -> list[Phase]:
-        # G first, then D on the same batch with G's output from the G phase (detached): one
-        # generator forward per step instead of two. D therefore sees the fake made just
-        # before G's update, as in the reference CycleGAN code.
+        # G first, then D. D's fake pairs are the (input, output) pairs G made in this step's G
+        # phase (detached), so each step runs the generator forward once, not twice; D's real
+        # pairs come from the batch it is given. Either way both terms of D's objective are
+        # minibatch estimates over (x, y) pairs, which is all the objective asks.
         if "D" not in self.nets:
             return [Phase("G", ("G",))]
         return [Phase("G", ("G",)), Phase("D", ("D",))]
@@ -142,14 +144,14 @@ class Pix2Pix(GANModel):
             logs["g_total"] = total.detach()
             return total, logs
         if phase == "D":
-            if self._cache is not None and self._cache[0] is real_a:
-                fake_b = self._cache[1]
+            if self._cache is not None:
+                fake_a, fake_b = self._cache
             else:  # D phase run on its own (e.g. a custom phase order): make the fake here
                 with torch.no_grad():
-                    fake_b = nets["G"](real_a)
+                    fake_a, fake_b = real_a, nets["G"](real_a)
             self._cache = None
             d_real = adversarial(nets["D"](torch.cat([real_a, real_b], 1)), True, cfg.gan_loss)
-            d_fake = adversarial(nets["D"](torch.cat([real_a, fake_b], 1)), False, cfg.gan_loss)
+            d_fake = adversarial(nets["D"](torch.cat([fake_a, fake_b], 1)), False, cfg.gan_loss)
             total = 0.5 * (d_real + d_fake)
             return total, {"d_real": d_real.detach(), "d_fake": d_fake.detach(),
                            "d_total": total.detach()}
@@ -168,13 +170,9 @@ class Pix2Pix(GANModel):
         raise GankitError("pix2pix translates images and has no latent space to sample; use "
                           "`gankit translate RUN INPUT --out FOLDER`")
 
-    def sample_grid(self, batch: Mapping[str, torch.Tensor], n: int = 8):
-        """Rows of input | output | target for the first ``n`` examples, and 3 per row."""
-        was = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                fake = self.nets["G"](batch["A"][:n])
-        finally:
-            self.train(was)
-        return triplet_grid([batch["A"], fake, batch["B"]], n), 3
+    preview_nrow = 3  # training sample grids: input | output | target per row
+
+    def preview(self, z, labels, batch, gens, chunk: int = 64) -> torch.Tensor:
+        """Sample-grid images: rows of input | output | target for up to 8 fixed examples."""
+        a = batch["A"][:8]
+        return triplet_grid([a, gens["G"](a), batch["B"][:8]])
