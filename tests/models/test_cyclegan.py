@@ -123,3 +123,34 @@ def test_translate_both_directions_and_grid():
 def test_lr_factor_decays_linearly_after_half():
     m = make()
     assert [m.lr_factor(s, 10) for s in (0, 4, 5, 6, 9)] == pytest.approx([1, 1, 1, 0.8, 0.2])
+
+
+def test_trainer_resume_is_exact_with_the_image_pool(tmp_path):
+    from gankit.config import config_from_dict
+    from gankit.train.callbacks import Callback
+    from gankit.train.checkpoint import load_checkpoint
+    from gankit.train.trainer import train
+
+    class Crash(Callback):
+        def on_checkpoint(self, trainer, path):
+            if trainer.step == 2:
+                raise KeyboardInterrupt
+
+    cfg = config_from_dict({
+        "model": {"name": "cyclegan", "ngf": 4, "ndf": 4, "n_blocks": 1, "pool_size": 3},
+        "data": {"dataset": "synthetic-unpaired:10", "resolution": 16, "channels": 3},
+        "train": {"steps": 4, "batch_size": 2, "checkpoint_every": 2, "sample_every": 0,
+                  "progress": False, "threads": 1, "grid_size": 4}})
+    train(cfg, tmp_path / "full")
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "part", callbacks=[Crash()])
+    mid = load_checkpoint(tmp_path / "part" / "checkpoints" / "latest.pt")
+    assert mid["model_extra"]["pool_A"]["count"] == 3  # pool filled: swaps depend on its state
+    train(cfg, tmp_path / "part", resume="auto")
+    a = load_checkpoint(tmp_path / "full" / "checkpoints" / "latest.pt")
+    b = load_checkpoint(tmp_path / "part" / "checkpoints" / "latest.pt")
+    assert a["step"] == b["step"] == 4
+    for net in a["nets"]:
+        for k, v in a["nets"][net].items():
+            assert torch.equal(v, b["nets"][net][k]), f"{net}.{k} differs after resume"
+    assert torch.equal(a["model_extra"]["pool_B"]["images"], b["model_extra"]["pool_B"]["images"])

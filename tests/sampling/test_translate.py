@@ -83,3 +83,34 @@ def test_user_errors(tmp_path):
     (only_bad / "a.png").write_bytes(b"garbage")
     with pytest.raises(DataError, match="no image could be translated"):
         translate_images(model, only_bad, tmp_path / "o2")
+
+
+def test_trained_run_checkpoint_export_and_cli(tmp_path, capsys):
+    from gankit.cli import main
+    from gankit.config import config_from_dict
+    from gankit.sampling.translate import load_translator
+    from gankit.train.trainer import train
+
+    cfg = config_from_dict({
+        "model": {"name": "cyclegan", "ngf": 4, "ndf": 4, "n_blocks": 1},
+        "data": {"dataset": "synthetic-unpaired:12", "resolution": 16, "channels": 3},
+        "train": {"steps": 3, "batch_size": 4, "sample_every": 2, "checkpoint_every": 0,
+                  "progress": False, "threads": 1, "grid_size": 8, "ema_decay": 0.5}})
+    run = train(cfg, tmp_path / "run")
+    assert (run / "fakes_000002.png").exists()  # input | translation | reconstruction grid
+    a = load_translator(run / "checkpoints" / "latest.pt")
+    b = load_translator(run / "export")
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(a.translate(x, "BtoA"), b.translate(x, "BtoA"))
+    src = user_folder(tmp_path)
+    code = main(["translate", str(run), str(src), "--direction", "BtoA",
+                 "--out", str(tmp_path / "cli_out"), "--sheet", str(tmp_path / "s.png")])
+    out = capsys.readouterr().out
+    assert code == 1  # something was skipped
+    assert "translated 3 image(s)" in out and "skipped broken.jpg" in out
+    assert sorted(p.name for p in (tmp_path / "cli_out").iterdir()) == [
+        "alpha.png", "grey.jpg", "odd.png"]
+    # a model without the capability, and a missing run, are one-line errors
+    code = main(["translate", str(tmp_path / "nope"), str(src), "--out", str(tmp_path / "o")])
+    assert code == 2 and "does not exist" in capsys.readouterr().err

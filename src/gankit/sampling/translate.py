@@ -198,3 +198,18 @@ def translate_images(model: Any, source: str | Path, out: str | Path, direction:
         why = "; ".join(f"{n}: {r}" for n, r in report.skipped[:5])
         raise DataError(f"no image could be translated from {source} ({why})")
     return report
+
+
+def load_translator(source: str | Path, device: str | None = "cpu") -> Any:
+    """The model of a run directory, export folder or checkpoint, ready to ``translate``.
+
+    Uses :func:`gankit.sampling.load_generator` (EMA weights when the run kept them) and checks
+    that the model has the ``translate`` capability.
+    """
+    from gankit.sampling import load_generator
+
+    gen = load_generator(source, device)
+    if "translate" not in gen.capabilities:
+        raise GankitError(f"{source} holds a {gen.cfg.model.name!r} model, which generates "
+                          f"images from noise and cannot translate; use `gankit sample`")
+    return gen.model
