@@ -9,7 +9,8 @@ from PIL import Image
 from gankit.config import DataConfig
 from gankit.data import load_dataset
 from gankit.data.paired import (PairedDataset, UnpairedDataset, mirror, parse_options,
-                                random_crop, sobel_edges, synthetic_paired, synthetic_unpaired)
+                                random_crop, synthetic_paired, synthetic_unpaired)
+from gankit.data.paired_builtin import sobel_edges
 from gankit.errors import DataError
 
 DATA = os.environ.get("GANKIT_DATA", "")
