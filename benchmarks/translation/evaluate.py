@@ -60,7 +60,8 @@ def kid(f1: np.ndarray, f2: np.ndarray, subsets: int = 100, size: int = 1000,
         x = f1[rng.choice(len(f1), m, replace=False)]
         y = f2[rng.choice(len(f2), m, replace=False)]
         kxx, kyy, kxy = ((x @ x.T) / d + 1) ** 3, ((y @ y.T) / d + 1) ** 3, ((x @ y.T) / d + 1) ** 3
-        mmd = ((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+        off = m * (m - 1)
+        mmd = ((kxx.sum() - np.trace(kxx)) / off + (kyy.sum() - np.trace(kyy)) / off
                - 2 * kxy.mean())
         vals.append(mmd)
     return float(np.mean(vals)), float(np.std(vals))

@@ -79,7 +79,8 @@ def test_patchgan_receptive_field_is_70():
 
 
 def test_norm_selection():
-    assert any(isinstance(m, nn.BatchNorm2d) for m in PatchDiscriminator(3, 4, norm="batch").modules())
+    batch = PatchDiscriminator(3, 4, norm="batch")
+    assert any(isinstance(m, nn.BatchNorm2d) for m in batch.modules())
     assert not any(isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d))
                    for m in PatchDiscriminator(3, 4, norm="none").modules())
     with pytest.raises(ValueError, match="norm"):

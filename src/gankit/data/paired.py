@@ -20,9 +20,9 @@ random mirror, with the same crop and mirror applied to A and B so they stay ali
 tensor ops on the whole batch. Jitter is only used on the ``train`` split.
 
 Options go after the path in the dataset spec, URL style: ``paired:/data/facades?jitter=1.12``;
-built-in sets take only options: ``maps:jitter=1.12&direction=BtoA``. Known options: ``jitter`` (float >= 1; 1 = off), ``direction``
-(``AtoB``/``BtoA``: swap the domains), ``test`` (number of pairs held out as the test split for
-sets that ship only a train folder, e.g. ``maps``).
+built-in sets take only options: ``maps:jitter=1.12&direction=BtoA``. Known options:
+``jitter`` (float >= 1; 1 = off), ``direction`` (``AtoB``/``BtoA``: swap the domains), ``test``
+(number of pairs held out as the test split for sets that ship only a train folder: ``maps``).
 
 Built-in sets (``maps``, ``maps-unpaired``, ``edges2fashion``, ``digits-style``) are in
 :mod:`gankit.data.paired_builtin`.

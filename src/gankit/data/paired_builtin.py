@@ -35,6 +35,11 @@ from gankit.registry import DATASETS
 if TYPE_CHECKING:  # pragma: no cover
     from gankit.config import DataConfig
 
+def _check_channels(cfg: DataConfig, native: int, name: str) -> None:
+    if cfg.channels not in (0, native):
+        raise DataError(f"{name} has {native} channel(s); leave data.channels at 0 or {native}")
+
+
 MAPS_DIR = "pix2pix_maps_subset"
 MAPS_TEST = 10
 
@@ -50,6 +55,7 @@ def maps(arg: str, cfg: DataConfig) -> PairedDataset:
 
     ``data.resolution`` 0 means 256 (pix2pix's size); the originals are 600 x 600 per half.
     """
+    _check_channels(cfg, 3, "maps")
     _, opts = parse_options(arg, builtin=True)
     opts = _take_options(opts, {"jitter": DEFAULT_JITTER, "direction": "AtoB",
                                 "test": MAPS_TEST}, "maps")
@@ -62,6 +68,7 @@ def maps(arg: str, cfg: DataConfig) -> PairedDataset:
 @DATASETS.register("maps-unpaired")
 def maps_unpaired(arg: str, cfg: DataConfig) -> UnpairedDataset:
     """The maps pairs as two unpaired domains: photos of one half, maps of the other half."""
+    _check_channels(cfg, 3, "maps-unpaired")
     _, opts = parse_options(arg, builtin=True)
     opts = _take_options(opts, {"direction": "AtoB", "test": MAPS_TEST}, "maps-unpaired")
     files = _maps_files(cfg, opts["test"])
@@ -130,6 +137,7 @@ def _pad32(x: torch.Tensor, value: int) -> torch.Tensor:
 @DATASETS.register("edges2fashion")
 def edges2fashion(arg: str, cfg: DataConfig) -> PairedDataset:
     """Fashion-MNIST edges (A) -> items (B), 32 x 32 greyscale, paired, train/test splits."""
+    _check_channels(cfg, 1, "edges2fashion")
     _, opts = parse_options(arg, builtin=True)
     opts = _take_options(opts, {"direction": "AtoB", "jitter": 1.0}, "edges2fashion")
     x, _, folder = _idx_split(cfg, "fashion_mnist", "Fashion-MNIST")
@@ -168,6 +176,7 @@ def digits_style(arg: str, cfg: DataConfig) -> UnpairedDataset:
     A takes the even-numbered images of the split, B the odd-numbered ones, so the two
     domains share no image: the task is truly unpaired. 32 x 32 RGB.
     """
+    _check_channels(cfg, 3, "digits-style")
     _, opts = parse_options(arg, builtin=True)
     opts = _take_options(opts, {"direction": "AtoB"}, "digits-style")
     x, y, folder = _idx_split(cfg, "mnist", "MNIST")

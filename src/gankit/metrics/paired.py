@@ -73,7 +73,8 @@ def ssim(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5)
     syy = filt(y * y) - mu_y ** 2
     sxy = filt(x * y) - mu_x * mu_y
     c1, c2 = 0.01 ** 2, 0.03 ** 2
-    s = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (sxx + syy + c2))
+    num = (2 * mu_x * mu_y + c1) * (2 * sxy + c2)
+    s = num / ((mu_x ** 2 + mu_y ** 2 + c1) * (sxx + syy + c2))
     return s.flatten(1).mean(1).float()
 
 
