@@ -13,6 +13,7 @@ The file is opened with ``allow_pickle=False``: an npz can never run code.
 from __future__ import annotations
 
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -45,6 +46,8 @@ def images_to_nchw(arr: np.ndarray, where: str) -> np.ndarray:
 
 def read_npz(path: str) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
     """(images N x C x H x W uint8, labels int64 or None, class names) from an npz file."""
+    if Path(path).is_file() and not zipfile.is_zipfile(path):
+        raise DataError(f"{path}: not a readable .npz file (not a zip archive); {HELP}")
     try:
         with np.load(path, allow_pickle=False) as z:
             keys = set(z.files)
