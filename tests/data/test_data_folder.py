@@ -136,6 +136,7 @@ def test_decode_cache_hit_invalidation_and_corruption(tmp_path, monkeypatch, cap
     Image.fromarray(rgb(seed=9)).save(d / "0.png")
     os.utime(d / "0.png", ns=(1, 1))
     changed = load(d, resolution=8)
+    assert len(list((tmp_path / "xdg" / "gankit" / "decoded").glob("*.npz"))) == 1  # replaced
     assert not np.array_equal(changed.images[0], first.images[0])
     # a damaged cache file is dropped with a warning and rebuilt
     for p in (tmp_path / "xdg" / "gankit" / "decoded").glob("*.npz"):

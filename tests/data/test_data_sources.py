@@ -145,3 +145,23 @@ def test_download_generated_set_end_to_end(mirror, tmp_path, monkeypatch):
     assert len(load("mnist", split="all", download=True)) == 10
     cache = tmp_path / "xdg" / "gankit" / "data" / "mnist"
     assert len(list(cache.iterdir())) == 4
+
+
+def test_cifar_download_and_unpack(mirror, tmp_path, monkeypatch):
+    import tarfile
+
+    from conftest import make_cifar_batches
+
+    src = tmp_path / "src"
+    x = make_cifar_batches(src / "cifar-10-batches-py", per_batch=2)
+    (mirror / "cifar10").mkdir()
+    tar_path = mirror / "cifar10" / "cifar-10-python.tar.gz"
+    with tarfile.open(tar_path, "w:gz") as tar:
+        tar.add(src / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+    rf = sources.RemoteFile(tar_path.name, sources.sha256_of(tar_path), tar_path.stat().st_size)
+    monkeypatch.setitem(sources.CHECKSUMS, "cifar10",
+                        sources.Remote("cifar10", ("http://unused.invalid/",), (rf,)))
+    ds = load("cifar10", download=True)
+    cache = tmp_path / "xdg" / "gankit" / "data" / "cifar10"
+    assert ds.images.shape == x.shape and ds.source == str(cache / "cifar-10-batches-py")
+    assert [p.name for p in cache.iterdir()] == ["cifar-10-batches-py"]   # archive removed

@@ -157,9 +157,10 @@ CIFAR_DIRS = ["cifar-10-batches-py", "cifar10/cifar-10-batches-py",
 class _SafeUnpickler(pickle.Unpickler):
     """Unpickles plain containers and numpy arrays only: a batch file cannot run code."""
 
-    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-               ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-               ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"),
+               ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
 
     def find_class(self, module, name):
         if (module, name) in self.ALLOWED:
@@ -189,7 +190,14 @@ def _download_cifar() -> None:
     tmp = Path(tempfile.mkdtemp(dir=folder, prefix=".extract-"))
     try:
         with tarfile.open(tar_path, "r:gz") as tar:
-            tar.extractall(tmp, filter="data")
+            if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4 / 3.12
+                tar.extractall(tmp, filter="data")
+            else:  # refuse absolute paths, "..", links and devices ourselves
+                for m in tar.getmembers():
+                    if not (m.isfile() or m.isdir()) or m.name.startswith("/") or \
+                            ".." in Path(m.name).parts:
+                        raise DataError(f"{tar_path}: unsafe member {m.name!r}")
+                tar.extractall(tmp)
         target = folder / "cifar-10-batches-py"
         if target.exists():
             shutil.rmtree(target)

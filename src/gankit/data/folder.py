@@ -187,7 +187,10 @@ def decode_folder(root: Path, files: list[tuple[str, int]], *, resolution: int, 
 # --------------------------------------------------------------------------- cache
 
 def _cache_path(key: dict) -> Path:
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
+    # one file per (folder, settings): the file list is checked inside it, so a changed
+    # folder overwrites its old entry instead of piling up stale copies
+    slot = {k: v for k, v in key.items() if k != "files"}
+    digest = hashlib.sha256(json.dumps(slot, sort_keys=True).encode()).hexdigest()[:32]
     return cache_dir().parent / "decoded" / f"{digest}.npz"
 
 
@@ -196,8 +199,9 @@ def _cache_load(path: Path, key_json: str):
         return None
     try:
         with np.load(path, allow_pickle=False) as z:
-            if str(z["key"]) != key_json:
-                raise ValueError("key mismatch")
+            if str(z["key"]) != key_json:  # files changed since: decode again, overwrite
+                log.debug("decoded-image cache %s is stale", path)
+                return None
             images, labels = z["images"], z["labels"]
             skipped = [str(s) for s in z["skipped"].tolist()]
         if images.dtype != np.uint8 or images.ndim != 4 or labels.shape != images.shape[:1]:
@@ -225,7 +229,8 @@ def load_folder(path: str | Path, *, resolution: int = 0, channels: int = 0,
                 center_crop: int = 0, limit: int = 0, select=None, use_cache: bool = True,
                 what: str = "subset"):
     """Decode the images of a folder -> (images N x C x H x W uint8 tensor, labels tensor or
-    None, class names). ``select(rel_path) -> bool`` keeps a subset of files."""
+    None, class names). ``select(rel_path) -> bool`` keeps a subset of files, described by
+    ``what`` (in messages and in the cache key)."""
     root = Path(path).absolute()
     files, classes, other = list_images(root)
     if select is not None:
@@ -239,7 +244,7 @@ def load_folder(path: str | Path, *, resolution: int = 0, channels: int = 0,
                         "subfolder of images per class")
     key = {"version": CACHE_VERSION, "root": str(root), "files": _file_stats(root, files),
            "resolution": resolution, "channels": channels, "center_crop": center_crop,
-           "limit": limit}
+           "limit": limit, "subset": what if select is not None else ""}
     key_json = json.dumps(key, sort_keys=True)
     cpath = _cache_path(key)
     hit = _cache_load(cpath, key_json) if use_cache else None

@@ -238,8 +238,8 @@ def download(name: str, files: list[str] | None = None, dest_root: Path | None =
     """Download (the named ``files`` of) built-in dataset ``name`` into the cache.
 
     Files already in the destination with the expected size are kept: only verified files
-    are ever renamed into place. Returns the dataset folder. Raises :class:`DataError` if any file cannot
-    be fetched from any URL.
+    are ever renamed into place. Returns the dataset folder. Raises :class:`DataError` if
+    any file cannot be fetched from any URL.
     """
     if name not in CHECKSUMS:
         raise DataError(f"dataset {name!r} cannot be downloaded automatically "
