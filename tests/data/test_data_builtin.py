@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from conftest import make_cifar_batches, make_idx_set, write_idx
+from datagen import make_cifar_batches, make_idx_set, write_idx
 from PIL import Image
 
 from gankit.config import DataConfig

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from conftest import make_idx_set
+from datagen import make_idx_set
 
 from gankit.cli import main
 

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import make_idx_set
+from datagen import make_idx_set
 
 import gankit.data.sources as sources
 from gankit.config import DataConfig
@@ -150,7 +150,7 @@ def test_download_generated_set_end_to_end(mirror, tmp_path, monkeypatch):
 def test_cifar_download_and_unpack(mirror, tmp_path, monkeypatch):
     import tarfile
 
-    from conftest import make_cifar_batches
+    from datagen import make_cifar_batches
 
     src = tmp_path / "src"
     x = make_cifar_batches(src / "cifar-10-batches-py", per_batch=2)

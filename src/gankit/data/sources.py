@@ -192,8 +192,8 @@ def download_file(url: str, dest: Path, sha256: str, size: int = 0, *,
     """Download ``url`` to ``dest``, checking its sha256, atomically.
 
     The bytes go to a temp file next to ``dest``; only a verified file is renamed onto
-    ``dest``. Any failure (network, checksum, interruption) deletes the temp file and raises
-    :class:`DataError` (network) or :class:`DataError` naming both checksums (mismatch).
+    ``dest``. Any failure (network, checksum, interruption) deletes the temp file; network
+    errors and checksum mismatches (naming both checksums) raise :class:`DataError`.
     ``progress=None`` shows a bar only on a terminal.
     """
     from tqdm import tqdm
