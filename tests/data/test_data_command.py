@@ -41,3 +41,17 @@ def test_download_unknown_and_no_action(capsys):
     assert main(["data", "download", "celeba"]) == 2
     assert "cannot be downloaded automatically" in capsys.readouterr().err
     assert main(["data"]) == 2
+
+
+def test_download_command_via_mirror(mirror, tmp_path, monkeypatch, capsys):
+    import gankit.data.sources as sources
+
+    make_idx_set(mirror / "mnist", n_train=4, n_test=2)
+    files = tuple(sources.RemoteFile(p.name, sources.sha256_of(p), p.stat().st_size)
+                  for p in sorted((mirror / "mnist").iterdir()))
+    monkeypatch.setitem(sources.CHECKSUMS, "mnist",
+                        sources.Remote("mnist", ("http://unused.invalid/",), files))
+    assert main(["data", "download", "mnist", "--dir", str(tmp_path / "dl")]) == 0
+    assert f"files in {tmp_path / 'dl' / 'mnist'}" in capsys.readouterr().out
+    assert main(["data", "info", "mnist", "--data-root", str(tmp_path / "dl")]) == 0
+    assert "examples: 4" in capsys.readouterr().out

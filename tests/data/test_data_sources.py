@@ -1,10 +1,7 @@
 """Where files are found, verified downloads from a local HTTP server, missing-data messages."""
 from __future__ import annotations
 
-import functools
-import http.server
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
@@ -60,26 +57,6 @@ def test_missing_dataset_message_lists_every_place(tmp_path, monkeypatch):
                   tmp_path / "system" / "FashionMNIST" / "raw"):
         assert str(place) in msg
     assert "gankit data download fashion-mnist" in msg and "apt-get install" in msg
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def mirror(tmp_path, monkeypatch):
-    """A local HTTP server on 127.0.0.1 over tmp_path/mirror; sets $GANKIT_MIRROR."""
-    root = tmp_path / "mirror"
-    root.mkdir()
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    monkeypatch.setenv("GANKIT_MIRROR", f"http://127.0.0.1:{server.server_port}")
-    yield root
-    server.shutdown()
-    server.server_close()
 
 
 def _copy_fashion_test(real_data: Path, mirror: Path) -> Path:

@@ -52,18 +52,13 @@ def run(args: argparse.Namespace) -> int:
         from gankit.data.sources import download
 
         name = args.name
+        dest = Path(args.dir) if args.dir else None
         if name == "cifar10":
-            from gankit.data.builtin import _download_cifar
+            from gankit.data.builtin import download_cifar
 
-            if args.dir or args.mirror:
-                raise GankitError("cifar10 downloads always go to the user cache; unset --dir "
-                                  "and use $GANKIT_MIRROR for a mirror")
-            _download_cifar()
-            from gankit.data.sources import cache_dir
-            folder = cache_dir() / "cifar10"
+            folder = download_cifar(dest, mirror=args.mirror)
         else:
-            folder = download(name, dest_root=Path(args.dir) if args.dir else None,
-                              mirror=args.mirror)
+            folder = download(name, dest_root=dest, mirror=args.mirror)
         print(f"{name}: files in {folder}")
         return 0
     raise GankitError("say what to do: gankit data info NAME, or gankit data download NAME")
@@ -96,5 +91,18 @@ def info_text(name: str, *, root: str = "", split: str = "train", resolution: in
             lines.append(f"  {i:>3}  {cname:<16} {n}")
     else:
         lines.append("classes:  none (unlabelled)")
-    lines.append(f"found in: {ds.source}")
+    lines.append(f"found in: {ds.source}{_via(ds.source, root)}")
     return "\n".join(lines)
+
+
+def _via(source: str, root: str) -> str:
+    """Which search root (``--data-root``, $GANKIT_DATA, cache, system) holds ``source``."""
+    from pathlib import Path
+
+    from gankit.data.sources import data_roots
+
+    path = Path(source.split(" (")[0])
+    for base, why in data_roots(root):
+        if path == base or base in path.parents:
+            return f"  (via {why})"
+    return ""

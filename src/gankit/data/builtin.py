@@ -60,7 +60,7 @@ def _parts(split: str) -> list[str]:
     return ["train", "test"] if split == "all" else [split]
 
 
-def _where(folder: Path) -> str:
+def _where(folder: Path, root: str = "") -> str:
     return str(folder)
 
 
@@ -119,7 +119,7 @@ def _idx_dataset(name: str, arg: str, cfg, subdirs: list[str], classes: list[str
         ys.append(y)
     x = torch.from_numpy(np.concatenate(xs)[:, None])
     y = torch.from_numpy(np.concatenate(ys).astype(np.int64))
-    return finish(x, y, cfg, class_names=classes, source=_where(folder),
+    return finish(x, y, cfg, class_names=classes, source=_where(folder, cfg.root),
                   num_classes=len(classes))
 
 
@@ -183,9 +183,10 @@ def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
                         "folder and download it again") from None
 
 
-def _download_cifar() -> None:
-    """Download and unpack cifar-10-python.tar.gz into the cache (atomically)."""
-    folder = download("cifar10")
+def download_cifar(dest_root: Path | None = None, mirror: str | None = None) -> Path:
+    """Download cifar-10-python.tar.gz into the cache (or ``dest_root``), unpack it to
+    ``cifar10/cifar-10-batches-py/`` there, delete the archive; returns the batches folder."""
+    folder = download("cifar10", dest_root=dest_root, mirror=mirror)
     tar_path = folder / CHECKSUMS["cifar10"].files[0].name
     tmp = Path(tempfile.mkdtemp(dir=folder, prefix=".extract-"))
     try:
@@ -207,6 +208,7 @@ def _download_cifar() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     tar_path.unlink(missing_ok=True)  # 170 MB, no longer needed
+    return folder / "cifar-10-batches-py"
 
 
 @DATASETS.register("cifar10")
@@ -223,7 +225,7 @@ def cifar10(arg: str, cfg):
            " Or unpack cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html.")
     if folder is None and subset is None and cfg.download:
         try:
-            _download_cifar()
+            download_cifar()
         except DataError as e:
             raise DataError(missing_message(f"cifar10 ({split})", looked, how) +
                             f"\nThe download failed: {e}") from None
@@ -232,7 +234,7 @@ def cifar10(arg: str, cfg):
         parts = [read_cifar_batch(folder / b) for b in required]
         x = np.concatenate([p[0] for p in parts])
         y = np.concatenate([p[1] for p in parts])
-        source = _where(folder)
+        source = _where(folder, cfg.root)
     elif subset is not None:
         path = subset / "cifar10_subset.npz"
         log.warning("cifar10: using the PARTIAL CIFAR-10 in %s (4,000 train / 1,000 test "
@@ -292,4 +294,4 @@ def celeba(arg: str, cfg):
                                what=f"{split} split (CelebA's official partition by image "
                                     "number: train 1..162770, test 182638..202599); use "
                                     "split all for every image present")
-    return finish(images, None, cfg, source=_where(folder), transform=False)
+    return finish(images, None, cfg, source=_where(folder, cfg.root), transform=False)
