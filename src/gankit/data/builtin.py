@@ -60,10 +60,6 @@ def _parts(split: str) -> list[str]:
     return ["train", "test"] if split == "all" else [split]
 
 
-def _where(folder: Path, root: str = "") -> str:
-    return str(folder)
-
-
 # --------------------------------------------------------------------------- IDX (MNIST)
 
 IDX_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -115,11 +111,14 @@ def _idx_dataset(name: str, arg: str, cfg, subdirs: list[str], classes: list[str
         if x.ndim != 3 or y.ndim != 1 or x.shape[0] != y.shape[0]:
             raise DataError(f"{folder}: {img_name} {x.shape} and {lab_name} {y.shape} do not "
                             "match (images N x H x W, labels N)")
+        if y.size and int(y.max()) >= len(classes):
+            raise DataError(f"{folder}: {lab_name} holds label {int(y.max())}; {name} has "
+                            f"classes 0..{len(classes) - 1}. Is this the right data set?")
         xs.append(x)
         ys.append(y)
     x = torch.from_numpy(np.concatenate(xs)[:, None])
     y = torch.from_numpy(np.concatenate(ys).astype(np.int64))
-    return finish(x, y, cfg, class_names=classes, source=_where(folder, cfg.root),
+    return finish(x, y, cfg, class_names=classes, source=str(folder),
                   num_classes=len(classes))
 
 
@@ -234,7 +233,7 @@ def cifar10(arg: str, cfg):
         parts = [read_cifar_batch(folder / b) for b in required]
         x = np.concatenate([p[0] for p in parts])
         y = np.concatenate([p[1] for p in parts])
-        source = _where(folder, cfg.root)
+        source = str(folder)
     elif subset is not None:
         path = subset / "cifar10_subset.npz"
         log.warning("cifar10: using the PARTIAL CIFAR-10 in %s (4,000 train / 1,000 test "
@@ -294,4 +293,4 @@ def celeba(arg: str, cfg):
                                what=f"{split} split (CelebA's official partition by image "
                                     "number: train 1..162770, test 182638..202599); use "
                                     "split all for every image present")
-    return finish(images, None, cfg, source=_where(folder, cfg.root), transform=False)
+    return finish(images, None, cfg, source=str(folder), transform=False)

@@ -101,14 +101,13 @@ def list_images(root: Path) -> tuple[list[tuple[str, int]], list[str], list[str]
     if len(classes) >= 2:
         files = [(rel, k) for k, imgs in enumerate(per_class) for rel in imgs]
         _, other = walk(root)
-        top_level = [rel for rel in other if os.sep not in rel]
         loose = [f for f in os.listdir(root) if not _is_hidden(f)
                  and f.lower().endswith(IMAGE_EXTENSIONS) and (root / f).is_file()]
         if loose:
             log.warning("%s: %d image(s) directly in the folder are ignored because its "
                         "subfolders are used as classes (%s)", root, len(loose),
                         ", ".join(sorted(loose)[:_SHOW]))
-        return files, classes, top_level + [rel for rel in other if os.sep in rel]
+        return files, classes, other
     imgs, other = walk(root)
     return [(rel, -1) for rel in imgs], [], other
 
