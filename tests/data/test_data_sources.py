@@ -142,3 +142,23 @@ def test_cifar_download_and_unpack(mirror, tmp_path, monkeypatch):
     cache = tmp_path / "xdg" / "gankit" / "data" / "cifar10"
     assert ds.images.shape == x.shape and ds.source == str(cache / "cifar-10-batches-py")
     assert [p.name for p in cache.iterdir()] == ["cifar-10-batches-py"]   # archive removed
+
+
+def test_regzipped_official_contents_accepted(real_data, mirror, tmp_path):
+    """shared/data's MNIST train labels were re-gzipped: other .gz bytes, official contents."""
+    import gzip
+
+    (mirror / "mnist").mkdir()
+    src = real_data / "mnist" / "train-labels-idx1-ubyte.gz"
+    assert sources.sha256_of(src) != sources.CHECKSUMS["mnist"].files[1].sha256
+    shutil.copy(src, mirror / "mnist" / src.name)
+    folder = sources.download("mnist", [src.name])
+    assert (folder / src.name).read_bytes() == src.read_bytes()
+    # the same contents with one label changed are rejected
+    data = bytearray(gzip.decompress(src.read_bytes()))
+    data[100] = (data[100] + 1) % 10
+    (mirror / "mnist" / src.name).write_bytes(gzip.compress(bytes(data)))
+    (folder / src.name).unlink()
+    with pytest.raises(DataError, match="checksum mismatch"):
+        sources.download("mnist", [src.name])
+    assert not list(folder.iterdir())
