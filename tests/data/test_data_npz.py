@@ -47,6 +47,7 @@ def test_transforms_and_unlabelled(tmp_path):
     (dict(images=x(3, 8, 8, 3), labels=np.array([0.5, 1, 2])), "expected integers"),
     (dict(images=x(3, 8, 8, 3), labels=np.array([0, -1, 2])), "negative"),
     (dict(images=x(3, 8, 8, 5)), "cannot tell which axis"),
+    (dict(images=x(3, 8, 8, 4)), "4 channels"),
     (dict(images=x(3, 8)), r"shape \(3, 8\)"),
     (dict(pixels=x(3, 8, 8)), "no 'images' array .*pixels"),
     (dict(images=np.zeros((0, 8, 8), np.uint8)), "holds no images"),

@@ -38,6 +38,9 @@ def images_to_nchw(arr: np.ndarray, where: str) -> np.ndarray:
         raise DataError(f"{where}: 'images' has shape {arr.shape}; {HELP}")
     if arr.shape[-1] in (1, 3):
         return arr.transpose(0, 3, 1, 2)
+    if arr.shape[-1] == 4 and arr.shape[1] not in (1, 3):
+        raise DataError(f"{where}: 'images' has 4 channels (RGBA?) in shape {arr.shape}; "
+                        "drop the alpha channel (x[..., :3]) or composite it first")
     if arr.shape[1] in (1, 3) and arr.shape[-1] not in (1, 3, 4):
         return arr
     raise DataError(f"{where}: 'images' has shape {arr.shape}: cannot tell which axis holds "
