@@ -270,24 +270,48 @@ def download(name: str, files: list[str] | None = None, dest_root: Path | None =
                         f"(downloadable: {', '.join(sorted(CHECKSUMS))})")
     remote = CHECKSUMS[name]
     folder = (dest_root or cache_dir()) / remote.folder
-    for rf in remote.files:
-        if files is not None and rf.name not in files:
-            continue
-        dest = folder / rf.name
-        if dest.is_file():  # only verified files are ever renamed into place
-            continue
-        errors = []
-        for base in mirror_urls(remote, mirror):
-            try:
-                log.info("downloading %s%s -> %s", base, rf.name, dest)
-                download_file(base + rf.name, dest, rf.sha256, rf.size,
-                              content_sha256=rf.content_sha256)
-                break
-            except DataError as e:
-                errors.append(str(e))
-        else:
-            raise DataError("; ".join(errors))
+    folder.mkdir(parents=True, exist_ok=True)
+    with _folder_lock(folder):  # DDP ranks starting together download once, not N times
+        for rf in remote.files:
+            if files is not None and rf.name not in files:
+                continue
+            dest = folder / rf.name
+            if dest.is_file():  # only verified files are ever renamed into place
+                continue
+            errors = []
+            for base in mirror_urls(remote, mirror):
+                try:
+                    log.info("downloading %s%s -> %s", base, rf.name, dest)
+                    download_file(base + rf.name, dest, rf.sha256, rf.size,
+                                  content_sha256=rf.content_sha256)
+                    break
+                except DataError as e:
+                    errors.append(str(e))
+            else:
+                raise DataError("; ".join(errors))
     return folder
+
+
+class _folder_lock:
+    """An exclusive advisory lock on ``folder/.lock`` (no-op where fcntl is missing)."""
+
+    def __init__(self, folder: Path):
+        self.path = folder / ".lock"
+        self.fd: int | None = None
+
+    def __enter__(self):
+        try:
+            import fcntl
+        except ImportError:  # Windows: concurrent downloads still end atomically
+            return self
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        if self.fd is not None:
+            os.close(self.fd)  # closing releases the lock
+        return False
 
 
 def missing_message(what: str, looked: list[str], how: str) -> str:
