@@ -275,7 +275,7 @@ def _celeba_select(split: str):
 
 @DATASETS.register("celeba")
 def celeba(arg: str, cfg):
-    """CelebA aligned faces, unlabelled RGB, 64x64 by default (see the module docstring)."""
+    """CelebA aligned faces (JPEG folder), unlabelled RGB, centre square resized to 64x64."""
     split = get_split(arg, cfg)
     folder, looked = find_first(cfg.root, CELEBA_DIRS, ["000001.jpg"])
     if folder is None:

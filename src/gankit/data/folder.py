@@ -275,7 +275,7 @@ def load_folder(path: str | Path, *, resolution: int = 0, channels: int = 0,
 
 @DATASETS.register("folder")
 def folder_dataset(arg: str, cfg):
-    """``folder:PATH``: a folder of images; class subfolders become labels (module docstring)."""
+    """Your own folder of png/jpg/webp/bmp images; class subfolders become labels."""
     if not arg:
         raise DataError("folder needs a path: dataset: folder:/path/to/images")
     root = resolve_user_path(arg, kind="folder", root=cfg.root)

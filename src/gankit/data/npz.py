@@ -84,7 +84,7 @@ def read_npz(path: str) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
 
 @DATASETS.register("npz")
 def npz_dataset(arg: str, cfg):
-    """``npz:PATH``: images (and labels) from an npz file; see the module docstring."""
+    """A .npz file with uint8 'images' (N x H x W x C) and optional integer 'labels'."""
     from gankit.data.folder import resolve_user_path
 
     if not arg:
