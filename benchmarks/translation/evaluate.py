@@ -156,8 +156,8 @@ def edges2fashion(runs: list[str], n: int = 2000) -> dict:
     test = load_dataset(DataConfig(dataset="edges2fashion", split="test"))
     train = load_dataset(DataConfig(dataset="edges2fashion", split="train"))
     from gankit.data.paired_builtin import _idx_split
-    _, ytr, _ = _idx_split(DataConfig(split="train"), "fashion_mnist", "Fashion-MNIST")
-    _, yte, _ = _idx_split(DataConfig(split="test"), "fashion_mnist", "Fashion-MNIST")
+    _, ytr, _ = _idx_split(DataConfig(split="train"), "fashion-mnist")
+    _, yte, _ = _idx_split(DataConfig(split="test"), "fashion-mnist")
     net = classifier("fashion", to_float(train.B), ytr, 10)
     a, b = to_float(test.A[:n]), to_float(test.B[:n])
     ref = to_float(test.B[n:n + 4000])

@@ -1,4 +1,3 @@
-import os
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +12,6 @@ from gankit.data.paired import (PairedDataset, UnpairedDataset, mirror, parse_op
 from gankit.data.paired_builtin import sobel_edges
 from gankit.errors import DataError
 
-DATA = os.environ.get("GANKIT_DATA", "")
-needs_data = pytest.mark.skipif(not DATA, reason="GANKIT_DATA is not set (real data sets)")
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -150,7 +147,7 @@ def test_paired_folder_side_by_side_and_two_folders(tmp_path):
                                   resolution=16, split="test"))
     assert ds2.A.shape == (3, 3, 16, 16)
     assert (to_f(ds2.A) + to_f(ds2.B)).abs().max() < 0.02  # BtoA swapped domains, still paired
-    os.remove(tmp_path / "two" / "B" / "im2.png")
+    (tmp_path / "two" / "B" / "im2.png").unlink()
     with pytest.raises(DataError, match="same file names"):
         load_dataset(DataConfig(dataset=f"paired:{tmp_path / 'two'}", resolution=16))
 
@@ -183,27 +180,46 @@ def test_sobel_edges_mark_object_borders():
     assert e[0, 0, 8, 8] == 255 and e[0, 0, 0, 0] == 255  # flat regions are background
 
 
-@needs_data
-def test_maps_split_and_unpaired_halves():
-    test = load_dataset(DataConfig(dataset="maps", split="test", resolution=32))
+def test_maps_split_and_unpaired_halves(real_data):
+    root = str(real_data)
+    test = load_dataset(DataConfig(dataset="maps", split="test", resolution=32, root=root))
     assert len(test) == 10 and test.info.resolution == 32 and test.A.shape[-1] == 32
-    train = load_dataset(DataConfig(dataset="maps:jitter=1.25", resolution=32, limit=4))
+    train = load_dataset(DataConfig(dataset="maps:jitter=1.25", resolution=32, limit=4,
+                                    root=root))
     assert train.A.shape == (4, 3, 40, 40)
-    un = load_dataset(DataConfig(dataset="maps-unpaired", resolution=32))
+    un = load_dataset(DataConfig(dataset="maps-unpaired", resolution=32, root=root))
     assert un.A.shape[0] == 45 and un.B.shape[0] == 45
     # maps (B) of the unpaired set come from the second half: the first map is pair 46's
     assert not torch.equal(un.B[0], train.B[0])
 
 
-@needs_data
-def test_edges2fashion_and_digits_style():
-    e = load_dataset(DataConfig(dataset="edges2fashion", split="test", limit=50))
+def test_edges2fashion_and_digits_style(real_data):
+    root = str(real_data)
+    e = load_dataset(DataConfig(dataset="edges2fashion", split="test", limit=50, root=root,
+                                download=False))
     assert e.info.kind == "paired" and e.A.shape == (50, 1, 32, 32)
     assert (e.A[:, :, 0] == 255).float().mean() > 0.95  # white padding around edges
-    d = load_dataset(DataConfig(dataset="digits-style", split="test", limit=40))
+    d = load_dataset(DataConfig(dataset="digits-style", split="test", limit=40, root=root,
+                                download=False))
     assert d.info.kind == "unpaired" and d.info.channels == 3 and d.info.resolution == 32
     assert d.A.shape == d.B.shape == (40, 3, 32, 32)
     assert d.labels_A.shape == (40,) and d.labels_B.shape == (40,)
     # A is grey (equal channels); B has a coloured background
     assert torch.equal(d.A[:, 0], d.A[:, 2])
     assert (d.B[:, 2, 0, 0].float() - d.B[:, 0, 0, 0].float()).mean() > 50
+
+
+def test_corrupt_files_are_skipped_with_a_warning(tmp_path, caplog):
+    rng = np.random.default_rng(2)
+    for i in range(3):
+        a = rng.integers(0, 256, (16, 32, 3), dtype=np.uint8)
+        _save(tmp_path / "p" / f"{i}.png", a)
+        for d, n in (("trainA", 3), ("trainB", 2)):
+            if i < n:
+                _save(tmp_path / "u" / d / f"{i}.png", a[:, :16])
+    (tmp_path / "p" / "bad.png").write_bytes(b"not a png")
+    (tmp_path / "u" / "trainB" / "bad.jpg").write_bytes(b"\xff\xd8 truncated")
+    ds = load_dataset(DataConfig(dataset=f"paired:{tmp_path / 'p'}", resolution=8))
+    assert len(ds) == 3 and "skipped 1 unreadable" in caplog.text
+    un = load_dataset(DataConfig(dataset=f"unpaired:{tmp_path / 'u'}", resolution=8))
+    assert un.A.shape[0] == 3 and un.B.shape[0] == 2

@@ -32,7 +32,7 @@ the shared folder reader in :mod:`gankit.data.folder` lands this can use it inst
 """
 from __future__ import annotations
 
-import os
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,8 @@ from gankit.registry import DATASETS
 
 if TYPE_CHECKING:  # pragma: no cover
     from gankit.config import DataConfig
+
+log = logging.getLogger("gankit.data")
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm"}
 DEFAULT_JITTER = 286 / 256  # pix2pix: resize 256 -> 286, random-crop 256
@@ -277,21 +279,32 @@ def _detect_channels(path: Path) -> int:
         raise DataError(f"cannot read image {path}: {e}") from None
 
 
+def _warn_skipped(skipped: list[str], total: int, where: str) -> None:
+    if skipped:
+        log.warning("%s: skipped %d unreadable pair(s) of %d (%s%s)", where, len(skipped), total,
+                    "; ".join(skipped[:5]), "; ..." if len(skipped) > 5 else "")
+    if len(skipped) == total:
+        raise DataError(f"{where}: none of the {total} image files could be read "
+                        f"(e.g. {'; '.join(skipped[:3])})")
+
+
 def read_side_by_side(files: list[Path], size: int, channels: int):
-    """Files holding ``[A | B]``: split each at half width, resize both halves to ``size``."""
-    a, b = [], []
+    """Files holding ``[A | B]``: split each at half width, resize both halves to ``size``.
+
+    Unreadable files are skipped with one warning; it is an error only when none is left.
+    """
+    a, b, skipped = [], [], []
     for f in files:
-        arr = read_image(f, channels)
+        try:
+            arr = read_image(f, channels)
+        except DataError as e:
+            skipped.append(str(e))
+            continue
         half = arr.shape[1] // 2
         a.append(resize_array(np.ascontiguousarray(arr[:, :half]), size))
         b.append(resize_array(np.ascontiguousarray(arr[:, half:2 * half]), size))
+    _warn_skipped(skipped, len(files), str(files[0].parent))
     return _stack(a), _stack(b)
-
-
-def read_folder(folder: Path, size: int, channels: int) -> tuple[torch.Tensor, list[str]]:
-    files = list_images(folder)
-    return _stack([resize_array(read_image(f, channels), size) for f in files]), \
-        [f.name for f in files]
 
 
 # --------------------------------------------------------------------------- spec options
@@ -333,15 +346,17 @@ def _take_options(opts: dict[str, str], allowed: dict[str, Any], where: str) -> 
 
 
 def data_root(cfg: DataConfig, sub: str, what: str) -> Path:
-    """Folder ``sub`` under data.root, $GANKIT_DATA, or /usr/share/datasets."""
-    roots = [cfg.root, os.environ.get("GANKIT_DATA", ""), "/usr/share/datasets"]
-    for r in filter(None, roots):
-        p = Path(r).expanduser() / sub
-        if p.exists():
+    """Folder ``sub`` in the data layer's roots (data.root, $GANKIT_DATA, cache, system)."""
+    from gankit.data.sources import data_roots
+
+    looked = []
+    for base, why in data_roots(cfg.root):
+        p = base / sub
+        looked.append(f"{p}  ({why})")
+        if p.is_dir():
             return p
-    raise DataError(f"{what} not found: looked for {sub}/ under data.root, $GANKIT_DATA and "
-                    f"/usr/share/datasets; set data.root or GANKIT_DATA to the folder holding "
-                    f"{sub}/")
+    raise DataError(f"{what} not found. Looked in:\n  " + "\n  ".join(looked)
+                    + f"\nSet data.root (--data-root) or GANKIT_DATA to the folder holding {sub}/")
 
 
 def _paired_from(A, B, cfg, opts, res, source, flip_ok=True):
@@ -398,8 +413,17 @@ def paired_folder(arg: str, cfg: DataConfig) -> PairedDataset:
     res = cfg.resolution or _native_size(first, half=not two)
     size = _load_size(res, opts["jitter"], cfg.split)
     if two:
-        A = _stack([resize_array(read_image(root / "A" / n, channels), size) for n in common])
-        B = _stack([resize_array(read_image(root / "B" / n, channels), size) for n in common])
+        a, b, skipped = [], [], []
+        for n in common:
+            try:
+                pa, pb = read_image(root / "A" / n, channels), read_image(root / "B" / n, channels)
+            except DataError as e:
+                skipped.append(str(e))
+                continue
+            a.append(resize_array(pa, size))
+            b.append(resize_array(pb, size))
+        _warn_skipped(skipped, len(common), str(root))
+        A, B = _stack(a), _stack(b)
     else:
         A, B = read_side_by_side(list_images(root), size, channels)
     return _paired_from(A, B, cfg, opts, res, str(root))
@@ -427,11 +451,19 @@ def unpaired_folder(arg: str, cfg: DataConfig) -> UnpairedDataset:
             if not (root / f"{s}{d}").is_dir():
                 raise DataError(f"unpaired: {root / (s + d)} is missing; an unpaired set holds "
                                 f"trainA/ trainB/ (and testA/ testB/) folders")
+    from gankit.data.folder import load_folder
+
+    # the data layer's reader: cached decoding, EXIF, alpha on white, corrupt files skipped
+    # with a warning; each image is centre-cropped to a square, then resized (LANCZOS)
     first = list_images(root / f"{splits[0]}A")[0]
     channels = cfg.channels or _detect_channels(first)
     res = cfg.resolution or _native_size(first, half=False)
-    A = torch.cat([read_folder(root / f"{s}A", res, channels)[0] for s in splits])
-    B = torch.cat([read_folder(root / f"{s}B", res, channels)[0] for s in splits])
+
+    def domain(d: str) -> torch.Tensor:
+        return torch.cat([load_folder(root / f"{s}{d}", resolution=res, channels=channels)[0]
+                          for s in splits])
+
+    A, B = domain("A"), domain("B")
     if opts["direction"] == "BtoA":
         A, B = B, A
     if cfg.limit:

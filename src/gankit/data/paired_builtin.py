@@ -12,16 +12,14 @@
   ``labels_B``) so that evaluation can ask a classifier whether a translation kept the digit.
 * ``synthetic-paired:N`` / ``synthetic-unpaired:N``: random images, no files (tests).
 
-Options follow the name: ``maps:jitter=1.12&direction=BtoA&test=10``. MNIST-format files are
-read with a minimal IDX reader here; the data layer's own readers can replace it.
+Options follow the name: ``maps:jitter=1.12&direction=BtoA&test=10``. MNIST and
+Fashion-MNIST come from the data layer's built-in readers (search paths, downloads).
 """
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -84,31 +82,15 @@ def maps_unpaired(arg: str, cfg: DataConfig) -> UnpairedDataset:
     return UnpairedDataset(A, B, flip=cfg.flip, source=f"{files[0].parent} ({cfg.split})")
 
 
-def read_idx(folder: Path, prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """MNIST-format images (N x 28 x 28 uint8) and labels from ``prefix``-images-idx3-ubyte.gz."""
-    def load(name: str, offset: int) -> np.ndarray:
-        p = folder / name
-        if not p.exists() and (folder / name[:-3]).exists():
-            return np.fromfile(folder / name[:-3], np.uint8)[offset:]
-        try:
-            return np.frombuffer(gzip.open(p).read(), np.uint8, offset=offset)
-        except (OSError, EOFError) as e:
-            raise DataError(f"cannot read {p}: {e}") from None
+def _idx_split(cfg: DataConfig, name: str):
+    """Images (N x 28 x 28 uint8), labels and source of the built-in ``mnist`` /
+    ``fashion-mnist`` set, found (or downloaded) by the data layer for ``cfg.split``."""
+    import dataclasses
 
-    x = load(f"{prefix}-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28)
-    y = load(f"{prefix}-labels-idx1-ubyte.gz", 8)
-    return torch.from_numpy(x.copy()), torch.from_numpy(y.astype(np.int64))
-
-
-def _idx_split(cfg: DataConfig, sub: str, what: str):
-    alt = {"fashion_mnist": "fashion-mnist"}.get(sub, sub)
-    try:
-        folder = data_root(cfg, sub, what)
-    except DataError:
-        folder = data_root(cfg, alt, what)
-    parts = {"train": ["train"], "test": ["t10k"], "all": ["train", "t10k"]}[cfg.split]
-    xs, ys = zip(*(read_idx(folder, p) for p in parts))
-    return torch.cat(xs), torch.cat(ys), str(folder)
+    plain = dataclasses.replace(cfg, dataset=name, resolution=0, channels=0, center_crop=0,
+                                limit=0, labels=True, flip=False)
+    ds = DATASETS.get(name)("", plain)
+    return ds.images[:, 0], ds.labels, ds.source
 
 
 def sobel_edges(x: torch.Tensor, threshold: float = 0.25) -> torch.Tensor:
@@ -140,7 +122,7 @@ def edges2fashion(arg: str, cfg: DataConfig) -> PairedDataset:
     _check_channels(cfg, 1, "edges2fashion")
     _, opts = parse_options(arg, builtin=True)
     opts = _take_options(opts, {"direction": "AtoB", "jitter": 1.0}, "edges2fashion")
-    x, _, folder = _idx_split(cfg, "fashion_mnist", "Fashion-MNIST")
+    x, _, folder = _idx_split(cfg, "fashion-mnist")
     if cfg.limit:
         x = x[:cfg.limit]
     items = _pad32(x[:, None], 0)
@@ -179,7 +161,7 @@ def digits_style(arg: str, cfg: DataConfig) -> UnpairedDataset:
     _check_channels(cfg, 3, "digits-style")
     _, opts = parse_options(arg, builtin=True)
     opts = _take_options(opts, {"direction": "AtoB"}, "digits-style")
-    x, y, folder = _idx_split(cfg, "mnist", "MNIST")
+    x, y, folder = _idx_split(cfg, "mnist")
     if cfg.resolution not in (0, 32):
         raise DataError("digits-style is 32 x 32; leave data.resolution at 0 or 32")
     x = _pad32(x[:, None], 0)
