@@ -2,6 +2,7 @@
 
     PYTHONPATH=src python benchmarks/translation/evaluate.py edges2fashion RUN_PIX2PIX RUN_L1
     PYTHONPATH=src python benchmarks/translation/evaluate.py digits RUN_CYCLEGAN
+    PYTHONPATH=src python benchmarks/translation/evaluate.py maps RUN_MAPS_PIX2PIX
 
 Feature network: no Inception weights are available offline (see shared/data/README.md), so
 FID and KID are computed on the penultimate features (128-d) of small CNN classifiers trained
@@ -221,10 +222,27 @@ def digits(run: str, n: int = 2000) -> dict:
     }
 
 
+def maps(run: str) -> dict:
+    """L1 / PSNR / SSIM on the 10 held-out maps pairs (too few images for FID/KID), with two
+    reference points: the input photo itself, and the mean training map."""
+    model = load_translator(run)
+    res = model.info.resolution
+    te = load_dataset(DataConfig(dataset="maps", split="test", resolution=res))
+    tr = load_dataset(DataConfig(dataset="maps:jitter=1", split="train", resolution=res))
+    a, b = to_float(te.A), to_float(te.B)
+    mean_map = to_float(tr.B).mean(0, keepdim=True).expand_as(b)
+    return {"test_pairs": len(te), "resolution": res,
+            "pix2pix": paired_metrics(quantise(translate_all(model, a, "AtoB")), b),
+            "baseline: mean training map": paired_metrics(quantise(mean_map), b),
+            "baseline: input photo": paired_metrics(a, b)}
+
+
 def main(argv: list[str]) -> None:
     task, runs = argv[0], argv[1:]
     t = time.time()
-    res = edges2fashion(runs) if task == "edges2fashion" else digits(runs[0])
+    tasks = {"edges2fashion": lambda: edges2fashion(runs), "digits": lambda: digits(runs[0]),
+             "maps": lambda: maps(runs[0])}
+    res = tasks[task]()
     res["eval_seconds"] = round(time.time() - t, 1)
     print(json.dumps(res, indent=2))
 

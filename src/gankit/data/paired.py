@@ -384,7 +384,7 @@ def _split_files(files: list, n_test: int, split: str, where: str) -> list:
 
 @DATASETS.register("paired")
 def paired_folder(arg: str, cfg: DataConfig) -> PairedDataset:
-    """``paired:PATH``: side-by-side files, or ``A/`` + ``B/`` folders with matching names.
+    """Your own aligned pairs (paired:PATH): side-by-side [A|B] files, or A/ + B/ folders.
 
     ``PATH/<split>/`` is used when it exists (pix2pix releases ship ``train/ val/ test/``).
     """
@@ -439,7 +439,7 @@ def _native_size(path: Path, half: bool) -> int:
 
 @DATASETS.register("unpaired")
 def unpaired_folder(arg: str, cfg: DataConfig) -> UnpairedDataset:
-    """``unpaired:PATH`` with ``trainA/ trainB/`` (and ``testA/ testB/``) inside."""
+    """Your own unpaired domains (unpaired:PATH): trainA/ trainB/ (testA/ testB/) folders."""
     path, opts = parse_options(arg)
     opts = _take_options(opts, {"direction": "AtoB"}, "unpaired")
     if not path:

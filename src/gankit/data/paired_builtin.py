@@ -179,7 +179,7 @@ def digits_style(arg: str, cfg: DataConfig) -> UnpairedDataset:
 
 @DATASETS.register("synthetic-paired")
 def synthetic_paired_spec(arg: str, cfg: DataConfig) -> PairedDataset:
-    """``synthetic-paired:N``: N random pairs (B = negative of A), no files (tests)."""
+    """Random aligned pairs for tests (synthetic-paired:N; B = the negative of A)."""
     n = int(arg or 16)
     res, ch = cfg.resolution or 32, cfg.channels or 3
     size = _load_size(res, DEFAULT_JITTER, cfg.split)
@@ -190,6 +190,6 @@ def synthetic_paired_spec(arg: str, cfg: DataConfig) -> PairedDataset:
 
 @DATASETS.register("synthetic-unpaired")
 def synthetic_unpaired_spec(arg: str, cfg: DataConfig) -> UnpairedDataset:
-    """``synthetic-unpaired:N``: N dark A images and N - N//3 bright B images (tests)."""
+    """Random unpaired domains for tests (synthetic-unpaired:N; dark A, bright B)."""
     n = int(arg or 16)
     return synthetic_unpaired(n, n - n // 3, cfg.channels or 3, cfg.resolution or 32)

@@ -1,25 +1,4 @@
-"""CycleGAN: unpaired image-to-image translation with cycle consistency (Zhu et al., ICCV 2017).
-
-Two generators G: X -> Y and F: Y -> X (here ``G_AB`` and ``G_BA``), two discriminators
-D_Y (``D_B``, real B vs G(x)) and D_X (``D_A``, real A vs F(y)):
-
-    L_GAN(G, D_Y) = E_y[(D_Y(y) - 1)^2] + E_x[D_Y(G(x))^2]                 (least squares)
-    L_cyc(G, F)   = E_x[ ||F(G(x)) - x||_1 ] + E_y[ ||G(F(y)) - y||_1 ]
-    L_idt(G, F)   = E_y[ ||G(y) - y||_1 ] + E_x[ ||F(x) - x||_1 ]
-    L = L_GAN(G, D_Y) + L_GAN(F, D_X) + lambda L_cyc + lambda_idt lambda L_idt,
-        lambda = 10, lambda_idt = 0.5
-
-G and F minimise E[(D(G(x)) - 1)^2] (LSGAN generator loss); each D minimises
-1/2 [(D(real) - 1)^2 + D(fake)^2]. The cycle loss keeps the content (a translated image must
-carry enough of the input to get it back), the identity loss keeps colours when the input
-already looks like the target domain. D is trained on a *history* of generated images
-(a pool of 50; each new fake replaces a random stored one with probability 1/2 and the stored
-one is shown instead) to damp oscillation. Learning rate constant for the first half of
-training, then linear decay to zero.
-
-Phases: ``G`` updates both generators from the sum above; ``D`` updates both discriminators,
-using the fakes made in the G phase of the same step (passed through the pools).
-"""
+"""CycleGAN (Zhu et al., ICCV 2017): the model, its losses, its image pool and schedule."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -92,6 +71,29 @@ class ImagePool:
 
 @MODELS.register("cyclegan")
 class CycleGAN(GANModel):
+    """CycleGAN: unpaired translation both ways with cycle-consistency (Zhu et al. 2017).
+
+    Two generators G: X -> Y and F: Y -> X (here ``G_AB`` and ``G_BA``), two discriminators
+    D_Y (``D_B``, real B vs G(x)) and D_X (``D_A``, real A vs F(y)):
+
+        L_GAN(G, D_Y) = E_y[(D_Y(y) - 1)^2] + E_x[D_Y(G(x))^2]                 (least squares)
+        L_cyc(G, F)   = E_x[ ||F(G(x)) - x||_1 ] + E_y[ ||G(F(y)) - y||_1 ]
+        L_idt(G, F)   = E_y[ ||G(y) - y||_1 ] + E_x[ ||F(x) - x||_1 ]
+        L = L_GAN(G, D_Y) + L_GAN(F, D_X) + lambda L_cyc + lambda_idt lambda L_idt,
+            lambda = 10, lambda_idt = 0.5
+
+    G and F minimise E[(D(G(x)) - 1)^2] (LSGAN generator loss); each D minimises
+    1/2 [(D(real) - 1)^2 + D(fake)^2]. The cycle loss keeps the content (a translated image must
+    carry enough of the input to get it back), the identity loss keeps colours when the input
+    already looks like the target domain. D is trained on a *history* of generated images
+    (a pool of 50; each new fake replaces a random stored one with probability 1/2 and the stored
+    one is shown instead) to damp oscillation. Learning rate constant for the first half of
+    training, then linear decay to zero.
+
+    Phases: ``G`` updates both generators from the sum above; ``D`` updates both discriminators,
+    using the fakes made in the G phase of the same step (passed through the pools).
+    """
+
     @dataclass
     class Config(ModelConfig):
         name: str = opt("cyclegan", "registered model name")

@@ -1,25 +1,4 @@
-"""pix2pix: image-to-image translation with a conditional GAN (Isola et al., CVPR 2017).
-
-Given aligned pairs (x, y) = (A, B), a generator G: x -> y and a conditional discriminator D
-that sees the input together with an output, concatenated along channels:
-
-    L_cGAN(G, D) = E_{x,y}[log D(x, y)] + E_x[log(1 - D(x, G(x)))]
-    L_L1(G)      = E_{x,y}[ ||y - G(x)||_1 ]
-    G* = arg min_G max_D  L_cGAN(G, D) + lambda * L_L1(G),      lambda = 100
-
-The generator is a U-Net (skip connections between mirrored encoder/decoder layers; dropout
-is the only noise, there is no z), the discriminator a 70 x 70 PatchGAN: it classifies each
-overlapping 70 x 70 patch as real or fake, so it models high frequencies only, and L1 keeps
-the low frequencies right. G is trained with the non-saturating loss -log D(x, G(x)) and the
-D objective is halved, as in the paper ("we divide the objective by 2 while optimizing D").
-
-``adv_weight = 0`` gives the paper's *L1-only* baseline: the same U-Net trained with L1 alone
-(no discriminator is built). The paper's finding is that L1 alone gives blurry, averaged
-outputs, while L1 + cGAN gives sharper, more realistic ones at a slightly higher L1.
-
-Learning rate: constant for the first ``decay_start`` fraction of training, then linear decay
-to zero (the reference implementation's schedule: 100 epochs constant + 100 decaying).
-"""
+"""pix2pix (Isola et al., CVPR 2017): the model, its losses and its learning-rate schedule."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -69,6 +48,29 @@ def triplet_grid(cols: list[torch.Tensor], n: int = 8) -> torch.Tensor:
 
 @MODELS.register("pix2pix")
 class Pix2Pix(GANModel):
+    """pix2pix: paired image-to-image translation, U-Net + 70x70 PatchGAN + L1 (Isola 2017).
+
+    Given aligned pairs (x, y) = (A, B), a generator G: x -> y and a conditional discriminator D
+    that sees the input together with an output, concatenated along channels:
+
+        L_cGAN(G, D) = E_{x,y}[log D(x, y)] + E_x[log(1 - D(x, G(x)))]
+        L_L1(G)      = E_{x,y}[ ||y - G(x)||_1 ]
+        G* = arg min_G max_D  L_cGAN(G, D) + lambda * L_L1(G),      lambda = 100
+
+    The generator is a U-Net (skip connections between mirrored encoder/decoder layers; dropout
+    is the only noise, there is no z), the discriminator a 70 x 70 PatchGAN: it classifies each
+    overlapping 70 x 70 patch as real or fake, so it models high frequencies only, and L1 keeps
+    the low frequencies right. G is trained with the non-saturating loss -log D(x, G(x)) and the
+    D objective is halved, as in the paper ("we divide the objective by 2 while optimizing D").
+
+    ``adv_weight = 0`` gives the paper's *L1-only* baseline: the same U-Net trained with L1 alone
+    (no discriminator is built). The paper's finding is that L1 alone gives blurry, averaged
+    outputs, while L1 + cGAN gives sharper, more realistic ones at a slightly higher L1.
+
+    Learning rate: constant for the first ``decay_start`` fraction of training, then linear decay
+    to zero (the reference implementation's schedule: 100 epochs constant + 100 decaying).
+    """
+
     @dataclass
     class Config(ModelConfig):
         name: str = opt("pix2pix", "registered model name")
