@@ -29,4 +29,13 @@ class Callback:
 
 def default_callbacks(cfg: Any) -> list[Callback]:
     """The callbacks every run gets (extended as monitoring and evaluation features land)."""
-    return []
+    out: list[Callback] = []
+    if cfg.train.health:
+        from gankit.train.health import HealthMonitor
+
+        out.append(HealthMonitor(cfg))
+    if cfg.train.report:  # last, so that it sees what the other callbacks added
+        from gankit.train.report import ReportWriter
+
+        out.append(ReportWriter())
+    return out
