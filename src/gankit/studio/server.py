@@ -396,6 +396,9 @@ class Handler(BaseHTTPRequestHandler):
         if len(parts) != 2 or parts[0] != "api":
             raise HTTPError(404, f"nothing to POST to at {urlsplit(self.path).path}")
         action = parts[1]
+        if action not in ("sample", "interpolate", "edit", "mix", "translate", "project"):
+            raise HTTPError(404, f"unknown action {action!r} (sample, interpolate, edit, mix, "
+                                 f"translate, project)")
         st = self.studio
         if action in ("translate", "project"):
             q = {k: v[-1] for k, v in query.items()}
@@ -438,12 +441,9 @@ class Handler(BaseHTTPRequestHandler):
             with st.lock:
                 images = ops.edit(gen, _int(body, "seed"), d,
                                   _float(body, "strength", lo=-100, hi=100), class_id)
-        elif action == "mix":
+        else:
             with st.lock:
                 images = ops.mix(gen, _int(body, "seed"), _int(body, "mix_seed"))
-        else:
-            raise HTTPError(404, f"unknown action {action!r} (sample, interpolate, edit, mix, "
-                                 f"translate, project)")
         self._json({"image": _png_url(images), "n": int(images.shape[0]),
                     "seconds": round(time.perf_counter() - t0, 3)})
 
@@ -475,6 +475,7 @@ def start_server(runs_dir: str | Path, host: str = "127.0.0.1", port: int = 0,
     Stop it with ``server.shutdown(); server.server_close()``.
     """
     server = make_server(runs_dir, host, port, device)
-    threading.Thread(target=server.serve_forever, name="gankit-studio", daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                     name="gankit-studio", daemon=True).start()
     h, p = server.server_address[:2]
     return server, f"http://{'[' + h + ']' if ':' in h else h}:{p}"
