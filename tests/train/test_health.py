@@ -136,3 +136,31 @@ def test_healthy_run_stays_quiet(tmp_path, caplog):
     assert not any(r.get("warnings") for r in recs)
     assert "No health warnings" in (run / "report.html").read_text()
     assert any("health/diversity" in r for r in recs)
+
+
+def test_mode_collapse_from_sample_grids(tmp_path, caplog):
+    from gankit.utils.images import save_grid
+
+    g = torch.Generator().manual_seed(0)
+    reals = torch.rand(16, 1, 8, 8, generator=g) * 2 - 1
+    lines = []
+    model = SimpleNamespace(latent_dim=4, capabilities=frozenset({"sample"}),
+                            info=SimpleNamespace(kind="image", resolution=8, channels=1))
+    tr = SimpleNamespace(out=tmp_path, step=0, cfg=SimpleNamespace(train=TrainConfig()),
+                         model=model, fixed_z=torch.zeros(16, 4), fixed_batch={"real": reals},
+                         _write_stats=lines.append)
+    mon = HealthMonitor(tr.cfg)
+    varied = reals[torch.randperm(16, generator=g)]
+    collapsed = reals[:1].repeat(16, 1, 1, 1)
+    with caplog.at_level(logging.WARNING, logger="gankit.health"):
+        for step, images in ((100, varied), (200, collapsed)):
+            tr.step = step
+            save_grid(images, tmp_path / f"fakes_{step:06d}.png", nrow=4)
+            mon.on_sample(tr, tmp_path / f"fakes_{step:06d}.png")
+    assert [ln["step"] for ln in lines] == [100, 200]
+    assert lines[0]["health/diversity"] == pytest.approx(1.0, abs=0.01)
+    assert "warnings" not in lines[0]
+    assert lines[1]["health/diversity"] < 0.01 and lines[1]["health/duplicates"] == 1.0
+    (w,) = lines[1]["warnings"]
+    assert w["kind"] == "mode_collapse" and w["step"] == 200 and "down from 1.00" in w["message"]
+    assert any("[mode_collapse]" in m for m in caplog.messages)

@@ -32,7 +32,9 @@ oscillation    over the last ``2 * health_window`` records a loss swings with am
 
 A warning is logged (``logging.warning``) and added to the log record (key ``warnings``, a
 list of ``{"kind", "step", "message", "hint"}``) when its condition becomes true, then at most
-once every ``health_cooldown`` log records while it stays true: no spam.
+once every ``health_cooldown`` log records while it stays true: no spam. The diversity check
+writes its own ``stats.jsonl`` line at each sample step (``health/diversity``,
+``health/duplicates`` and any ``mode_collapse`` warning).
 
 Models whose ``d_real``/``d_fake`` are not probabilities (values outside [0, 1]) are skipped by
 the D-output checks.
@@ -142,7 +144,6 @@ class HealthMonitor(Callback):
         self.last_warned: dict[str, int] = {}   # kind -> index of the record it was warned at
         self.active: set[str] = set()
         self.n_records = 0
-        self.pending: list[dict[str, Any]] = []  # from sample steps, attached to the next record
         self.pending_numbers: dict[str, float] = {}
         self.warnings: list[dict[str, Any]] = []  # every warning of this run, in order
         self.checked = {"d_outputs": 0, "diversity": 0, "oscillation": 0}  # for tests / report
@@ -162,28 +163,25 @@ class HealthMonitor(Callback):
         step = int(record.get("step", trainer.step))
         found = self._nonfinite_events(trainer) + self._check_d_outputs(step)
         found += self._check_oscillation(step)
-        record.update(self.pending_numbers)
-        self.pending_numbers = {}
-        emitted = self.pending + self._emit(found, step,
-                                            ("d_wins", "d_collapsed", "oscillation"))
-        self.pending = []
+        emitted = self._emit(found, step, ("d_wins", "d_collapsed", "oscillation"))
         if emitted:
             record.setdefault("warnings", []).extend(emitted)
 
     def on_sample(self, trainer: Any, path: Any) -> None:
+        # its own stats line, at the step of the grid it measured
         found = self._check_diversity(trainer, Path(path))
-        self.pending.extend(self._emit(found, trainer.step, ("mode_collapse",)))
-
-    def on_end(self, trainer: Any) -> None:
-        extra = self._emit(self._nonfinite_events(trainer), trainer.step, ())
-        left = self.pending + extra
-        self.pending = []
-        if left or self.pending_numbers:
-            line = {"step": trainer.step, **self.pending_numbers}
-            if left:
-                line["warnings"] = left
+        emitted = self._emit(found, trainer.step, ("mode_collapse",))
+        if self.pending_numbers or emitted:
+            line: dict[str, Any] = {"step": trainer.step, **self.pending_numbers}
+            if emitted:
+                line["warnings"] = emitted
             self.pending_numbers = {}
             trainer._write_stats(line)
+
+    def on_end(self, trainer: Any) -> None:
+        left = self._emit(self._nonfinite_events(trainer), trainer.step, ())
+        if left:
+            trainer._write_stats({"step": trainer.step, "warnings": left})
 
     # ------------------------------------------------------------------ checks
     def _emit(self, found: list[tuple[str, str]], step: int,
