@@ -100,13 +100,14 @@ class TrainConfig:
     health_window: int = opt(5, "log records the health checks average over", min=2)
     health_cooldown: int = opt(20, "log records before a still-active health warning repeats",
                                min=1)
-    health_d_real_high: float = opt(0.9, "D wins: mean D(x) above this ...", min=0.0, max=1.0)
+    health_d_real_high: float = opt(0.8, "D wins: mean D(x) above this (label smoothing caps "
+                                         "D(x) near 0.9) ...", min=0.0, max=1.0)
     health_d_fake_low: float = opt(0.1, "... and mean D(G(z)) below this", min=0.0, max=1.0)
     health_d_fake_high: float = opt(0.9, "G fools D: mean D(G(z)) above this", min=0.0, max=1.0)
     health_collapse_band: float = opt(0.05, "collapsed D: D(x) and D(G(z)) within this of 0.5 "
                                             "...", min=0.0, max=0.5)
     health_d_grad_low: float = opt(1e-3, "... and D's gradient norm below this", min=0.0)
-    health_diversity_min: float = opt(0.1, "mode collapse: fixed-seed fakes' mean pairwise "
+    health_diversity_min: float = opt(0.05, "mode collapse: fixed-seed fakes' mean pairwise "
                                            "distance below this fraction of the reals'", min=0.0)
     health_diversity_drop: float = opt(0.5, "mode collapse: diversity below this fraction of "
                                             "the best seen earlier in the run", min=0.0, max=1.0)

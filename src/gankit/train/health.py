@@ -9,7 +9,8 @@ and the fixed-seed sample grids, and reports:
 kind           condition (defaults; every threshold is a ``train.health_*`` config field)
 =============  =========================================================================
 d_wins         over the last ``health_window`` records, mean D(G(z)) < ``health_d_fake_low``
-               (0.1) and mean D(x) > ``health_d_real_high`` (0.9): D separates real from fake
+               (0.1) and mean D(x) > ``health_d_real_high`` (0.8; one-sided label smoothing
+               caps D(x) near 0.9, so 0.9 would miss it): D separates real from fake
                outright. G's gradient norm is reported with it: it *vanishes* with the
                saturating loss, and blows up instead with the non-saturating loss (the
                default), so it is evidence, not a requirement.
@@ -17,7 +18,7 @@ d_collapsed    D is fooled because it has stopped learning: D(x) and D(G(z)) bot
                ``health_collapse_band`` (0.05) of 0.5 with D's gradient norm under
                ``health_d_grad_low`` (1e-3), or mean D(G(z)) > ``health_d_fake_high`` (0.9).
 mode_collapse  at a sample step, the mean pairwise L2 distance of the fixed-seed fakes divided
-               by that of a fixed real batch is under ``health_diversity_min`` (0.1) or has
+               by that of a fixed real batch is under ``health_diversity_min`` (0.05) or has
                dropped under ``health_diversity_drop`` (0.5) x its best so far (an untrained G
                starts with little diversity, so a low value alone is weak evidence), or the
                share of fakes with a near-duplicate (another fake closer than 5% of the real
