@@ -103,6 +103,9 @@ class TrainConfig:
     health_d_real_high: float = opt(0.8, "D wins: mean D(x) above this (label smoothing caps "
                                          "D(x) near 0.9) ...", min=0.0, max=1.0)
     health_d_fake_low: float = opt(0.1, "... and mean D(G(z)) below this", min=0.0, max=1.0)
+    health_d_fake_geo_low: float = opt(0.01, "D wins, bce loss: or the geometric mean of "
+                                             "D(G(z)), exp(-loss_g), below this", min=0.0,
+                                       max=1.0)
     health_d_fake_high: float = opt(0.9, "G fools D: mean D(G(z)) above this", min=0.0, max=1.0)
     health_collapse_band: float = opt(0.05, "collapsed D: D(x) and D(G(z)) within this of 0.5 "
                                             "...", min=0.0, max=0.5)

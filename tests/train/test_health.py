@@ -166,3 +166,17 @@ def test_mode_collapse_from_sample_grids(tmp_path, caplog):
     (w,) = lines[1]["warnings"]
     assert w["kind"] == "mode_collapse" and w["step"] == 200 and "down from 1.00" in w["message"]
     assert any("[mode_collapse]" in m for m in caplog.messages)
+
+
+def test_d_wins_from_bce_generator_loss(tmp_path):
+    # an unstable D that rejects most fakes with certainty but accepts a few: the mean of
+    # D(G(z)) stays at 0.4, the non-saturating G loss -E log D(G(z)) shows the rejection
+    cfg = SimpleNamespace(train=TrainConfig(health_window=3), model=SimpleNamespace(loss="bce"))
+    tr = fake_trainer(tmp_path)
+    recs = feed(HealthMonitor(cfg), tr, [{"d_real": 0.87, "d_fake": 0.4, "loss_g": 9.0}] * 3)
+    assert kinds(recs) == ["d_wins"] and "geometric mean 0.00012" in \
+        recs[-1]["warnings"][0]["message"]
+    # other losses' G loss is no log-probability: no conclusion from it
+    cfg.model.loss = "hinge"
+    assert kinds(feed(HealthMonitor(cfg), tr, [{"d_real": 0.87, "d_fake": 0.4,
+                                                 "loss_g": 9.0}] * 3)) == []

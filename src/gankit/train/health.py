@@ -11,7 +11,10 @@ kind           condition (defaults; every threshold is a ``train.health_*`` conf
 d_wins         over the last ``health_window`` records, mean D(G(z)) < ``health_d_fake_low``
                (0.1) and mean D(x) > ``health_d_real_high`` (0.8; one-sided label smoothing
                caps D(x) near 0.9, so 0.9 would miss it): D separates real from fake
-               outright. G's gradient norm is reported with it: it *vanishes* with the
+               outright. With the ``bce`` loss, a geometric mean of D(G(z)) (exp(-loss_g),
+               as its G loss is -E log D(G(z))) under ``health_d_fake_geo_low`` (0.01) also
+               counts: an unstable D can reject most fakes with certainty and accept a few,
+               which keeps the arithmetic mean up. G's gradient norm is reported with it: it *vanishes* with the
                saturating loss, and blows up instead with the non-saturating loss (the
                default), so it is evidence, not a requirement.
 d_collapsed    D is fooled because it has stopped learning: D(x) and D(G(z)) both within
@@ -140,6 +143,9 @@ class HealthMonitor(Callback):
     def __init__(self, cfg: Any):
         t = cfg.train if hasattr(cfg, "train") else cfg
         self.t = t
+        model = getattr(cfg, "model", None)
+        # exp(-loss_g) is the geometric mean of D(G(z)) only for the non-saturating bce loss
+        self.bce = getattr(model, "loss", None) == "bce"
         self.window = int(t.health_window)
         self.records: deque[dict[str, Any]] = deque(maxlen=2 * self.window)
         self.last_warned: dict[str, int] = {}   # kind -> index of the record it was warned at
@@ -248,7 +254,11 @@ class HealthMonitor(Callback):
         g_norm = self._series("grad_norm/G", 2 * self.window)
         first = self._series("grad_norm/G", 2 * self.window)[:1]
         found = []
-        if mf < t.health_d_fake_low and mr > t.health_d_real_high:
+        loss_g = self._series("loss_g")
+        geo = math.exp(-_mean(loss_g)) if self.bce and len(loss_g) == self.window else None
+        rejected = mf < t.health_d_fake_low or (geo is not None
+                                                 and geo < t.health_d_fake_geo_low)
+        if rejected and mr > t.health_d_real_high:
             if g_norm and g_norm[-1] < 1e-3:
                 g_txt = f"G's gradient norm has vanished ({g_norm[-1]:.2g})"
             elif g_norm:
@@ -257,8 +267,10 @@ class HealthMonitor(Callback):
                             if first and len(g_norm) > 1 else ""))
             else:
                 g_txt = "G's gradient norm was not logged"
-            found.append(("d_wins", f"D(x) = {mr:.3f} and D(G(z)) = {mf:.3f} over the last "
-                                    f"{len(real)} log records: the discriminator wins; {g_txt}"))
+            geo_txt = f" (geometric mean {geo:.2g})" if geo is not None else ""
+            found.append(("d_wins", f"D(x) = {mr:.3f} and D(G(z)) = {mf:.3f}{geo_txt} over the "
+                                    f"last {len(real)} log records: the discriminator wins; "
+                                    f"{g_txt}"))
         d_grad = self._series("grad_norm/D")
         band = t.health_collapse_band
         collapsed = (all(abs(v - 0.5) < band for v in real + fake) and d_grad
