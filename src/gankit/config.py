@@ -110,7 +110,7 @@ class TrainConfig:
     health_collapse_band: float = opt(0.05, "collapsed D: D(x) and D(G(z)) within this of 0.5 "
                                             "...", min=0.0, max=0.5)
     health_d_grad_low: float = opt(1e-3, "... and D's gradient norm below this", min=0.0)
-    health_diversity_min: float = opt(0.05, "mode collapse: fixed-seed fakes' mean pairwise "
+    health_diversity_min: float = opt(0.03, "mode collapse: fixed-seed fakes' mean pairwise "
                                            "distance below this fraction of the reals'", min=0.0)
     health_diversity_drop: float = opt(0.5, "mode collapse: diversity below this fraction of "
                                             "the best seen earlier in the run", min=0.0, max=1.0)

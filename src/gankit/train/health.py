@@ -11,8 +11,8 @@ kind           condition (defaults; every threshold is a ``train.health_*`` conf
 d_wins         over the last ``health_window`` records, mean D(G(z)) < ``health_d_fake_low``
                (0.1) and mean D(x) > ``health_d_real_high`` (0.8; one-sided label smoothing
                caps D(x) near 0.9, so 0.9 would miss it): D separates real from fake
-               outright. With the ``bce`` loss, a geometric mean of D(G(z)) (exp(-loss_g),
-               as its G loss is -E log D(G(z))) under ``health_d_fake_geo_low`` (0.01) also
+               outright. With the ``bce`` loss, a geometric mean of D(G(z)) (exp(-loss_g) of
+               the median record, as its G loss is -E log D(G(z))) under ``health_d_fake_geo_low`` (0.01) also
                counts: an unstable D can reject most fakes with certainty and accept a few,
                which keeps the arithmetic mean up. G's gradient norm is reported with it: it *vanishes* with the
                saturating loss, and blows up instead with the non-saturating loss (the
@@ -21,7 +21,7 @@ d_collapsed    D is fooled because it has stopped learning: D(x) and D(G(z)) bot
                ``health_collapse_band`` (0.05) of 0.5 with D's gradient norm under
                ``health_d_grad_low`` (1e-3), or mean D(G(z)) > ``health_d_fake_high`` (0.9).
 mode_collapse  at a sample step, the mean pairwise L2 distance of the fixed-seed fakes divided
-               by that of a fixed real batch is under ``health_diversity_min`` (0.05) or has
+               by that of a fixed real batch is under ``health_diversity_min`` (0.03) or has
                dropped under ``health_diversity_drop`` (0.5) x its best so far (an untrained G
                starts with little diversity, so a low value alone is weak evidence), or the
                share of fakes with a near-duplicate (another fake closer than 5% of the real
@@ -255,7 +255,9 @@ class HealthMonitor(Callback):
         first = self._series("grad_norm/G", 2 * self.window)[:1]
         found = []
         loss_g = self._series("loss_g")
-        geo = math.exp(-_mean(loss_g)) if self.bce and len(loss_g) == self.window else None
+        # the median record: one exploded step must not decide it
+        geo = (math.exp(-sorted(loss_g)[len(loss_g) // 2])
+               if self.bce and len(loss_g) == self.window else None)
         rejected = mf < t.health_d_fake_low or (geo is not None
                                                  and geo < t.health_d_fake_geo_low)
         if rejected and mr > t.health_d_real_high:
