@@ -180,3 +180,18 @@ def test_d_wins_from_bce_generator_loss(tmp_path):
     cfg.model.loss = "hinge"
     assert kinds(feed(HealthMonitor(cfg), tr, [{"d_real": 0.87, "d_fake": 0.4,
                                                  "loss_g": 9.0}] * 3)) == []
+
+
+@pytest.mark.slow
+def test_broken_mnist_preset_triggers_d_wins(tmp_path, caplog, data_root):
+    """The mnist-gan preset on real MNIST with lr_d = 100 x lr_g (about 80 s on one core)."""
+    from gankit.config import load_config
+
+    cfg = load_config("mnist-gan", [f"data.root={data_root}", "train.lr_d=2e-2",
+                                    "train.lr_g=2e-4", "train.steps=300", "train.log_every=10",
+                                    "train.sample_every=100", "train.checkpoint_every=0",
+                                    "train.progress=false", "train.threads=1"])
+    with caplog.at_level(logging.WARNING, logger="gankit"):
+        run = train(cfg, tmp_path / "broken")
+    assert any("[d_wins]" in m for m in caplog.messages)
+    assert "d_wins" in (run / "report.html").read_text()

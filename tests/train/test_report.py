@@ -69,8 +69,11 @@ def test_svg_chart_edge_cases():
     one = svg_chart({"a": [(5, 1.0)]}, "t")
     assert "<circle" in one
     logc = svg_chart({"a": [(0, 1e-4), (1, 10.0), (2, 0.0)]}, "t", log_y=True)
-    assert "log y" in logc and logc.count(",") >= 2
+    assert "log scale" in logc and logc.count(",") >= 2
     assert nice_ticks(0, 1) == [0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    spiky = {"loss": [(i, 1.0 + 0.01 * (i % 3)) for i in range(20)] + [(20, 4e4)]}
+    assert "(clipped)" in svg_chart(spiky, "losses", robust=True)
+    assert "(clipped)" not in svg_chart(spiky, "losses")
 
 
 def test_report_errors(tmp_path):

@@ -130,12 +130,14 @@ def _fmt(v: float) -> str:
 
 def svg_chart(series: dict[str, list[tuple[float, float]]], title: str, *,
               log_y: bool = False, markers: list[tuple[float, str]] = (),
-              width: int = 560, height: int = 260, y_range: tuple[float, float] | None = None
-              ) -> str:
+              width: int = 560, height: int = 260, y_range: tuple[float, float] | None = None,
+              robust: bool = False) -> str:
     """A line chart as an inline ``<svg>``: one polyline per series, axes, ticks, legend.
 
     Non-finite points are dropped; ``log_y`` plots log10(y) for positive y; ``markers`` are
-    vertical dashed lines at x (e.g. health warnings) with a tooltip.
+    vertical dashed lines at x (e.g. health warnings) with a tooltip. ``robust`` limits the
+    y axis to the bulk of the values when a few spikes would flatten everything else (the
+    spikes are drawn at the edge and the title says "clipped").
     """
     def ty(y: float) -> float | None:
         if not math.isfinite(y):
@@ -163,6 +165,14 @@ def svg_chart(series: dict[str, list[tuple[float, float]]], title: str, *,
     ys = [y for p in clean.values() for _, y in p]
     x0, x1 = min(xs), max(xs)
     y0, y1 = y_range if y_range else (min(ys), max(ys))
+    if robust and not y_range and len(ys) >= 10:
+        q = sorted(ys)
+        lo, hi = q[len(q) // 10], q[(len(q) * 9) // 10]
+        span = max(hi - lo, 1e-12)
+        cap_lo, cap_hi = max(y0, lo - 3 * span), min(y1, hi + 3 * span)
+        if (cap_lo, cap_hi) != (y0, y1):
+            y0, y1 = cap_lo, cap_hi
+            out[1] = f'<text x="{left}" y="16" class="title">{html.escape(title)} (clipped)</text>'
     if x1 == x0:
         x0, x1 = x0 - 1, x1 + 1
     if y1 == y0:
@@ -189,7 +199,7 @@ def svg_chart(series: dict[str, list[tuple[float, float]]], title: str, *,
                    f'class="grid"/><text x="{sx(t):.1f}" y="{top + ph + 14}" '
                    f'text-anchor="middle" class="tick">{_fmt(t)}</text>')
     out.append(f'<text x="{left + pw / 2}" y="{height - 4}" text-anchor="middle" '
-               f'class="axis">step{" (log y)" if log_y else ""}</text>')
+               f'class="axis">step{" (y on a log scale)" if log_y else ""}</text>')
     for x, label in markers:
         if x0 <= x <= x1:
             out.append(f'<line x1="{sx(x):.1f}" x2="{sx(x):.1f}" y1="{top}" y2="{top + ph}" '
@@ -319,7 +329,8 @@ def build_report(data: RunData, max_grids: int = 24) -> str:
 
     parts.append('<section id="curves"><h2>Training curves</h2><div class=charts>')
     loss_keys = [k for k in _numeric_keys(records, set()) if k.startswith("loss")]
-    parts.append(svg_chart(_series(records, loss_keys), "losses", markers=markers))
+    parts.append(svg_chart(_series(records, loss_keys), "losses", markers=markers,
+                           robust=True))
     d_keys = [k for k in ("d_real", "d_fake") if any(k in r for r in records)]
     if d_keys:
         probs = all(0 <= r[k] <= 1 for r in records for k in d_keys if k in r)
@@ -332,7 +343,8 @@ def build_report(data: RunData, max_grids: int = 24) -> str:
         gs = _series(records, g_keys)
         vals = [y for p in gs.values() for _, y in p if y > 0]
         spread = vals and max(vals) / min(vals) > 100
-        parts.append(svg_chart(gs, "gradient norms", log_y=bool(spread), markers=markers))
+        parts.append(svg_chart(gs, "gradient norms", log_y=bool(spread), markers=markers,
+                               robust=not spread))
     h_keys = [k for k in ("health/diversity", "health/duplicates") if any(k in r for r in
                                                                           data.stats)]
     if h_keys:
