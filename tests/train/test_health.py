@@ -195,3 +195,53 @@ def test_broken_mnist_preset_triggers_d_wins(tmp_path, caplog, data_root):
         run = train(cfg, tmp_path / "broken")
     assert any("[d_wins]" in m for m in caplog.messages)
     assert "d_wins" in (run / "report.html").read_text()
+
+
+class Poison:
+    """Sets G's weights to NaN once, after the log of step ``at`` (a stand-in for a blow-up)."""
+
+    def __init__(self, at):
+        self.at, self.done = at, False
+
+    def on_start(self, trainer):
+        pass
+
+    def on_log(self, trainer, record):
+        if trainer.step == self.at and not self.done:
+            self.done = True
+            with torch.no_grad():
+                for p in trainer.model.nets["G"].parameters():
+                    p.fill_(float("nan"))
+
+    def on_sample(self, trainer, path):
+        pass
+
+    def on_checkpoint(self, trainer, path):
+        pass
+
+    def on_end(self, trainer):
+        pass
+
+
+def test_nonfinite_rollback_in_console_stats_and_report(tmp_path, caplog):
+    from gankit.train.report import ReportWriter
+
+    cfg = config_from_dict({
+        "model": {"name": "gan", "g_hidden": [16], "d_hidden": [16], "z_dim": 4},
+        "data": {"dataset": "synthetic:32", "resolution": 8},
+        "train": {"steps": 12, "batch_size": 8, "log_every": 1, "sample_every": 0,
+                  "checkpoint_every": 4, "progress": False, "threads": 1, "grid_size": 4,
+                  "nan_policy": "rollback"}})
+    with caplog.at_level(logging.WARNING, logger="gankit"):
+        run = train(cfg, tmp_path / "run",
+                    callbacks=[Poison(at=5), HealthMonitor(cfg), ReportWriter()])
+    assert any("[nonfinite]" in m and "rolled back" in m for m in caplog.messages)
+    recs = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
+    events = [r for r in recs if r.get("event") == "nonfinite"]
+    warned = [w for r in recs for w in r.get("warnings", []) if w["kind"] == "nonfinite"]
+    assert len(events) == 1 and len(warned) == 1
+    assert f"at step {events[0]['step']}" in warned[0]["message"]
+    assert warned[0]["step"] == events[0]["step"]
+    page = (run / "report.html").read_text()
+    # one row for the event: the monitor's warning, not a second row from the raw event
+    assert page.count("<td class=kind>nonfinite</td>") == 1 and "rolled back" in page

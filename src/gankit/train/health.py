@@ -191,14 +191,14 @@ class HealthMonitor(Callback):
             trainer._write_stats({"step": trainer.step, "warnings": left})
 
     # ------------------------------------------------------------------ checks
-    def _emit(self, found: list[tuple[str, str]], step: int,
+    def _emit(self, found: list[tuple], step: int,
               checked: tuple[str, ...]) -> list[dict[str, Any]]:
         """Warnings for kinds whose condition just became true, or stayed true a cooldown.
 
         ``checked`` are the kinds this call evaluated: their state is replaced by ``found``.
         """
         out = []
-        for kind, message in found:
+        for kind, message, *at in found:  # (kind, message[, step it happened at])
             last = self.last_warned.get(kind)
             recent = last is not None and self.n_records - last < self.t.health_cooldown
             if kind != "nonfinite" and kind in self.active and recent:
@@ -206,12 +206,13 @@ class HealthMonitor(Callback):
             if any(w["kind"] == kind for w in out):
                 continue
             self.last_warned[kind] = self.n_records
-            w = {"kind": kind, "step": step, "message": message, "hint": HINTS[kind]}
-            log.warning("health warning at step %d [%s]: %s. Hint: %s", step, kind, message,
-                        HINTS[kind])
+            w = {"kind": kind, "step": at[0] if at else step, "message": message,
+                 "hint": HINTS[kind]}
+            log.warning("health warning at step %d [%s]: %s. Hint: %s", w["step"], kind,
+                        message, HINTS[kind])
             out.append(w)
             self.warnings.append(w)
-        self.active = (self.active - set(checked)) | {k for k, _ in found}
+        self.active = (self.active - set(checked)) | {f[0] for f in found}
         return out
 
     def _nonfinite_events(self, trainer: Any) -> list[tuple[str, str]]:
@@ -235,7 +236,8 @@ class HealthMonitor(Callback):
                 what = "rolled back to the last checkpoint with halved learning rates" \
                     if trainer.cfg.train.nan_policy == "rollback" else "training stopped"
                 found.append(("nonfinite", f"{r.get('what', 'non-finite value')} at step "
-                                           f"{r.get('step')} in phase {r.get('phase')}; {what}"))
+                                           f"{r.get('step')} in phase {r.get('phase')}; {what}",
+                              r.get("step")))
         return found
 
     def _series(self, key: str, n: int | None = None) -> list[float]:

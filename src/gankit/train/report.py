@@ -86,19 +86,18 @@ class RunData:
         return sorted(found)
 
     def warnings(self) -> list[dict[str, Any]]:
-        out = []
+        out = [w for r in self.stats for w in r.get("warnings") or [] if isinstance(w, dict)]
+        # trainer events the health monitor did not report (e.g. it was off, or the run
+        # stopped before the next log line)
+        seen = {w.get("step") for w in out if w.get("kind") == "nonfinite"}
         for r in self.stats:
-            for w in r.get("warnings") or []:
-                if isinstance(w, dict):
-                    out.append(w)
-            if r.get("event") == "nonfinite" and not any(
-                    w.get("kind") == "nonfinite" and w.get("step") == r.get("step") for w in out):
+            if r.get("event") == "nonfinite" and r.get("step") not in seen:
                 out.append({"kind": "nonfinite", "step": r.get("step"),
                             "message": f"{r.get('what', 'non-finite value')} in phase "
                                        f"{r.get('phase')} (trainer event)",
                             "hint": "lower the learning rates, set train.grad_clip, use "
                                     "train.amp=off, or train.nan_policy=rollback"})
-        return out
+        return sorted(out, key=lambda w: w.get("step") or 0)
 
 
 # --------------------------------------------------------------------------- SVG charts
