@@ -131,3 +131,17 @@ def test_studio_in_chromium(page, studio, tmp_path):
     page.wait_for_selector("svg.chart")
     assert "gankit run report: 00000-gan" in page.inner_text("h1")
     shot(page, "06-report.png")
+
+
+def test_translation_in_chromium(page, studio, translation_run, tmp_path):
+    page.wait_for_selector(f"#runs li[data-run='{translation_run}']")
+    page.click(f"#runs li[data-run='{translation_run}']")
+    page.wait_for_selector("#sec-upload:not([hidden])")
+    assert page.inner_text("#upload-title") == "Translate an image"
+    assert not page.is_visible("#sec-interp")  # no latent space to walk
+    upload = tmp_path / "photo.png"
+    Image.new("RGB", (120, 90), (30, 120, 200)).save(upload)
+    upload_and_wait(page, upload)
+    assert page.get_attribute("#img-upload-in", "src").startswith("data:image/png")
+    assert page.is_hidden("#error")
+    shot(page, "07-translation-result.png")

@@ -132,7 +132,10 @@ class Studio:
             meta = json.loads((run / "export" / "config.json").read_text())
             info["num_classes"] = int(meta.get("data_info", {}).get("num_classes", 0) or 0)
             info["step"] = int(meta.get("step", 0))
-            info["kind"] = meta.get("data_info", {}).get("kind")
+            data_info = meta.get("data_info", {})
+            info["kind"] = data_info.get("kind")
+            info["resolution"] = data_info.get("resolution")
+            info["channels"] = data_info.get("channels")
         except (OSError, ValueError):
             pass
         if not info["step"] and (run / "stats.jsonl").exists():
