@@ -8,15 +8,33 @@ TRAIN = {"batch_size": 8, "log_every": 5, "sample_every": 10, "checkpoint_every"
          "progress": False, "threads": 1, "grid_size": 4}
 
 
-def translation_model():
-    """(name, class) of a registered image-to-image model, or None when there is none."""
+def model_with(capability):
+    """(name, class) of a registered model with ``capability``, or None when there is none."""
     from gankit.registry import MODELS
 
     for name in sorted(MODELS.names()):
         cls = MODELS.get(name)
-        if "translate" in cls.capabilities and getattr(cls, "contract_data", None):
+        if capability in cls.capabilities:
             return name, cls
     return None
+
+
+def tiny_run(runs_dir, capability, number):
+    """Name of a tiny trained run of a model with ``capability`` (skips if there is none)."""
+    found = model_with(capability)
+    if found is None:
+        pytest.skip(f"no model with the {capability} capability is registered in this checkout")
+    name, cls = found
+    run = f"{number:05d}-{name}"
+    if not (runs_dir / run).exists():
+        data = getattr(cls, "contract_data", None) or {"dataset": "synthetic:64",
+                                                        "resolution": 32, "channels": 1}
+        cfg = config_from_dict({"model": {"name": name, **cls.contract_overrides},
+                                "data": dict(data),
+                                "train": {"steps": 4, **TRAIN, "batch_size": 2,
+                                          "sample_every": 2, "grid_size": 2}})
+        train(cfg, runs_dir / run)
+    return run
 
 
 @pytest.fixture(scope="session")
@@ -32,19 +50,12 @@ def runs_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def translation_run(runs_dir):
-    """Name of a tiny trained translation run in ``runs_dir`` (skips if no such model)."""
-    found = translation_model()
-    if found is None:
-        pytest.skip("no model with the translate capability is registered in this checkout")
-    name, cls = found
-    run = f"00001-{name}"
-    if not (runs_dir / run).exists():
-        cfg = config_from_dict({"model": {"name": name, **cls.contract_overrides},
-                                "data": dict(cls.contract_data),
-                                "train": {"steps": 4, **TRAIN, "batch_size": 2,
-                                          "sample_every": 2, "grid_size": 2}})
-        train(cfg, runs_dir / run)
-    return run
+    return tiny_run(runs_dir, "translate", 1)
+
+
+@pytest.fixture(scope="session")
+def mix_run(runs_dir):
+    return tiny_run(runs_dir, "mix", 2)
 
 
 @pytest.fixture

@@ -262,3 +262,14 @@ def test_translate_upload(studio, translation_run):
     assert x.shape == y.shape == ((res, res, 3) if info["channels"] == 3 else (res, res))
     s, b = request(studio, "POST", f"/api/project?run={translation_run}", png_bytes())
     assert s == 400 and "no image latent space" in b["error"]
+
+
+def test_style_mix(studio, mix_run):
+    s, b = post_json(studio, "/api/mix", {"run": mix_run, "seed": 0, "mix_seed": 1})
+    assert s == 200, b
+    assert b["n"] == 3  # source | mix | source
+    grid = decode(b["image"]).astype(int)
+    s, a = post_json(studio, "/api/sample", {"run": mix_run, "seeds": "0"})
+    first = decode(a["image"]).astype(int)
+    h, w = first.shape[:2]
+    assert np.abs(grid[2:2 + h, 2:2 + w] - first).max() <= 1  # the first cell is G(z_0)
