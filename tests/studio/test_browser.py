@@ -145,3 +145,15 @@ def test_translation_in_chromium(page, studio, translation_run, tmp_path):
     assert page.get_attribute("#img-upload-in", "src").startswith("data:image/png")
     assert page.is_hidden("#error")
     shot(page, "07-translation-result.png")
+
+
+def test_style_mixing_in_chromium(page, mix_run):
+    page.wait_for_selector(f"#runs li[data-run='{mix_run}']")
+    page.click(f"#runs li[data-run='{mix_run}']")
+    page.wait_for_selector("#sec-mix:not([hidden])")
+    assert page.is_visible(".trunc")  # style-based models also truncate
+    page.click("#btn-mix")
+    page.wait_for_selector("#img-mix[src^='data:image/png']")
+    settle(page)
+    assert page.is_hidden("#error")
+    shot(page, "08-style-mixing.png")

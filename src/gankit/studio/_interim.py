@@ -26,7 +26,8 @@ def interpolate_at(gen, seeds, t, mode="slerp", *, class_id=None, **options):
         if omega < 1e-6:
             p = (1 - t) * a + t * b
         else:
-            u = (torch.sin((1 - t) * omega) * a / na + torch.sin(t * omega) * b / nb) / torch.sin(omega)
+            u = (torch.sin((1 - t) * omega) * a / na
+                 + torch.sin(t * omega) * b / nb) / torch.sin(omega)
             p = u * ((1 - t) * na + t * nb)
     return _generate(gen, p.float().unsqueeze(0), gen.labels_for(seeds[:1], class_id))
 

@@ -11,12 +11,13 @@ kind           condition (defaults; every threshold is a ``train.health_*`` conf
 d_wins         over the last ``health_window`` records, mean D(G(z)) < ``health_d_fake_low``
                (0.1) and mean D(x) > ``health_d_real_high`` (0.8; one-sided label smoothing
                caps D(x) near 0.9, so 0.9 would miss it): D separates real from fake
-               outright. With the ``bce`` loss, a geometric mean of D(G(z)) (exp(-loss_g) of
-               the median record, as its G loss is -E log D(G(z))) under ``health_d_fake_geo_low`` (0.01) also
-               counts: an unstable D can reject most fakes with certainty and accept a few,
-               which keeps the arithmetic mean up. G's gradient norm is reported with it: it *vanishes* with the
-               saturating loss, and blows up instead with the non-saturating loss (the
-               default), so it is evidence, not a requirement.
+               outright. With the ``bce`` loss, a geometric mean of D(G(z)) under
+               ``health_d_fake_geo_low`` (0.01) also counts (exp(-loss_g) of the median
+               record, as that G loss is -E log D(G(z))): an unstable D can reject most fakes
+               with certainty and accept a few, which keeps the arithmetic mean up.
+               G's gradient norm is reported with it: it *vanishes* with the saturating
+               loss, and blows up instead with the non-saturating loss (the default), so it
+               is evidence, not a requirement.
 d_collapsed    D is fooled because it has stopped learning: D(x) and D(G(z)) both within
                ``health_collapse_band`` (0.05) of 0.5 with D's gradient norm under
                ``health_d_grad_low`` (1e-3), or mean D(G(z)) > ``health_d_fake_high`` (0.9).

@@ -243,20 +243,24 @@ def _numeric_keys(records: list[dict[str, Any]], skip: set[str]) -> list[str]:
 # --------------------------------------------------------------------------- the page
 
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:0;background:#f6f7f9;color:#222}
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:0;background:#f6f7f9;
+ color:#222}
 header{background:#1d2733;color:#fff;padding:14px 24px}header h1{margin:0;font-size:20px}
 header p{margin:4px 0 0;color:#c9d3de;font-size:13px}main{padding:16px 24px;max-width:1240px}
-section{background:#fff;border:1px solid #dde1e6;border-radius:6px;margin:0 0 16px;padding:12px 16px}
+section{background:#fff;border:1px solid #dde1e6;border-radius:6px;margin:0 0 16px;
+ padding:12px 16px}
 h2{font-size:16px;margin:0 0 10px}.charts{display:flex;flex-wrap:wrap;gap:12px}
-svg.chart{background:#fff}svg .title{font-size:13px;font-weight:600}svg .tick{font-size:10px;fill:#555}
-svg .axis{font-size:11px;fill:#555}svg .legend{font-size:11px}svg .plot{fill:none;stroke:#ccc}
-svg .grid{stroke:#eee}svg .marker{stroke:#d62728;stroke-dasharray:3,3}svg .empty{fill:#999}
-table{border-collapse:collapse;font-size:13px;width:100%}td,th{border-bottom:1px solid #eee;
-padding:5px 8px;text-align:left;vertical-align:top}.kind{font-weight:600;color:#b3261e;white-space:nowrap}
-.ok{color:#1b7a3a}.grids{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0;text-align:center}
+svg.chart{background:#fff}svg .title{font-size:13px;font-weight:600}
+svg .tick{font-size:10px;fill:#555}svg .axis{font-size:11px;fill:#555}
+svg .legend{font-size:11px}svg .plot{fill:none;stroke:#ccc}svg .grid{stroke:#eee}
+svg .marker{stroke:#d62728;stroke-dasharray:3,3}svg .empty{fill:#999}
+table{border-collapse:collapse;font-size:13px;width:100%}
+td,th{border-bottom:1px solid #eee;padding:5px 8px;text-align:left;vertical-align:top}
+.kind{font-weight:600;color:#b3261e;white-space:nowrap}.ok{color:#1b7a3a}
+.grids{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0;text-align:center}
 figure img{image-rendering:pixelated;border:1px solid #ccc;max-width:280px;width:280px}
-figcaption{font-size:12px;color:#555}pre{background:#f3f4f6;padding:10px;overflow:auto;font-size:12px}
-.hint{color:#555}
+figcaption{font-size:12px;color:#555}
+pre{background:#f3f4f6;padding:10px;overflow:auto;font-size:12px}.hint{color:#555}
 """
 
 
