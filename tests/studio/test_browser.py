@@ -123,6 +123,7 @@ def test_studio_in_chromium(page, studio, tmp_path):
     page.set_input_files("#upload", str(bad))
     page.wait_for_selector("#error:not([hidden])")
     assert "not an image" in page.inner_text("#error")
+    assert "not an image" in page.inner_text("#upload-status")
     shot(page, "05-upload-error.png")
 
     # the run's report opens from the page's link

@@ -154,7 +154,6 @@ class HealthMonitor(Callback):
         self.n_records = 0
         self.pending_numbers: dict[str, float] = {}
         self.warnings: list[dict[str, Any]] = []  # every warning of this run, in order
-        self.checked = {"d_outputs": 0, "diversity": 0, "oscillation": 0}  # for tests / report
         self._stats_offset = 0
         self._real_ref = None
         self.best_diversity = 0.0
@@ -252,7 +251,6 @@ class HealthMonitor(Callback):
             return []
         if not all(0.0 <= v <= 1.0 for v in real + fake):
             return []  # not probabilities (e.g. losses logged under these names)
-        self.checked["d_outputs"] += 1
         mr, mf = _mean(real), _mean(fake)
         g_norm = self._series("grad_norm/G", 2 * self.window)
         first = self._series("grad_norm/G", 2 * self.window)[:1]
@@ -296,7 +294,6 @@ class HealthMonitor(Callback):
             v = self._series(key, 2 * self.window)
             if len(v) < 2 * self.window:
                 continue
-            self.checked["oscillation"] += 1
             amp, flips = oscillation_score(v)
             if amp > t.health_osc_amplitude and flips >= t.health_osc_flips:
                 found.append(("oscillation", f"{key} swings (relative amplitude {amp:.2f}, "
@@ -330,7 +327,6 @@ class HealthMonitor(Callback):
         ratio, dup = diversity(fakes, self._real_ref)
         if not math.isfinite(ratio):
             return []
-        self.checked["diversity"] += 1
         self.pending_numbers = {"health/diversity": round(ratio, 4),
                                 "health/duplicates": round(dup, 4)}
         best, self.best_diversity = self.best_diversity, max(self.best_diversity, ratio)

@@ -190,6 +190,7 @@ async function upload() {
   if (translate) q.set("direction", $("translate-dir").value);
   else q.set("steps", $("project-steps").value);
   $("upload-status").textContent = translate ? "translating…" : "projecting…";
+  $("upload-status").classList.remove("failed");
   $("img-upload-out").removeAttribute("src");
   try {
     const body = await call(`/api/${translate ? "translate" : "project"}?${q}`, {
@@ -201,7 +202,8 @@ async function upload() {
       (body.mse !== undefined ? ` · pixel MSE ${body.mse.toFixed(4)}` : "");
     showError("");
   } catch (e) {
-    $("upload-status").textContent = "";
+    $("upload-status").textContent = e.message;  // next to the file box as well
+    $("upload-status").classList.add("failed");
     showError(e.message);
   }
 }
