@@ -245,3 +245,13 @@ def test_nonfinite_rollback_in_console_stats_and_report(tmp_path, caplog):
     page = (run / "report.html").read_text()
     # one row for the event: the monitor's warning, not a second row from the raw event
     assert page.count("<td class=kind>nonfinite</td>") == 1 and "rolled back" in page
+
+
+def test_d_checks_only_for_probability_losses(tmp_path):
+    bad = [{"d_real": 0.99, "d_fake": 0.01}] * 5
+    tr = fake_trainer(tmp_path)
+    for loss, expect in (("bce", ["d_wins"]), ("lsgan", ["d_wins"]), ("hinge", []),
+                         ("wasserstein", []), (None, [])):
+        model = SimpleNamespace(loss=loss) if loss else SimpleNamespace(name="stylegan")
+        cfg = SimpleNamespace(train=TrainConfig(), model=model)
+        assert kinds(feed(HealthMonitor(cfg), tr, bad)) == expect, loss

@@ -41,8 +41,11 @@ once every ``health_cooldown`` log records while it stays true: no spam. The div
 writes its own ``stats.jsonl`` line at each sample step (``health/diversity``,
 ``health/duplicates`` and any ``mode_collapse`` warning).
 
-Models whose ``d_real``/``d_fake`` are not probabilities (values outside [0, 1]) are skipped by
-the D-output checks.
+The D-output checks (d_wins, d_collapsed) run only for models with ``model.loss`` ``bce`` or
+``lsgan`` (``gan``, ``dcgan``, ``cgan``, ...), whose ``d_real``/``d_fake`` are probabilities
+(lsgan: scores with targets 1 and 0), and only while the values lie in [0, 1]. Other models log
+raw scores (hinge, wasserstein), logits or loss terms under these names; for them the
+diversity, non-finite and oscillation checks still run.
 """
 from __future__ import annotations
 
@@ -72,6 +75,9 @@ HINTS = {
                    "overshoot each other. Lower both learning rates, lower train.beta1 "
                    "(e.g. 0.0-0.5), or enable an EMA of G (train.ema_decay=0.999)",
 }
+
+
+PROB_LOSSES = ("bce", "lsgan")
 
 
 def _mean(xs) -> float:
@@ -145,8 +151,12 @@ class HealthMonitor(Callback):
         t = cfg.train if hasattr(cfg, "train") else cfg
         self.t = t
         model = getattr(cfg, "model", None)
+        loss = getattr(model, "loss", None)
         # exp(-loss_g) is the geometric mean of D(G(z)) only for the non-saturating bce loss
-        self.bce = getattr(model, "loss", None) == "bce"
+        self.bce = loss == "bce"
+        # d_real / d_fake are probabilities (or, for lsgan, scores with targets 1 and 0) only
+        # for these losses; other models log raw scores, logits or loss terms under the names
+        self.probs = model is None or loss in PROB_LOSSES
         self.window = int(t.health_window)
         self.records: deque[dict[str, Any]] = deque(maxlen=2 * self.window)
         self.last_warned: dict[str, int] = {}   # kind -> index of the record it was warned at
@@ -249,8 +259,8 @@ class HealthMonitor(Callback):
         real, fake = self._series("d_real"), self._series("d_fake")
         if len(real) < self.window or len(fake) < self.window:
             return []
-        if not all(0.0 <= v <= 1.0 for v in real + fake):
-            return []  # not probabilities (e.g. losses logged under these names)
+        if not self.probs or not all(0.0 <= v <= 1.0 for v in real + fake):
+            return []  # not probabilities (scores, logits or losses logged under these names)
         mr, mf = _mean(real), _mean(fake)
         g_norm = self._series("grad_norm/G", 2 * self.window)
         first = self._series("grad_norm/G", 2 * self.window)[:1]

@@ -264,6 +264,16 @@ pre{background:#f3f4f6;padding:10px;overflow:auto;font-size:12px}.hint{color:#55
 """
 
 
+def _parse_config(text: str) -> dict[str, Any]:
+    import yaml
+
+    try:
+        cfg = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return {}
+    return cfg if isinstance(cfg, dict) else {}
+
+
 def _kv(label: str, value: Any) -> str:
     return f"<b>{html.escape(label)}</b> {html.escape(str(value))}"
 
@@ -274,8 +284,9 @@ def build_report(data: RunData, max_grids: int = 24) -> str:
     cfg_text = ""
     if (run / "config.yaml").exists():
         cfg_text = (run / "config.yaml").read_text(errors="replace")
-    model = re.search(r"^model:\s*\n\s+name:\s*(\S+)", cfg_text, re.M)
-    dataset = re.search(r"^\s+dataset:\s*(\S+)", cfg_text, re.M)
+    cfg = _parse_config(cfg_text)
+    model_cfg = cfg.get("model") if isinstance(cfg.get("model"), dict) else {}
+    data_cfg = cfg.get("data") if isinstance(cfg.get("data"), dict) else {}
     records = [r for r in data.stats if "event" not in r]
     last_step = max((r.get("step", 0) for r in data.stats if isinstance(r.get("step"), int)),
                     default=0)
@@ -290,8 +301,8 @@ def build_report(data: RunData, max_grids: int = 24) -> str:
              f"<title>gankit report: {html.escape(run.name)}</title>"
              f"<style>{CSS}</style></head><body>",
              f"<header><h1>gankit run report: {html.escape(run.name)}</h1><p>"
-             + " &middot; ".join([_kv("model", model.group(1) if model else "?"),
-                                  _kv("data", dataset.group(1) if dataset else "?"),
+             + " &middot; ".join([_kv("model", model_cfg.get("name", "?")),
+                                  _kv("data", data_cfg.get("dataset", "?")),
                                   _kv("step", last_step), _kv("status", status),
                                   _kv("written", time.strftime("%Y-%m-%d %H:%M:%S"))])
              + "</p></header><main>"]
@@ -336,10 +347,15 @@ def build_report(data: RunData, max_grids: int = 24) -> str:
                            robust=True))
     d_keys = [k for k in ("d_real", "d_fake") if any(k in r for r in records)]
     if d_keys:
-        probs = all(0 <= r[k] <= 1 for r in records for k in d_keys if k in r)
-        named = {("D(x)" if k == "d_real" else "D(G(z))"): v
-                 for k, v in _series(records, d_keys).items()}
-        parts.append(svg_chart(named, "discriminator outputs" if probs else "d_real / d_fake",
+        from gankit.train.health import PROB_LOSSES
+
+        probs = model_cfg.get("loss") in PROB_LOSSES and all(
+            0 <= r[k] <= 1 for r in records for k in d_keys if k in r)
+        named = ({("D(x)" if k == "d_real" else "D(G(z))"): v
+                  for k, v in _series(records, d_keys).items()} if probs
+                 else _series(records, d_keys))
+        parts.append(svg_chart(named, "discriminator outputs" if probs
+                               else "d_real / d_fake (as the model logs them)",
                                markers=markers, y_range=(0.0, 1.0) if probs else None))
     g_keys = [k for k in _numeric_keys(records, set()) if k.startswith("grad_norm")]
     if g_keys:
