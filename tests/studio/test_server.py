@@ -146,6 +146,12 @@ def test_other_errors(studio):
     assert s == 404 and "unknown action" in b["error"]
     s, b = request(studio, "GET", "/api/runs", headers={"Host": "evil.example:7860"})
     assert s == 403 and "localhost" in b["error"]
+    s, b = request(studio, "POST", "/api/sample", json.dumps({"run": "00000-gan"}).encode(),
+                   {"Origin": "https://evil.example"})
+    assert s == 403
+    s, b = request(studio, "POST", "/api/sample", json.dumps({"run": "00000-gan"}).encode(),
+                   {"Origin": studio})
+    assert s == 200
 
 
 def test_uploads_validated(studio):

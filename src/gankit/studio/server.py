@@ -17,8 +17,9 @@ Standard library only (``http.server.ThreadingHTTPServer``) plus a static page i
 Answers are JSON; images come as ``data:image/png;base64`` URLs. Errors are JSON
 ``{"error": "what is wrong and what to do"}`` with a 4xx status.
 
-Safety: binds 127.0.0.1 unless told otherwise and then also checks the Host header (against
-DNS rebinding); run names are single path components that must resolve (symlinks followed)
+Safety: binds 127.0.0.1 unless told otherwise, and then also requires a localhost Host header
+(against DNS rebinding) and, when a browser sends one, a localhost Origin (so other web pages
+open in the same browser cannot drive it); run names are single path components that must resolve (symlinks followed)
 inside RUNS_DIR, and files inside their run; uploads are limited in bytes and pixels and
 decoded by Pillow before use; JSON bodies are limited to 64 KB.
 """
@@ -74,6 +75,7 @@ class Studio:
         self._gens: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
         self._reports: dict[str, Any] = {}
         self.lock = threading.Lock()   # one model computation at a time
+        self._cache_lock = threading.Lock()
 
     # ------------------------------------------------------------------ paths
     def run_dir(self, name: str) -> Path:
@@ -177,15 +179,16 @@ class Studio:
             raise HTTPError(409, f"run {name} has no export/ or checkpoint yet: wait for its "
                                  f"first checkpoint or the end of training")
         stamp = _generator_stamp(run)
-        hit = self._gens.get(name)
-        if hit is not None and hit[0] == stamp:
-            self._gens.move_to_end(name)
-            return hit[1]
-        gen = load_generator(run, self.device)
-        self._gens[name] = (stamp, gen)
-        while len(self._gens) > self.max_loaded:
-            self._gens.popitem(last=False)
-        return gen
+        with self._cache_lock:  # request threads share the cache
+            hit = self._gens.get(name)
+            if hit is not None and hit[0] == stamp:
+                self._gens.move_to_end(name)
+                return hit[1]
+            gen = load_generator(run, self.device)
+            self._gens[name] = (stamp, gen)
+            while len(self._gens) > self.max_loaded:
+                self._gens.popitem(last=False)
+            return gen
 
     def report(self, name: str) -> bytes:
         """report.html of the run; rebuilt (in memory) when older than the run's files."""
@@ -205,6 +208,11 @@ class Studio:
             data = self._reports[name] = RunData(run)
         data.refresh()
         return build_report(data).encode()
+
+
+def _hostname(netloc: str) -> str:
+    netloc = netloc.strip().rsplit("@", 1)[-1]
+    return netloc[1:].split("]")[0] if netloc.startswith("[") else netloc.rsplit(":", 1)[0]
 
 
 def _is_run(path: Path) -> bool:
@@ -306,12 +314,17 @@ class Handler(BaseHTTPRequestHandler):
         self._json({"error": message}, status)
 
     def _host_ok(self) -> bool:
+        """On loopback, only requests for localhost (DNS rebinding) from localhost pages
+        (no cross-site POSTs from other web pages open in the same browser)."""
         host = self.server.server_address[0]
         if host not in ("127.0.0.1", "::1", "localhost"):
             return True  # the user chose to serve beyond this machine
-        got = (self.headers.get("Host") or "").strip()
-        name = got[1:].split("]")[0] if got.startswith("[") else got.rsplit(":", 1)[0]
-        return name in LOOPBACK
+        if _hostname(self.headers.get("Host") or "") not in LOOPBACK:
+            return False
+        origin = self.headers.get("Origin")
+        if origin is not None:
+            return _hostname(urlsplit(origin).netloc) in LOOPBACK
+        return True
 
     def _dispatch(self, fn) -> None:
         try:
