@@ -44,11 +44,13 @@ def test_rebuild_shows_metrics_and_events(run, capsys):
         f.write(json.dumps({"step": 12, "event": "nonfinite", "phase": "G",
                             "what": "non-finite loss"}) + "\n")
     (run / "metrics.jsonl").write_text("".join(
-        json.dumps({"step": s, "fid": 100.0 / s, "kid": 0.1}) + "\n" for s in (4, 8, 12)))
+        json.dumps({"step": s, "fid": 100.0 / s, "kid": 0.1, "headline": 100.0 / s,
+                    "seconds": 3.0, "protocol": {"net": "x"}}) + "\n" for s in (4, 8, 12)))
     assert main(["report", str(run)]) == 0
     assert "report.html" in capsys.readouterr().out
     page = (run / "report.html").read_text()
     assert 'aria-label="fid"' in page and 'aria-label="kid"' in page
+    assert 'aria-label="seconds"' not in page and 'aria-label="headline"' not in page
     assert "nonfinite" in page and "phase G" in page and "No health warnings" not in page
 
 
@@ -81,3 +83,21 @@ def test_report_errors(tmp_path):
         write_report(tmp_path)
     with pytest.raises(GankitError, match="not a directory"):
         write_report(tmp_path / "missing")
+
+
+def test_writer_refreshes_when_metrics_arrive(run):
+    from types import SimpleNamespace
+
+    from gankit.config import TrainConfig
+    from gankit.train.report import ReportWriter
+
+    trainer = SimpleNamespace(out=run, cfg=SimpleNamespace(train=TrainConfig()))
+    writer = ReportWriter()
+    (run / "metrics.jsonl").write_text(json.dumps({"step": 12, "precision": 0.5}) + "\n")
+    writer.on_checkpoint(trainer, run / "checkpoints" / "latest.pt")
+    assert 'aria-label="precision"' in (run / "report.html").read_text()
+    (run / "report.html").unlink()
+    writer.on_checkpoint(trainer, run / "checkpoints" / "latest.pt")  # nothing new: no rewrite
+    assert not (run / "report.html").exists()
+    writer.on_end(trainer)
+    assert (run / "report.html").exists()

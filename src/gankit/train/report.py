@@ -5,9 +5,10 @@ time (PNG embedded as base64), loss, D(x)/D(G(z)), gradient-norm, speed and dive
 from ``stats.jsonl``, metrics over time from ``metrics.jsonl`` (any numeric key), and the
 resolved ``config.yaml``. Charts are inline SVG drawn here.
 
-:class:`ReportWriter` (a trainer callback) rewrites the page at every sample step and at the
-end. It keeps what it already read: ``stats.jsonl`` is read from where it stopped and each grid
-is encoded once, so a refresh costs little more than writing the file.
+:class:`ReportWriter` (a trainer callback) rewrites the page at every sample step, after an
+evaluation added a ``metrics.jsonl`` line, and at the end. It keeps what it already read:
+``stats.jsonl`` is read from where it stopped and each grid is encoded once, so a refresh costs
+little more than writing the file.
 ``write_report(run_dir)`` rebuilds the page of any run (``gankit report RUN_DIR``).
 """
 from __future__ import annotations
@@ -375,7 +376,8 @@ def build_report(data: RunData, max_grids: int = 24) -> str:
     parts.append("</div></section>")
 
     parts.append('<section id="metrics"><h2>Metrics over time</h2>')
-    mkeys = _numeric_keys(data.metrics, {"step", "time", "images_seen"})
+    # "headline" repeats the first metric and "seconds" is the evaluation's own run time
+    mkeys = _numeric_keys(data.metrics, {"step", "time", "images_seen", "headline", "seconds"})
     if mkeys:
         parts.append('<div class=charts>')
         for k in mkeys:
@@ -407,10 +409,12 @@ def write_report(run_dir: str | Path, data: RunData | None = None,
 
 
 class ReportWriter(Callback):
-    """Keeps ``report.html`` current: rewritten at sample steps and at the end of a run."""
+    """Keeps ``report.html`` current: rewritten at sample steps, at checkpoints that added a
+    ``metrics.jsonl`` line, and at the end of a run."""
 
     def __init__(self):
         self.data: RunData | None = None
+        self._metrics_size = 0
 
     def _write(self, trainer: Any) -> None:
         if self.data is None or self.data.dir != Path(trainer.out):
@@ -419,6 +423,15 @@ class ReportWriter(Callback):
 
     def on_sample(self, trainer: Any, path: Any) -> None:
         self._write(trainer)
+
+    def on_checkpoint(self, trainer: Any, path: Any) -> None:
+        # periodic evaluation appends to metrics.jsonl at checkpoints: show it without waiting
+        # for the next sample step
+        metrics = Path(trainer.out) / "metrics.jsonl"
+        size = metrics.stat().st_size if metrics.exists() else 0
+        if size != self._metrics_size:
+            self._metrics_size = size
+            self._write(trainer)
 
     def on_end(self, trainer: Any) -> None:
         self._write(trainer)
