@@ -44,13 +44,14 @@ def test_rebuild_shows_metrics_and_events(run, capsys):
         f.write(json.dumps({"step": 12, "event": "nonfinite", "phase": "G",
                             "what": "non-finite loss"}) + "\n")
     (run / "metrics.jsonl").write_text("".join(
-        json.dumps({"step": s, "fid": 100.0 / s, "kid": 0.1, "headline": 100.0 / s,
+        json.dumps({"step": s, "fid": 100.0 / s, "kid": 0.1, "headline": 100.0 / s, "n": 500,
                     "seconds": 3.0, "protocol": {"net": "x"}}) + "\n" for s in (4, 8, 12)))
     assert main(["report", str(run)]) == 0
     assert "report.html" in capsys.readouterr().out
     page = (run / "report.html").read_text()
     assert 'aria-label="fid"' in page and 'aria-label="kid"' in page
     assert 'aria-label="seconds"' not in page and 'aria-label="headline"' not in page
+    assert 'aria-label="n"' not in page
     assert "nonfinite" in page and "phase G" in page and "No health warnings" not in page
 
 
@@ -73,6 +74,9 @@ def test_svg_chart_edge_cases():
     logc = svg_chart({"a": [(0, 1e-4), (1, 10.0), (2, 0.0)]}, "t", log_y=True)
     assert "log scale" in logc and logc.count(",") >= 2
     assert nice_ticks(0, 1) == [0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    close = svg_chart({"fid": [(100, 200.91279), (200, 200.91250)]}, "fid")
+    labels = re.findall(r'class="tick">([^<]+)<', close)
+    assert len(labels) == len(set(labels))  # no repeated tick labels on a narrow range
     spiky = {"loss": [(i, 1.0 + 0.01 * (i % 3)) for i in range(20)] + [(20, 4e4)]}
     assert "(clipped)" in svg_chart(spiky, "losses", robust=True)
     assert "(clipped)" not in svg_chart(spiky, "losses")

@@ -119,13 +119,22 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return ticks
 
 
-def _fmt(v: float) -> str:
+def _fmt(v: float, digits: int = 4) -> str:
     if v == 0:
         return "0"
     a = abs(v)
     if a >= 1e4 or a < 1e-3:
-        return f"{v:.0e}"
-    return f"{v:.4g}"
+        return f"{v:.{max(digits - 4, 0)}e}"
+    return f"{v:.{digits}g}"
+
+
+def _labels(ticks: list[float]) -> list[str]:
+    """Tick labels with as many digits as it takes to tell them apart."""
+    for digits in range(4, 12):
+        labels = [_fmt(t, digits) for t in ticks]
+        if len(set(labels)) == len(labels):
+            return labels
+    return labels
 
 
 def svg_chart(series: dict[str, list[tuple[float, float]]], title: str, *,
@@ -189,15 +198,16 @@ def svg_chart(series: dict[str, list[tuple[float, float]]], title: str, *,
         return top + ph - (y - y0) / (y1 - y0) * ph
 
     out.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" class="plot"/>')
-    for t in nice_ticks(y0, y1):
-        label = _fmt(10 ** t) if log_y else _fmt(t)
+    yt = nice_ticks(y0, y1)
+    for t, label in zip(yt, _labels([10 ** t for t in yt] if log_y else yt)):
         out.append(f'<line x1="{left}" x2="{left + pw}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" '
                    f'class="grid"/><text x="{left - 4}" y="{sy(t) + 4:.1f}" '
                    f'text-anchor="end" class="tick">{label}</text>')
-    for t in nice_ticks(x0, x1):
+    xt = nice_ticks(x0, x1)
+    for t, label in zip(xt, _labels(xt)):
         out.append(f'<line x1="{sx(t):.1f}" x2="{sx(t):.1f}" y1="{top}" y2="{top + ph}" '
                    f'class="grid"/><text x="{sx(t):.1f}" y="{top + ph + 14}" '
-                   f'text-anchor="middle" class="tick">{_fmt(t)}</text>')
+                   f'text-anchor="middle" class="tick">{label}</text>')
     out.append(f'<text x="{left + pw / 2}" y="{height - 4}" text-anchor="middle" '
                f'class="axis">step{" (y on a log scale)" if log_y else ""}</text>')
     for x, label in markers:
@@ -214,6 +224,9 @@ def svg_chart(series: dict[str, list[tuple[float, float]]], title: str, *,
         else:
             out.append(f'<polyline points="{coords}" fill="none" stroke="{color}" '
                        f'stroke-width="1.6"><title>{html.escape(name)}</title></polyline>')
+            if len(pts) <= 12:  # few points (evaluations): show where they are
+                out.extend(f'<circle cx="{sx(x):.1f}" cy="{sy(min(max(y, y0), y1)):.1f}" r="2.5" '
+                           f'fill="{color}"/>' for x, y in pts)
         out.append(f'<rect x="{lx}" y="{top + 5}" width="10" height="10" fill="{color}"/>'
                    f'<text x="{lx + 13}" y="{top + 14}" class="legend">{html.escape(name)}</text>')
         lx += 20 + 7 * len(name)
@@ -378,6 +391,10 @@ def build_report(data: RunData, max_grids: int = 24) -> str:
     parts.append('<section id="metrics"><h2>Metrics over time</h2>')
     # "headline" repeats the first metric and "seconds" is the evaluation's own run time
     mkeys = _numeric_keys(data.metrics, {"step", "time", "images_seen", "headline", "seconds"})
+    # constant integers are settings of the evaluation (subset sizes, counts), not measurements
+    mkeys = [k for k in mkeys if not (
+        len({r.get(k) for r in data.metrics if k in r}) == 1
+        and all(isinstance(r.get(k), int) for r in data.metrics if k in r))]
     if mkeys:
         parts.append('<div class=charts>')
         for k in mkeys:
