@@ -119,6 +119,8 @@ def test_edit_with_direction_file(studio, runs_dir):
 @pytest.mark.parametrize("body, status, words", [
     ({"run": "nope", "seeds": "0"}, 404, "no run named"),
     ({"run": "00000-gan", "seeds": "0-100"}, 400, "at most 64 seeds"),
+    ({"run": "00000-gan", "seeds": "0-999999999999"}, 400, "at most 64 seeds"),
+    ({"run": "00000-gan", "seeds": ",".join(["1"] * 65)}, 400, "at most 64 seeds"),
     ({"run": "00000-gan", "seeds": "a-b"}, 400, "bad seed list"),
     ({"run": "00000-gan", "seeds": "0", "psi": 0.5}, 400, "truncation"),
     ({"run": "00000-gan", "seeds": "0", "class_id": "x"}, 400, "must be an integer"),
@@ -290,3 +292,15 @@ def test_no_second_copy_of_the_latent_tools():
     assert importlib.util.find_spec("gankit.studio._interim") is None, (
         "the latent tools have landed: delete src/gankit/studio/_interim.py and the "
         "ImportError fallbacks in studio/ops.py and studio/server.py")
+
+
+def test_error_before_body_keeps_protocol_in_sync(studio):
+    """A refused upload must not leave its bytes to be parsed as the next request."""
+    u = urllib.parse.urlsplit(studio)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    body = b"GET /api/runs HTTP/1.1\r\nHost: x\r\n\r\n" * 10
+    conn.request("POST", "/api/project?run=nope", body, {"Content-Type": "image/png"})
+    res = conn.getresponse()
+    assert res.status == 404 and res.getheader("Connection") == "close"
+    res.read()
+    conn.close()

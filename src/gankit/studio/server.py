@@ -303,6 +303,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -327,20 +329,28 @@ class Handler(BaseHTTPRequestHandler):
         return True
 
     def _dispatch(self, fn) -> None:
+        self._body_read = False
         try:
             if not self._host_ok():
                 raise HTTPError(403, "this studio only answers requests for localhost")
             fn()
         except HTTPError as e:
-            self._error(e.status, str(e))
+            self._refuse(e.status, str(e))
         except GankitError as e:
-            self._error(getattr(e, "status", 400), str(e))
+            self._refuse(getattr(e, "status", 400), str(e))
         except (BrokenPipeError, ConnectionResetError):
             pass
         except Exception as e:  # a bug: keep serving, tell the page, log the traceback
             log.error("studio: %s %s failed:\n%s", self.command, self.path,
                       traceback.format_exc())
-            self._error(500, f"internal error ({type(e).__name__}: {e}); see the server log")
+            self._refuse(500, f"internal error ({type(e).__name__}: {e}); see the server log")
+
+    def _refuse(self, status: int, message: str) -> None:
+        # an error answered before the body was read leaves it in the socket, where it would
+        # be parsed as the next request: close such connections after the answer
+        if self.command == "POST" and not self._body_read:
+            self.close_connection = True
+        self._error(status, message)
 
     def _route(self) -> tuple[list[str], dict[str, list[str]]]:
         url = urlsplit(self.path)
@@ -359,10 +369,11 @@ class Handler(BaseHTTPRequestHandler):
         if n < 0:
             raise HTTPError(400, "bad Content-Length")
         if n > limit:
-            self.close_connection = True  # the unread body must not be parsed as a request
             raise HTTPError(413, f"the upload is {n / 2**20:.1f} MB; the limit is "
                                  f"{limit / 2**20:.0f} MB")
-        return self.rfile.read(n)
+        data = self.rfile.read(n)
+        self._body_read = True
+        return data
 
     def _json_body(self) -> dict[str, Any]:
         raw = self._body(MAX_JSON_BYTES)
@@ -441,7 +452,11 @@ class Handler(BaseHTTPRequestHandler):
         if action == "sample":
             from gankit.utils.seeds import parse_seeds
 
-            seeds = parse_seeds(str(body.get("seeds", "0-15")))
+            text = str(body.get("seeds", "0-15"))
+            spans = re.findall(r"(\d+)\s*-\s*(\d+)", text)
+            if len(text) > 500 or any(int(b) - int(a) >= MAX_SEEDS for a, b in spans):
+                raise HTTPError(400, f"at most {MAX_SEEDS} seeds at a time")
+            seeds = parse_seeds(text)
             if len(seeds) > MAX_SEEDS:
                 raise HTTPError(400, f"at most {MAX_SEEDS} seeds at a time, got {len(seeds)}")
             with st.lock:
