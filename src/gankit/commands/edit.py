@@ -22,6 +22,13 @@ def add_arguments(p) -> None:
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="generation option the model supports (e.g. psi=0.7); repeatable")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    # let `--strengths -3,-1.5,0` through: argparse takes "-3,-1.5" for an option because only
+    # single negative numbers count as values (`--strengths=-3,...` works regardless)
+    if hasattr(p, "_negative_number_matcher"):
+        import re
+
+        p._negative_number_matcher = re.compile(r"^-\d*\.?\d+([eE][-+]?\d+)?"
+                                                r"(,-?\d*\.?\d+([eE][-+]?\d+)?)*$")
 
 
 def run(args) -> int:
