@@ -54,5 +54,5 @@ def test_interpolate_edit_project_on_other_generators(name):
     d[0] = 1
     images, ncol = walk(gen, [0, 1], d, [-2, 0, 2])
     assert images.shape[0] == 6 and torch.allclose(images[1], gen.generate([0])[0], atol=1e-5)
-    res = project(gen, gen.generate([99]), steps=40, n_init=4)
+    res = project(gen, gen.generate([99]), steps=15, n_init=2)
     assert res.final_mse < res.initial_mse

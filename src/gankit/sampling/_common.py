@@ -70,6 +70,9 @@ def generate_z(gen, z: torch.Tensor, labels: torch.Tensor | None = None, *,
     the graph (for projection and classifier gradients) and stays on the generator's device.
     """
     check_latents(gen, z)
+    if labels is None and "conditional" in gen.capabilities:
+        raise GankitError(f"model {gen.cfg.model.name!r} is class-conditional: give labels "
+                          f"(or a class) for the latents")
     if grad:
         lab = None if labels is None else labels.to(gen.device)
         return gen.model.generate(z.to(gen.device), lab, G=gen.G, **options)

@@ -117,8 +117,7 @@ def sample_and_score(gen, seeds: list[int], classifier: Classifier, *,
     """(z, scores) for ``seeds``: the labelled latents that :func:`direction_from_labels` fits."""
     image_model(gen, "scoring samples")
     z = gen.latents(seeds).cpu()
-    lab = labels_like(gen, len(seeds), None, class_id, seed=seeds[0]) \
-        if class_id is not None else None
+    lab = gen.labels_for(seeds, class_id)
     return z, score_latents(gen, z, classifier, labels=lab, **options)
 
 
