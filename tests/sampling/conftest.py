@@ -44,7 +44,11 @@ class ToyNet(nn.Module):
         self.lin = nn.Linear(z_dim, channels * res * res)
         with torch.no_grad():
             self.lin.weight.copy_(torch.randn(self.lin.weight.shape, generator=g) * 0.5)
+            self.lin.bias.copy_(torch.randn(self.lin.bias.shape, generator=g) * 0.1)
         self.emb = nn.Embedding(classes, z_dim) if classes else None
+        if self.emb is not None:
+            with torch.no_grad():
+                self.emb.weight.copy_(torch.randn(self.emb.weight.shape, generator=g))
         self.shape = (channels, res, res)
 
     def forward(self, z, labels=None):

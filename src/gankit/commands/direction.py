@@ -1,4 +1,4 @@
-"""gankit direction SOURCE --classifier brightness --out dir.npy [--method mean|logistic|gradient]"""
+"""gankit direction SOURCE --classifier brightness --out dir.npy [--method ...]"""
 from __future__ import annotations
 
 NAME = "direction"
