@@ -5,7 +5,8 @@ For latents :math:`a, b` and :math:`t \in [0, 1]`:
 * lerp: :math:`(1 - t)\,a + t\,b`.
 * slerp: the direction moves along the great circle from :math:`\hat a` to :math:`\hat b`,
   :math:`\hat v(t) = \frac{\sin((1-t)\Omega)}{\sin\Omega}\hat a
-  + \frac{\sin(t\Omega)}{\sin\Omega}\hat b` with :math:`\cos\Omega = \hat a \cdot \hat b`, and the norm moves linearly,
+  + \frac{\sin(t\Omega)}{\sin\Omega}\hat b` with :math:`\cos\Omega = \hat a \cdot \hat b`,
+  and the norm moves linearly,
   :math:`v(t) = ((1-t)\lVert a\rVert + t\lVert b\rVert)\,\hat v(t)`.
 
 Why slerp (White 2016, "Sampling generative networks"): a Gaussian z of dimension d lives
