@@ -118,6 +118,9 @@ def test_cli_export_onnx(export_runs, tmp_path, capsys):
     assert out.is_file() and "verified with onnxruntime: max |ONNX - PyTorch|" in text
     diff = float(text.rsplit("=", 1)[1])
     assert diff <= 1e-4
+    assert main(["export", str(export_runs["dcgan"]), "--onnx", str(out), "--direction",
+                 "BtoA"]) == 2
+    assert "translation models" in capsys.readouterr().err
     # from an export folder too
     assert main(["export", str(export_runs["gan"] / "export"), "--onnx",
                  str(tmp_path / "g2.onnx")]) == 0

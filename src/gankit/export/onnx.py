@@ -92,6 +92,9 @@ def onnx_spec(gen, *, direction: str = "AtoB", options: dict[str, Any] | None = 
     if "sample" not in caps or not gen.model.latent_dim:
         raise GankitError(f"model {gen.cfg.model.name!r} has neither a latent space nor a "
                           f"translate method; nothing to export to ONNX")
+    if direction != "AtoB":
+        raise GankitError(f"--direction is for translation models; {gen.cfg.model.name!r} "
+                          f"generates from z")
     inputs = ["z", "labels"] if "conditional" in caps else ["z"]
     output = "samples" if gen.info.kind == "points" else "image"
     return OnnxSpec("latent", inputs, output, _Latent(gen.model, gen.G, options))
