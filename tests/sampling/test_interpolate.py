@@ -112,3 +112,18 @@ def test_cli_interpolate_errors(gan_run, tmp_path, capsys):
     assert main(["interpolate", str(gan_run), "--seeds", "3", "--out",
                  str(tmp_path / "x.png")]) == 2
     assert "two seeds" in capsys.readouterr().err
+
+
+def test_gif_rgb_boomerang(tmp_path):
+    from gankit.sampling.gif import save_gif
+
+    frames = torch.linspace(-1, 1, 5).view(5, 1, 1, 1).expand(5, 3, 6, 6).clone()
+    frames[:, 0] = -1.0  # no red: colour frames stay colour
+    path = save_gif(frames, tmp_path / "a.gif", fps=25, boomerang=True)
+    with Image.open(path) as im:
+        assert im.n_frames == 8 and im.info["duration"] == 40
+        im.seek(4)  # the last frame, brightest: no red, full green and blue
+        r, g, b = im.convert("RGB").getpixel((0, 0))
+        assert r < 10 and g > 245 and b > 245
+    with pytest.raises(GankitError, match="fps"):
+        save_gif(frames, tmp_path / "b.gif", fps=0)
