@@ -59,7 +59,7 @@ def test_holding_another_attribute_fixed(gan_gen):
     free = ed.score_latents(gan_gen, ed.gradient_edit(gan_gen, two_attributes, z, 0, steps=10,
                                                       lr=0.2), two_attributes) - s0
     held = ed.score_latents(gan_gen, ed.gradient_edit(gan_gen, two_attributes, z, 0, steps=10,
-                                                      lr=0.2, hold=[1], hold_weight=100.0),
+                                                      lr=0.2, hold=[1]),
                             two_attributes) - s0
     assert held[:, 0].mean() > 0.5 * free[:, 0].mean() > 0     # still edits brightness
     assert held[:, 1].abs().mean() < 0.5 * free[:, 1].abs().mean()  # the held one moves less

@@ -27,7 +27,8 @@ def add_arguments(p) -> None:
                                                    "(default the median)")
     p.add_argument("--hold", default="", help="classifier columns to keep fixed (gradient "
                                               "method), e.g. 1,2")
-    p.add_argument("--hold-weight", type=float, default=10.0, help="penalty on held changes")
+    p.add_argument("--hold-weight", type=float, default=1.0,
+                   help="penalty on held changes, in units of their spread (default 1)")
     p.add_argument("--orthogonal-to", action="append", default=[], metavar="DIR.npy",
                    help="remove these directions' components (hold their attributes); "
                         "repeatable")

@@ -17,10 +17,13 @@ Two ways to find a direction :math:`d` (a unit vector in z-space):
    specialisation): gradient ascent in z on the target score,
 
    .. math:: z \leftarrow z + \eta\, \frac{g}{\lVert g\rVert}, \qquad
-      g = \nabla_z \Big[f_a(G(z)) - \lambda \sum_{k \in H} (f_k(G(z)) - f_k(G(z_0)))^2\Big]
+      g = \nabla_z \Big[\frac{f_a(G(z))}{s_a}
+          - \lambda \sum_{k \in H} \Big(\frac{f_k(G(z)) - f_k(G(z_0))}{s_k}\Big)^2\Big]
 
    where :math:`H` are the attributes to hold fixed (their change is penalised, so the edit
-   does not drag correlated attributes along). The per-sample edits can be used directly
+   does not drag correlated attributes along) and :math:`s_k` is the spread (std) of score
+   :math:`k` over the batch at the start, so :math:`\lambda` does not depend on the scores'
+   units. The per-sample edits can be used directly
    (:func:`gradient_edit`), or averaged into one direction :math:`d \propto \overline{z_T - z_0}`
    (:func:`direction_from_classifier`).
 
@@ -193,7 +196,7 @@ def orthogonalize(direction: torch.Tensor, others: Sequence[torch.Tensor]) -> to
 
 def gradient_edit(gen, classifier: Classifier, z: torch.Tensor, attribute: int = 0, *,
                   steps: int = 10, lr: float = 0.2, hold: Sequence[int] = (),
-                  hold_weight: float = 10.0, labels=None, sign: float = 1.0,
+                  hold_weight: float = 1.0, labels=None, sign: float = 1.0,
                   **options: Any) -> torch.Tensor:
     """Latents after ``steps`` of normalised gradient ascent on the ``attribute`` score
     (descent with ``sign=-1``), penalising changes of the ``hold`` attributes (see the module
@@ -206,19 +209,26 @@ def gradient_edit(gen, classifier: Classifier, z: torch.Tensor, attribute: int =
     if attribute in hold:
         raise GankitError(f"attribute {attribute} cannot be both edited and held fixed")
     ref = None
-    if hold:
-        with torch.no_grad():
-            s0 = classifier(generate_z(gen, z0, lab, grad=True, **options))
+    # scores are measured in units of their spread over the batch at the start, so that
+    # hold_weight means the same for a logit and for a mean brightness
+    t_scale, h_scale = 1.0, 1.0
+    with torch.no_grad():
+        s0 = classifier(generate_z(gen, z0, lab, grad=True, **options))
+        if z0.shape[0] > 1:
+            t_scale = float(_column(s0, attribute).std().clamp_min(1e-6))
+        if hold:
             ref = torch.stack([_column(s0, h) for h in hold], 1)
+            if z0.shape[0] > 1:
+                h_scale = ref.std(0, keepdim=True).clamp_min(1e-6)
     zc = z0.clone()
     for _ in range(steps):
         zc.requires_grad_(True)
         with torch.enable_grad():
             scores = classifier(generate_z(gen, zc, lab, grad=True, **options))
-            obj = sign * _column(scores, attribute).sum()
+            obj = sign * _column(scores, attribute).sum() / t_scale
             if hold:
                 now = torch.stack([_column(scores, h) for h in hold], 1)
-                obj = obj - hold_weight * ((now - ref) ** 2).sum()
+                obj = obj - hold_weight * (((now - ref) / h_scale) ** 2).sum()
             (g,) = torch.autograd.grad(obj, zc)
         g = g / g.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *([1] * (g.dim() - 1)))
         zc = (zc.detach() + lr * g).detach()
