@@ -127,3 +127,16 @@ def test_gif_rgb_boomerang(tmp_path):
         assert r < 10 and g > 245 and b > 245
     with pytest.raises(GankitError, match="fps"):
         save_gif(frames, tmp_path / "b.gif", fps=0)
+
+
+def test_bytes_for_web_responses():
+    import io
+
+    from gankit.sampling.gif import gif_bytes
+    from gankit.sampling.grids import png_bytes
+
+    frames = torch.rand(4, 1, 8, 8) * 2 - 1
+    with Image.open(io.BytesIO(gif_bytes(frames, 10))) as im:
+        assert im.format == "GIF" and im.n_frames == 4
+    with Image.open(io.BytesIO(png_bytes(frames, nrow=2))) as im:
+        assert im.format == "PNG" and im.size == (2 + 2 * 10, 2 + 2 * 10)

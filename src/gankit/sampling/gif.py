@@ -37,6 +37,15 @@ def save_gif(frames: torch.Tensor, path: str | Path, fps: float = 12, *, loop: i
     jump back to the first frame. GIF timing is in hundredths of a second, so fps is rounded
     to the nearest frame duration of 10 ms.
     """
+    data = gif_bytes(frames, fps, loop=loop, boomerang=boomerang, scale=scale)
+    return atomic_write(path, lambda f: f.write(data))
+
+
+def gif_bytes(frames: torch.Tensor, fps: float = 12, *, loop: int = 0,
+              boomerang: bool = False, scale: int = 1) -> bytes:
+    """The GIF of :func:`save_gif` as bytes (e.g. for a web response)."""
+    import io
+
     if fps <= 0:
         raise GankitError(f"--fps must be > 0, got {fps}")
     images = gif_frames(frames, scale)
@@ -44,12 +53,13 @@ def save_gif(frames: torch.Tensor, path: str | Path, fps: float = 12, *, loop: i
         raise GankitError("no frames to write")
     if boomerang and len(images) > 2:
         images = images + images[-2:0:-1]
+    buf = io.BytesIO()
+    _write_gif(buf, images, fps, loop)
+    return buf.getvalue()
+
+
+def _write_gif(f, images, fps: float, loop: int) -> None:
     duration = max(10, int(round(100.0 / fps)) * 10)
-    first, rest = images[0], images[1:]
-
-    def write(f):
-        # optimize=False: Pillow's optimiser can merge identical frames and change timing
-        first.save(f, format="GIF", save_all=True, append_images=rest, duration=duration,
-                   loop=loop, optimize=False, disposal=1)
-
-    return atomic_write(path, write)
+    # optimize=False: Pillow's optimiser can merge identical frames and change timing
+    images[0].save(f, format="GIF", save_all=True, append_images=images[1:],
+                   duration=duration, loop=loop, optimize=False, disposal=1)

@@ -13,6 +13,17 @@ from gankit.errors import GankitError
 from gankit.sampling._common import generate_z, image_model, labels_like, require
 
 
+def png_bytes(images: torch.Tensor, nrow: int | None = None) -> bytes:
+    """Images (N x C x H x W in [-1, 1]) tiled ``nrow`` per row, as PNG bytes (for a web page)."""
+    import io
+
+    from gankit.utils.images import array_to_pil, make_grid
+
+    buf = io.BytesIO()
+    array_to_pil(make_grid(images, nrow)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def class_grid(gen, per_class: int = 8, *, seeds: list[int] | None = None,
                classes: list[int] | None = None, **options: Any) -> tuple[torch.Tensor, int]:
     """One row per class, ``per_class`` images each: ((K * per_class) x C x H x W, per_class).
