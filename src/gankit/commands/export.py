@@ -55,8 +55,15 @@ def run(args) -> int:
         out = rewrite_export(args.source, args.out)
         print(f"wrote the generator export (safetensors + config.json) to {out}")
         return 0
-    from gankit.export.onnx import export_onnx, verify_onnx
+    from gankit.export.onnx import _need, export_onnx, verify_onnx
     from gankit.sampling import load_generator
+
+    _need("onnx")
+    if not args.no_verify:
+        try:
+            _need("onnxruntime")
+        except GankitError as e:
+            raise GankitError(f"{e} (or pass --no-verify to skip the check)") from None
 
     gen = load_generator(args.source, "cpu")
     options = parse_options(args.option)
