@@ -6,7 +6,6 @@ the maths lives in :mod:`gankit.sampling`.
 from __future__ import annotations
 
 import io
-import math
 from typing import Any
 
 import torch
@@ -23,13 +22,15 @@ class UploadError(GankitError):
     status = 400
 
 
-def decode_upload(data: bytes, channels: int, resolution: int) -> torch.Tensor:
+def decode_upload(data: bytes, channels: int, resolution: int,
+                  crop: bool = False) -> torch.Tensor:
     """Validate and decode uploaded image bytes into 1 x C x R x R float in [-1, 1].
 
     Refuses more than :data:`MAX_UPLOAD_BYTES`, anything Pillow cannot decode, and images of
     more than :data:`MAX_UPLOAD_PIXELS` (checked from the header, before decoding).
     Transparency is composited on white; the image is converted to the model's channels and
-    resized to its square resolution (as the translation models were trained).
+    resized to its square resolution: whole, as the translation models were trained, or with
+    ``crop`` centre-cropped to a square first, as ``gankit project`` reads images.
     """
     import warnings
 
@@ -56,6 +57,10 @@ def decode_upload(data: bytes, channels: int, resolution: int) -> torch.Tensor:
                     bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
                     im = Image.alpha_composite(bg, rgba)
                 im = im.convert("L" if channels == 1 else "RGB")
+                if crop:
+                    s = min(w, h)
+                    im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s,
+                                  (h - s) // 2 + s))
                 im = im.resize((resolution, resolution), Image.BICUBIC)
                 arr = np.asarray(im, dtype=np.uint8)
     except UploadError:
@@ -69,23 +74,6 @@ def decode_upload(data: bytes, channels: int, resolution: int) -> torch.Tensor:
     arr = arr[:, :, None] if arr.ndim == 2 else arr
     x = torch.from_numpy(arr.copy()).permute(2, 0, 1).float() / 127.5 - 1
     return x.unsqueeze(0)
-
-
-def to_png(images: torch.Tensor, nrow: int | None = None) -> bytes:
-    """PNG bytes of one image or a grid of images (N x C x H x W in [-1, 1])."""
-    from PIL import Image
-
-    from gankit.utils.images import array_to_pil, make_grid
-
-    if images.shape[0] == 1:
-        arr = ((images[0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-        arr = arr.permute(1, 2, 0).numpy()
-    else:
-        arr = make_grid(images, nrow or max(1, math.ceil(math.sqrt(images.shape[0]))))
-    buf = io.BytesIO()
-    im: Image.Image = array_to_pil(arr)
-    im.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def _need(gen, capability: str, what: str) -> None:
@@ -115,10 +103,7 @@ def sample(gen, seeds: list[int], class_id: int | None = None,
 def interpolate(gen, seed_a: int, seed_b: int, t: float, mode: str = "slerp",
                 class_id: int | None = None, psi: float | None = None) -> torch.Tensor:
     """The image at ``t`` in [0, 1] on the lerp/slerp path from z(seed_a) to z(seed_b)."""
-    try:
-        from gankit.sampling.interpolate import interpolate_at
-    except ImportError:  # pragma: no cover - until the latent tools are merged
-        from gankit.studio._interim import interpolate_at
+    from gankit.sampling.interpolate import interpolate_at
 
     _latent_model(gen, "interpolation")
     if mode not in ("lerp", "slerp"):
@@ -132,10 +117,7 @@ def interpolate(gen, seed_a: int, seed_b: int, t: float, mode: str = "slerp",
 def edit(gen, seed: int, direction: torch.Tensor, strength: float,
          class_id: int | None = None) -> torch.Tensor:
     """The image of ``seed`` moved by ``strength`` along the unit ``direction``."""
-    try:
-        from gankit.sampling.editing import walk
-    except ImportError:  # pragma: no cover - until the latent tools are merged
-        from gankit.studio._interim import walk
+    from gankit.sampling.editing import walk
 
     _latent_model(gen, "latent editing")
     images, _ = walk(gen, [seed], direction, [float(strength)], class_id=class_id)
@@ -162,10 +144,7 @@ def translate(gen, x: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
 
 def project(gen, x: torch.Tensor, steps: int = 100, class_id: int | None = None):
     """(reconstruction 1 x C x H x W, latent z, pixel MSE) of the upload projected into z."""
-    try:
-        from gankit.sampling.projection import project as project_fn
-    except ImportError:  # pragma: no cover - until the latent tools are merged
-        from gankit.studio._interim import project as project_fn
+    from gankit.sampling.projection import project as project_fn
 
     _latent_model(gen, "projection")
     if not 1 <= steps <= 1000:

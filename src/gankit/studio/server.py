@@ -154,18 +154,8 @@ class Studio:
     def direction(self, run: Path, name: str, latent_dim: int):
         for p in self._direction_files(run):
             if p.name == name:
-                try:
-                    from gankit.sampling.editing import load_direction
-                except ImportError:  # pragma: no cover - until the latent tools are merged
-                    import numpy as np
-                    import torch
+                from gankit.sampling.editing import load_direction
 
-                    def load_direction(path, dim):
-                        d = torch.from_numpy(np.load(path, allow_pickle=False)).float()
-                        if d.numel() != dim:
-                            raise GankitError(f"{path.name} holds a {d.numel()}-d direction "
-                                              f"but the model's z has {dim} dimensions")
-                        return d.reshape(-1)
                 return load_direction(p, latent_dim)
         raise HTTPError(404, f"no direction file {name!r} in run {run.name} (put .npy "
                              f"vectors from `gankit direction` in {run.name}/directions/)")
@@ -240,10 +230,10 @@ def _last_step(stats: Path) -> int:
     return step
 
 
-def _png_url(images) -> str:
-    from gankit.studio.ops import to_png
+def _png_url(images, nrow: int | None = None) -> str:
+    from gankit.sampling.grids import png_bytes
 
-    return "data:image/png;base64," + base64.b64encode(to_png(images)).decode("ascii")
+    return "data:image/png;base64," + base64.b64encode(png_bytes(images, nrow)).decode("ascii")
 
 
 # --------------------------------------------------------------------------- request parsing
@@ -431,7 +421,8 @@ class Handler(BaseHTTPRequestHandler):
             q = {k: v[-1] for k, v in query.items()}
             gen = st.generator(str(q.get("run", "")))
             data = self._body(ops.MAX_UPLOAD_BYTES)
-            x = ops.decode_upload(data, gen.info.channels, gen.info.resolution)
+            x = ops.decode_upload(data, gen.info.channels, gen.info.resolution,
+                                  crop=action == "project")
             t0 = time.perf_counter()
             with st.lock:
                 if action == "translate":
@@ -475,7 +466,8 @@ class Handler(BaseHTTPRequestHandler):
         else:
             with st.lock:
                 images = ops.mix(gen, _int(body, "seed"), _int(body, "mix_seed"))
-        self._json({"image": _png_url(images), "n": int(images.shape[0]),
+        nrow = int(images.shape[0]) if action == "mix" else None  # mix: one row
+        self._json({"image": _png_url(images, nrow), "n": int(images.shape[0]),
                     "seconds": round(time.perf_counter() - t0, 3)})
 
 
