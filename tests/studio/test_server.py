@@ -77,8 +77,13 @@ def test_sample_matches_library(studio, runs_dir):
     status, body = post_json(studio, "/api/sample", {"run": "00000-gan", "seeds": "3"})
     assert status == 200 and body["n"] == 1
     want = load_generator(runs_dir / "00000-gan", "cpu").generate([3])
+    want = ((want[0, 0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
+    assert np.array_equal(decode(body["image"]), want)
+    # several seeds come as one grid, as gankit.sampling.grids.png_bytes tiles them
+    status, body = post_json(studio, "/api/sample", {"run": "00000-gan", "seeds": "0-3"})
+    grid = load_generator(runs_dir / "00000-gan", "cpu").generate([0, 1, 2, 3])
     assert np.array_equal(decode(body["image"]), decode(
-        "data:image/png;base64," + base64.b64encode(grid_png(want)).decode()))
+        "data:image/png;base64," + base64.b64encode(grid_png(grid)).decode()))
 
 
 def test_interpolation_endpoints_and_middle(studio):
@@ -160,8 +165,7 @@ def test_other_errors(studio):
 def test_uploads_validated(studio):
     run = "/api/project?run=00000-gan&steps=5"
     s, b = request(studio, "POST", run, png_bytes(), {"Content-Type": "image/png"})
-    # 16 x 16 model images, with the 2-pixel grid border
-    assert s == 200 and decode(b["input"]).shape == (20, 20) and b["mse"] >= 0
+    assert s == 200 and decode(b["input"]).shape == (16, 16) and b["mse"] >= 0
     s, b = request(studio, "POST", run, b"GIF89a-but-not-really")
     assert s == 400 and "not an image" in b["error"]
     s, b = request(studio, "POST", run, b"")
@@ -268,7 +272,7 @@ def test_translate_upload(studio, translation_run):
                    png_bytes((50, 40), "RGBA", (10, 200, 30, 128)), {"Content-Type": "image/png"})
     assert s == 200, b
     x, y = decode(b["input"]), decode(b["image"])
-    res = info["resolution"] + 4  # the 2-pixel grid border
+    res = info["resolution"]
     assert x.shape == y.shape == ((res, res, 3) if info["channels"] == 3 else (res, res))
     s, b = request(studio, "POST", f"/api/project?run={translation_run}", png_bytes())
     assert s == 400 and "no image latent space" in b["error"]
@@ -280,7 +284,7 @@ def test_style_mix(studio, mix_run):
     assert b["n"] == 3  # source | mix | source
     grid = decode(b["image"]).astype(int)
     s, a = post_json(studio, "/api/sample", {"run": mix_run, "seeds": "0"})
-    first = decode(a["image"]).astype(int)[2:-2, 2:-2]
+    first = decode(a["image"]).astype(int)
     h, w = first.shape[:2]
     assert np.abs(grid[2:2 + h, 2:2 + w] - first).max() <= 1  # the first cell is G(z_0)
 

@@ -231,9 +231,20 @@ def _last_step(stats: Path) -> int:
 
 
 def _png_url(images, nrow: int | None = None) -> str:
-    from gankit.sampling.grids import png_bytes
+    """A data URL of one image (no grid border) or of a grid of images."""
+    import io
 
-    return "data:image/png;base64," + base64.b64encode(png_bytes(images, nrow)).decode("ascii")
+    from gankit.data.base import to_uint8
+    from gankit.sampling.grids import png_bytes
+    from gankit.utils.images import array_to_pil
+
+    if images.shape[0] == 1:
+        buf = io.BytesIO()
+        array_to_pil(to_uint8(images[0]).permute(1, 2, 0).numpy()).save(buf, format="PNG")
+        data = buf.getvalue()
+    else:
+        data = png_bytes(images, nrow)
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
 # --------------------------------------------------------------------------- request parsing
