@@ -63,6 +63,9 @@ HINTS = {
     "d_wins": "the discriminator wins outright, so G gets no useful signal. Lower train.lr_d "
               "(or raise train.lr_g), use fewer train.d_steps, add label smoothing "
               "(model.label_smoothing=0.9), dropout or a gradient penalty in D",
+    "d_wins_smoothed": "the discriminator wins outright, so G gets no useful signal. Lower "
+                       "train.lr_d (or raise train.lr_g), use fewer train.d_steps, more D "
+                       "dropout or a gradient penalty in D",
     "d_collapsed": "the discriminator has stopped telling real from fake, so G's progress is "
                    "not real progress. Raise train.lr_d or train.d_steps, check D is not too "
                    "small, or use a loss with a gradient penalty",
@@ -157,6 +160,9 @@ class HealthMonitor(Callback):
         # d_real / d_fake are probabilities (or, for lsgan, scores with targets 1 and 0) only
         # for these losses; other models log raw scores, logits or loss terms under the names
         self.probs = model is None or loss in PROB_LOSSES
+        self.hints = dict(HINTS)
+        if float(getattr(model, "label_smoothing", 1.0) or 1.0) < 1.0:  # already smoothed
+            self.hints["d_wins"] = HINTS["d_wins_smoothed"]
         self.window = int(t.health_window)
         self.records: deque[dict[str, Any]] = deque(maxlen=2 * self.window)
         self.last_warned: dict[str, int] = {}   # kind -> index of the record it was warned at
@@ -217,9 +223,9 @@ class HealthMonitor(Callback):
                 continue
             self.last_warned[kind] = self.n_records
             w = {"kind": kind, "step": at[0] if at else step, "message": message,
-                 "hint": HINTS[kind]}
+                 "hint": self.hints[kind]}
             log.warning("health warning at step %d [%s]: %s. Hint: %s", w["step"], kind,
-                        message, HINTS[kind])
+                        message, w["hint"])
             out.append(w)
             self.warnings.append(w)
         self.active = (self.active - set(checked)) | {f[0] for f in found}
