@@ -452,3 +452,6 @@ class ReportWriter(Callback):
 
     def on_end(self, trainer: Any) -> None:
         self._write(trainer)
+
+    def on_error(self, trainer: Any, error: BaseException) -> None:
+        self._write(trainer)  # so the page shows the event that stopped the run
