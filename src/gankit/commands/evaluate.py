@@ -39,7 +39,7 @@ def add_arguments(p) -> None:
     p.add_argument("--json", default=None, help="also write the result to this JSON file")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--out", default=None, help="with train-feature-net: where to save weights")
-    p.add_argument("--epochs", type=int, default=3, help="with train-feature-net: epochs")
+    p.add_argument("--epochs", type=int, default=2, help="with train-feature-net: epochs")
 
 
 def run(args) -> int:

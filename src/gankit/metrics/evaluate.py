@@ -97,8 +97,8 @@ def evaluate(source, ref=None, metrics=("fid",), opts: EvalOptions | None = None
     opts = opts or EvalOptions()
     metrics = parse_metrics(metrics)
     if NEEDS_REF & set(metrics) and ref is None:
-        raise GankitError(f"{', '.join(sorted(NEEDS_REF & set(metrics)))} compare with real "
-                          "images: give --ref DATASET (e.g. cifar10:train)")
+        raise GankitError(f"the metrics {', '.join(sorted(NEEDS_REF & set(metrics)))} compare "
+                          "with real images: give --ref DATASET (e.g. cifar10:train)")
     src = source if isinstance(source, ImageSource) else open_source(source, opts.device)
     num = min(opts.num, len(src))
     if num < opts.num:

@@ -4,8 +4,11 @@ Inception features are a poor fit for 28 x 28 greyscale digits (they are upsampl
 coloured grey), so digit GANs are better compared in the feature space of a digit classifier,
 as in the "classifier FID" of many GAN papers. The net:
 
-    28x28x1 -> [conv3x3 32, BN, ReLU] x2 -> maxpool -> [conv3x3 64, BN, ReLU] x2 -> maxpool
-            -> flatten (3136) -> linear 128, BN, ReLU = features (128-d) -> dropout -> linear 10
+    28x28x1 -> conv3x3 32, BN, ReLU, maxpool -> conv3x3 64, BN, ReLU, maxpool
+            -> conv3x3 128, BN, ReLU, maxpool -> flatten (1152)
+            -> linear 128, BN, ReLU = features (128-d) -> dropout -> linear 10
+
+(about 7.5 M multiply-adds per image: cheap enough to train in minutes on one CPU core).
 
 Metrics in its space: classifier FID (Fréchet distance of the 128-d features) and the class
 coverage of generated samples (classes present, KL(histogram || uniform), mean confidence).
@@ -46,9 +49,9 @@ class MNISTClassifier(nn.Module):
             return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
                     nn.ReLU(inplace=True)]
 
-        self.body = nn.Sequential(*block(1, 32), *block(32, 32), nn.MaxPool2d(2),
-                                  *block(32, 64), *block(64, 64), nn.MaxPool2d(2), nn.Flatten(),
-                                  nn.Linear(64 * 7 * 7, self.FEATURE_DIM, bias=False),
+        self.body = nn.Sequential(*block(1, 32), nn.MaxPool2d(2), *block(32, 64), nn.MaxPool2d(2),
+                                  *block(64, 128), nn.MaxPool2d(2), nn.Flatten(),
+                                  nn.Linear(128 * 3 * 3, self.FEATURE_DIM, bias=False),
                                   nn.BatchNorm1d(self.FEATURE_DIM), nn.ReLU(inplace=True))
         self.drop = nn.Dropout(0.3)
         self.head = nn.Linear(self.FEATURE_DIM, num_classes)
@@ -162,7 +165,7 @@ def class_coverage(logits: np.ndarray, num_classes: int = 10) -> dict[str, float
 
 
 def train_classifier(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor,
-                     test_y: torch.Tensor, epochs: int = 3, batch_size: int = 128,
+                     test_y: torch.Tensor, epochs: int = 2, batch_size: int = 128,
                      lr: float = 2e-3, seed: int = 0, progress: bool = True) -> tuple:
     """Train on uint8 N x 1 x 28 x 28 images; returns (model, metadata with test accuracy).
 
@@ -217,7 +220,7 @@ def accuracy(model: MNISTClassifier, x: torch.Tensor, y: torch.Tensor) -> float:
     return correct / len(x)
 
 
-def train_feature_net(out: str | Path | None = None, epochs: int = 3, seed: int = 0,
+def train_feature_net(out: str | Path | None = None, epochs: int = 2, seed: int = 0,
                       progress: bool = True, root: str = "") -> tuple[Path, dict]:
     """Train the MNIST feature net on MNIST-train, test it on MNIST-test, save it."""
     from gankit.config import DataConfig

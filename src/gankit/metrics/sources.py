@@ -153,7 +153,7 @@ def open_source(spec: str | Path, device="cpu") -> ImageSource:
     path = Path(text)
     if text.startswith("folder:"):
         return FolderSource(text[len("folder:"):])
-    if text.startswith("npz:") or (path.suffix == ".npz" and path.is_file()):
+    if text.startswith("npz:") or path.suffix == ".npz":
         p = Path(text[4:] if text.startswith("npz:") else text)
         if not p.is_file():
             raise DataError(f"npz file {p} does not exist")
