@@ -46,12 +46,12 @@ class TensorSource(ImageSource):
     """Images already in memory as uint8 N x C x H x W."""
 
     def __init__(self, images: torch.Tensor, spec: str, kind: str = "tensor", split: str = "",
-                 cacheable: bool = False):
+                 cacheable: bool = False, origin: str = ""):
         if images.dtype != torch.uint8 or images.dim() != 4:
             raise DataError(f"{spec}: images must be uint8 N x C x H x W, got {images.dtype} "
                             f"{tuple(images.shape)}")
         self.images, self.spec, self.kind, self.split = images, spec, kind, split
-        self.cacheable = cacheable
+        self.cacheable, self.origin = cacheable, origin
 
     def __len__(self):
         return self.images.shape[0]
@@ -61,7 +61,9 @@ class TensorSource(ImageSource):
             yield self.images[lo:min(lo + batch_size, num)]
 
     def cache_key(self):
-        return self.spec if self.cacheable else None
+        # where the files were found is part of the key: a partial and a full copy of a
+        # dataset give different statistics
+        return f"{self.spec}@{self.origin}" if self.cacheable else None
 
 
 class FolderSource(ImageSource):
@@ -115,21 +117,20 @@ def _npz_images(path: Path) -> torch.Tensor:
 
 
 class GeneratorSource(ImageSource):
-    """Samples of a trained generator: seeds 0..N-1, labels cycling over the classes."""
+    """Samples of a trained generator for seeds 0..N-1 (conditional models choose the labels:
+    seed mod classes, see ``GANModel.sample_labels``), quantised to uint8."""
 
     kind = "generator"
 
-    def __init__(self, path: str | Path, device="cpu"):
-        from gankit.sampling import load_generator
+    def __init__(self, path_or_generator, device="cpu", spec: str = ""):
+        if isinstance(path_or_generator, (str, Path)):
+            from gankit.sampling import load_generator
 
-        self.path = str(path)
-        self.gen = load_generator(path)
-        self.spec = f"generator:{path}"
-        info = getattr(self.gen, "info", None)
-        nc = getattr(info, "num_classes", None)
-        if nc is None and isinstance(info, dict):
-            nc = info.get("num_classes")
-        self.num_classes = int(nc or 0)
+            self.gen = load_generator(path_or_generator)
+            self.spec = spec or f"generator:{path_or_generator}"
+        else:  # an object with .generate(seeds) -> float images in [-1, 1]
+            self.gen = path_or_generator
+            self.spec = spec or "generator"
 
     def __len__(self):
         return 1 << 62  # as many as asked for
@@ -139,11 +140,8 @@ class GeneratorSource(ImageSource):
 
         for lo in range(0, num, batch_size):
             seeds = list(range(lo, min(lo + batch_size, num)))
-            labels = None
-            if self.num_classes:
-                labels = torch.tensor(seeds) % self.num_classes
             with torch.inference_mode():
-                x = self.gen.generate(seeds, labels=labels)
+                x = self.gen.generate(seeds)
             yield to_uint8(x).cpu()
 
 
@@ -192,4 +190,5 @@ def dataset_source(spec: str) -> TensorSource:
     if images is None or images.dtype != torch.uint8:  # a dataset without a uint8 store
         idx = torch.arange(len(ds))
         images = to_uint8(ds.get_batch(idx, torch.Generator(), torch.device("cpu"))["real"])
-    return TensorSource(images, f"{name}:{split}", kind="dataset", split=split, cacheable=True)
+    return TensorSource(images, f"{name}:{split}", kind="dataset", split=split, cacheable=True,
+                        origin=str(getattr(ds, "source", "")))

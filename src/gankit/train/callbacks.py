@@ -29,4 +29,9 @@ class Callback:
 
 def default_callbacks(cfg: Any) -> list[Callback]:
     """The callbacks every run gets (extended as monitoring and evaluation features land)."""
-    return []
+    out: list[Callback] = []
+    if getattr(getattr(cfg, "eval", None), "every", 0):
+        from gankit.metrics.training import EvalCallback
+
+        out.append(EvalCallback(cfg.eval))
+    return out
