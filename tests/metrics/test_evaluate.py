@@ -165,3 +165,28 @@ def test_mnist_net_roundtrip_and_cli(tmp_path, capsys, cache):
     assert "train-feature-net" in capsys.readouterr().err
     assert main(["evaluate", "missing.npz", "--metrics", "is"]) == 2
     assert "missing.npz does not exist" in capsys.readouterr().err
+
+
+def test_train_feature_net_saves_loadable_weights(tmp_path, monkeypatch):
+    import gankit.data
+    from gankit.data.base import ImageDataset
+    from gankit.metrics.mnist_net import load_classifier, train_feature_net
+
+    asked = []
+
+    def fake_load(cfg):  # a tiny labelled stand-in for MNIST
+        asked.append((cfg.dataset, cfg.split))
+        g = torch.Generator().manual_seed(len(asked))
+        y = torch.randint(0, 10, (256,), generator=g)
+        x = (y.view(-1, 1, 1, 1) * 25).expand(-1, 1, 28, 28).to(torch.uint8).contiguous()
+        return ImageDataset(x, y)
+
+    monkeypatch.setattr(gankit.data, "load_dataset", fake_load)
+    path, meta = train_feature_net(tmp_path / "net.safetensors", epochs=1, progress=False)
+    assert asked == [("mnist", "train"), ("mnist", "test")]
+    model, saved = load_classifier(path)
+    assert saved["test_accuracy"] == meta["test_accuracy"] and saved["epochs"] == 1
+    # the file is plain tensors: loadable without pickle
+    from safetensors.torch import load_file
+
+    assert "head.weight" in load_file(str(path))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 import tempfile
 import urllib.request
 from pathlib import Path
@@ -112,10 +111,3 @@ def find_weights(name: str, path: str | Path | None = None, url: str | None = No
     raise GankitError(f"the weights file {name} was not found. Put it at one of:\n  {where}\n"
                       f"or pass its path with --weights PATH"
                       + (f" (download: {url})" if url else ""))
-
-
-def copy_into_cache(src: str | Path, name: str) -> Path:
-    dest = cache_dir() / "weights" / name
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, dest)
-    return dest
