@@ -19,6 +19,9 @@ $GANKIT_DATA, the user cache (~/.cache/gankit/weights) or torch hub's cache, or 
 
 
 def add_arguments(p) -> None:
+    import argparse
+
+    p.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the examples' lines
     p.add_argument("source", help="what to evaluate (see above), or `train-feature-net`")
     p.add_argument("extra", nargs="?", default=None,
                    help="with train-feature-net: the feature net to train (mnist)")
