@@ -195,3 +195,46 @@ def test_adam_betas_from_paper_and_validation():
     assert MiniLoop(m2).opts["G"].param_groups[0]["betas"] == (0.5, 0.999)
     with pytest.raises(ConfigError):
         make(16, adam_betas=[0.1])
+
+
+def test_trainer_resume_mid_fade_is_exact(tmp_path):
+    """With the real trainer: crash right after a checkpoint taken mid-fade, resume, and end
+    with the same weights, EMA, optimizer state and growth state as an uninterrupted run."""
+    from gankit.config import config_from_dict
+    from gankit.train.callbacks import Callback
+    from gankit.train.checkpoint import load_checkpoint
+    from gankit.train.trainer import train
+
+    class Crash(Callback):
+        def on_checkpoint(self, trainer, path):
+            if trainer.step == 3:
+                raise KeyboardInterrupt
+
+    cfg = config_from_dict({
+        "model": {"name": "progan", **ProGAN.contract_overrides, "fade_images": 32,
+                  "stable_images": 8},
+        "data": {"dataset": "synthetic:64", "resolution": 16, "flip": True},
+        "train": {"steps": 7, "batch_size": 8, "log_every": 1, "sample_every": 0,
+                  "checkpoint_every": 3, "progress": False, "threads": 1, "grid_size": 4,
+                  "ema_decay": 0.9}})
+    train(cfg, tmp_path / "full")
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut", callbacks=[Crash()])
+    mid = load_checkpoint(tmp_path / "cut" / "checkpoints" / "latest.pt")
+    assert mid["step"] == 3 and mid["model_extra"]["level"] == 1
+    assert 0 < mid["model_extra"]["alpha"] < 1  # the checkpoint is mid-fade
+    train(cfg, tmp_path / "cut", resume="auto")
+    a = load_checkpoint(tmp_path / "full" / "checkpoints" / "latest.pt")
+    b = load_checkpoint(tmp_path / "cut" / "checkpoints" / "latest.pt")
+    assert a["step"] == b["step"] == 7
+    assert a["model_extra"] == b["model_extra"]
+    assert a["model_extra"]["level"] == 2  # it kept growing after the resume
+    for part in ("nets", "ema"):
+        for net in a[part]:
+            for k, v in a[part][net].items():
+                assert torch.equal(v, b[part][net][k]), f"{part} {net}.{k}"
+    for ph in a["optimizers"]:
+        for i, st in a["optimizers"][ph]["state"].items():
+            for k, v in st.items():
+                assert torch.equal(torch.as_tensor(v),
+                                   torch.as_tensor(b["optimizers"][ph]["state"][i][k]))

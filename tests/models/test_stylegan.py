@@ -189,3 +189,33 @@ def test_resume_continues_identically():
     assert logs == ref_logs
     for k, v in m2.nets.state_dict().items():
         assert torch.equal(v, ref[k]), k
+
+
+def test_trainer_resume_is_exact(tmp_path):
+    from gankit.config import config_from_dict
+    from gankit.train.callbacks import Callback
+    from gankit.train.checkpoint import load_checkpoint
+    from gankit.train.trainer import train
+
+    class Crash(Callback):
+        def on_checkpoint(self, trainer, path):
+            if trainer.step == 2:
+                raise KeyboardInterrupt
+
+    cfg = config_from_dict({
+        "model": {"name": "stylegan", **StyleGAN.contract_overrides, "r1_every": 2},
+        "data": {"dataset": "synthetic:64", "resolution": 16},
+        "train": {"steps": 4, "batch_size": 8, "log_every": 1, "sample_every": 0,
+                  "checkpoint_every": 2, "progress": False, "threads": 1, "grid_size": 4,
+                  "ema_decay": 0.9}})
+    train(cfg, tmp_path / "full")
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut", callbacks=[Crash()])
+    train(cfg, tmp_path / "cut", resume="auto")
+    a = load_checkpoint(tmp_path / "full" / "checkpoints" / "latest.pt")
+    b = load_checkpoint(tmp_path / "cut" / "checkpoints" / "latest.pt")
+    assert a["model_extra"] == b["model_extra"] == {"d_steps_done": 4}
+    for part in ("nets", "ema"):
+        for net in a[part]:
+            for k, v in a[part][net].items():
+                assert torch.equal(v, b[part][net][k]), f"{part} {net}.{k}"

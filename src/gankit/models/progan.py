@@ -325,4 +325,5 @@ class ProGAN(GANModel):
         img = G(z, self.level, self.alpha)
         if img.shape[-1] != self.size:
             img = F.interpolate(img, size=(self.size, self.size), mode="nearest")
-        return to_external(img, self.info.resolution)
+        # G's output is linear (no tanh, as in the paper): clamp to the image range
+        return to_external(img, self.info.resolution).clamp(-1, 1)

@@ -270,7 +270,8 @@ class StyleGAN(GANModel):
             mask = (idx >= start) & (idx < stop)
         img = G(z, psi=float(psi), cutoff=truncation_cutoff, mix_z=mix_z, mix_mask=mask,
                 noise_mode=noise)
-        return to_external(img, self.info.resolution)
+        # G's output is linear (no tanh, as in the paper): clamp to the image range
+        return to_external(img, self.info.resolution).clamp(-1, 1)
 
     def mix_grid(self, row_z: torch.Tensor, col_z: torch.Tensor,
                  mix_layers: tuple[int, int] | None = None, G: nn.Module | None = None,
