@@ -3,9 +3,9 @@
 Usage (from the repository root, one heavy job at a time)::
 
     export GANKIT_DATA=/path/to/shared/data      # holds celeba_subset/img/*.jpg
-    PYTHONPATH=src nice -n 10 python benchmarks/faces/run.py train faces-dcgan --cpu 300
-    PYTHONPATH=src nice -n 10 python benchmarks/faces/run.py train faces-progan --cpu 300
-    PYTHONPATH=src nice -n 10 python benchmarks/faces/run.py train faces-stylegan --cpu 300
+    PYTHONPATH=src nice -n 10 python benchmarks/faces/run.py train faces-dcgan --cpu 180
+    PYTHONPATH=src nice -n 10 python benchmarks/faces/run.py train faces-progan --cpu 180
+    PYTHONPATH=src nice -n 10 python benchmarks/faces/run.py train faces-stylegan --cpu 180
     PYTHONPATH=src nice -n 10 python benchmarks/faces/run.py eval
 
 ``train`` runs a preset through the normal trainer with ``train.steps`` raised out of the way
@@ -274,7 +274,7 @@ def main() -> None:
     sub = p.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train")
     t.add_argument("preset", choices=PRESETS)
-    t.add_argument("--cpu", type=float, default=300, help="CPU seconds of training")
+    t.add_argument("--cpu", type=float, default=180, help="CPU seconds of training")
     t.add_argument("--log-every", type=int, default=5)
     t.add_argument("--set", action="append", default=[], help="extra config override")
     e = sub.add_parser("eval")

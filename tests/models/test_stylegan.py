@@ -115,6 +115,13 @@ def test_style_mixing_between_seeds():
     assert grid.shape == (4, 3, 16, 16)
     assert torch.allclose(grid[0 * 2 + 1], m.generate(z1[:1], mix_z=z2[1:], mix_layers=(2, 6)),
                           atol=1e-5)
+    # seeds instead of latents (what `gankit sample --option mix_seeds=...` passes)
+    assert torch.equal(m.generate(z1, mix_seeds=[3, 4], mix_layers=[2, 6]),
+                       m.generate(z1, mix_z=z2, mix_layers=(2, 6)))
+    assert torch.equal(m.generate(z1, mix_seeds=3, mix_layers=[2, 6])[1],
+                       m.generate(z1, mix_seeds=[3, 3], mix_layers=[2, 6])[1])
+    with pytest.raises(ConfigError, match="one per image"):
+        m.generate(z1, mix_seeds=[1, 2, 3])
     with pytest.raises(ConfigError, match="mix_layers"):
         m.generate(z1, mix_z=z2, mix_layers=(3, 3))
     with pytest.raises(ConfigError, match="shape of z"):
@@ -219,3 +226,33 @@ def test_trainer_resume_is_exact(tmp_path):
         for net in a[part]:
             for k, v in a[part][net].items():
                 assert torch.equal(v, b[part][net][k]), f"{part} {net}.{k}"
+
+
+def test_cli_sample_psi_zero_and_mixing(tmp_path):
+    """`gankit sample RUN --option psi=0` gives the same (mean) face for every seed."""
+    import numpy as np
+
+    from gankit.cli import main
+    from gankit.config import config_from_dict
+    from gankit.train.trainer import train
+
+    cfg = config_from_dict({
+        "model": {"name": "stylegan", **StyleGAN.contract_overrides},
+        "data": {"dataset": "synthetic:64", "resolution": 16, "channels": 3},
+        "train": {"steps": 3, "batch_size": 8, "sample_every": 0, "checkpoint_every": 0,
+                  "progress": False, "threads": 1, "grid_size": 4}})
+    run_dir = train(cfg, tmp_path / "run")
+    assert main(["sample", str(run_dir), "--seeds", "0-5", "--option", "psi=0",
+                 "--out", str(tmp_path / "mean.png"), "--npz", str(tmp_path / "mean.npz")]) == 0
+    imgs = np.load(tmp_path / "mean.npz")["images"]
+    assert imgs.shape == (6, 16, 16, 3)
+    assert all(np.array_equal(imgs[0], imgs[i]) for i in range(6))
+    assert main(["sample", str(run_dir), "--seeds", "0-5", "--npz", str(tmp_path / "a.npz"),
+                 "--out", str(tmp_path / "a.png")]) == 0
+    assert not np.array_equal(np.load(tmp_path / "a.npz")["images"][0],
+                              np.load(tmp_path / "a.npz")["images"][1])
+    assert main(["sample", str(run_dir), "--seeds", "0-5", "--option", "mix_seeds=9",
+                 "--option", "mix_layers=[0,6]", "--npz", str(tmp_path / "m.npz"),
+                 "--out", str(tmp_path / "m.png")]) == 0
+    mixed = np.load(tmp_path / "m.npz")["images"]  # every style from seed 9
+    assert all(np.array_equal(mixed[0], mixed[i]) for i in range(6))

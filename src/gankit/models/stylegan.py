@@ -236,15 +236,17 @@ class StyleGAN(GANModel):
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None,
                  G: nn.Module | None = None, *, psi: float = 1.0,
                  truncation_cutoff: int | None = None, mix_z: torch.Tensor | None = None,
-                 mix_layers: tuple[int, int] | None = None, noise: str | bool = "const",
-                 **options: Any) -> torch.Tensor:
+                 mix_layers: tuple[int, int] | None = None, mix_seeds: Any = None,
+                 noise: str | bool = "const", **options: Any) -> torch.Tensor:
         """Images (N, C, R, R) in about [-1, 1] for latents ``z`` (N, z_dim).
 
         ``psi``: truncation towards the mean w (0 = the mean face for every z, 1 = off), on
         the first ``truncation_cutoff`` style inputs (None = all). ``mix_z`` (N, z_dim) with
         ``mix_layers=(start, stop)``: style inputs start..stop-1 come from ``mix_z`` (low
         indices = coarse 4x4/8x8 layers: pose, face shape; high = fine: colour, texture);
-        default ``(num_ws // 2, num_ws)``. ``noise``: const (fixed noise images, the same seed
+        default ``(num_ws // 2, num_ws)``. ``mix_seeds`` (one seed or one per image) gives
+        ``mix_z`` from seeds, for the command line: ``--option mix_seeds=7
+        --option mix_layers=[4,10]``. ``noise``: const (fixed noise images, the same seed
         gives the same image), random, off (True = const, False = off).
         """
         given = sorted(k for k, v in options.items() if v is not None)
@@ -256,6 +258,17 @@ class StyleGAN(GANModel):
         if noise not in NOISE_MODES:
             raise ConfigError(f"noise must be one of {', '.join(NOISE_MODES)}, got {noise!r}")
         G = self.nets["G"] if G is None else G
+        if mix_seeds is not None:
+            if mix_z is not None:
+                raise ConfigError("give mix_z or mix_seeds, not both")
+            seeds = [int(s) for s in (mix_seeds if isinstance(mix_seeds, (list, tuple))
+                                      else [mix_seeds])]
+            if len(seeds) == 1:
+                seeds = seeds * z.shape[0]
+            if len(seeds) != z.shape[0]:
+                raise ConfigError(f"mix_seeds must be one seed or one per image "
+                                  f"({z.shape[0]}), got {len(seeds)}")
+            mix_z = self.make_latents(seeds).to(z.device, z.dtype)
         mask = None
         if mix_z is not None:
             if mix_z.shape != z.shape:
