@@ -112,13 +112,13 @@ def cmd_train(args) -> None:
             if used >= args.cpu:
                 trainer.cfg.train.steps = trainer.step  # the loop ends, _finish runs
 
-    out = RUNS / args.preset
+    out = RUNS / (args.name or args.preset)
     budget = CpuBudget()
     c0 = cpu_seconds()
     trainer = Trainer(cfg, out, callbacks=[budget])
     setup_cpu = cpu_seconds() - c0
     trainer.run()
-    info = {"preset": args.preset, "cpu_budget_s": args.cpu,
+    info = {"preset": args.preset, "run": args.name or args.preset, "cpu_budget_s": args.cpu,
             "train_cpu_s": round(cpu_seconds() - budget.t0, 1),
             "setup_cpu_s": round(setup_cpu, 1), "wall_s": round(time.time() - budget.w0, 1),
             "steps": trainer.step, "preset_steps": preset_steps,
@@ -249,23 +249,27 @@ def cmd_eval(args) -> None:
         f_fake = net.features(fake)
         rows[preset] = {"kid": kid(f_fake, f_ref), "fid_sub": frechet(f_fake, f_ref),
                         "gen_cpu_s_per_1000": round(gen_cpu / args.n_fake * 1000, 2), **meta}
-        save_grid(fake[:48], HERE / f"samples-{preset}.png", nrow=8)
+        save_grid(fake[:48], HERE / f"samples-{preset}.jpg", nrow=8)
         if "truncate" in gen.capabilities:
             z_seeds = list(range(8))
             grid = torch.cat([gen.generate(z_seeds, psi=p) for p in (0.0, 0.5, 0.7, 1.0)])
-            save_grid(grid, HERE / f"truncation-{preset}.png", nrow=8)
+            save_grid(grid, HERE / f"truncation-{preset}.jpg", nrow=8)
         if "mix" in gen.capabilities and hasattr(gen.model, "mix_grid"):
             rz, cz = gen.latents(list(range(5))), gen.latents(list(range(10, 15)))
             with torch.no_grad():
                 mix = gen.model.mix_grid(rz, cz, mix_layers=(4, gen.model.num_ws), G=gen.G)
-            save_grid(mix, HERE / f"mixing-{preset}.png", nrow=5)
+            save_grid(mix, HERE / f"mixing-{preset}.jpg", nrow=5)
         print(preset, rows[preset]["kid"], rows[preset]["fid_sub"], flush=True)
     out = {"feature_net": "random conv net (seed 0), BN stats set on the 5,000 real faces, "
                           "896-d (substitute, not Inception)",
            "reference": "real faces 2501..5000 (64x64, centre crop 89)",
            "n_fake": args.n_fake, "kid_subsets": "50 x 1000", "rows": rows}
-    (HERE / "results.json").write_text(json.dumps(out, indent=2) + "\n")
-    for k, v in rows.items():
+    old = HERE / "results.json"
+    if old.exists():  # keep the rows of runs evaluated earlier (same deterministic features)
+        prev = json.loads(old.read_text()).get("rows", {})
+        out["rows"] = {**prev, **rows}
+    old.write_text(json.dumps(out, indent=2) + "\n")
+    for k, v in out["rows"].items():
         print(f"{k:32s} KID {v['kid'][0]:.4f} +- {v['kid'][1]:.4f}  FID* {v['fid_sub']:.2f}")
 
 
@@ -277,8 +281,9 @@ def main() -> None:
     t.add_argument("--cpu", type=float, default=180, help="CPU seconds of training")
     t.add_argument("--log-every", type=int, default=5)
     t.add_argument("--set", action="append", default=[], help="extra config override")
+    t.add_argument("--name", help="run folder name (default: the preset), for variants")
     e = sub.add_parser("eval")
-    e.add_argument("--presets", nargs="*", default=list(PRESETS))
+    e.add_argument("--presets", nargs="*", default=list(PRESETS), help="run folder names")
     e.add_argument("--n-fake", type=int, default=2000)
     args = p.parse_args()
     {"train": cmd_train, "eval": cmd_eval}[args.cmd](args)
