@@ -125,6 +125,24 @@ class GANModel(nn.Module):
         G = self.nets["G"] if G is None else G
         return G(z) if labels is None else G(z, labels)
 
+    def preview(self, z: torch.Tensor | None, labels: torch.Tensor | None,
+                batch: dict[str, torch.Tensor], gens: dict[str, nn.Module],
+                chunk: int = 64) -> torch.Tensor | None:
+        """The images of a training sample grid (N x C x H x W in [-1, 1]), or None.
+
+        Default: ``generate`` on the run's fixed latents, with ``gens`` (the EMA generator nets
+        when EMA is on). Image-to-image models override it to show input | output | target.
+        """
+        if z is None or self.info.kind == "points":
+            return None
+        device = next(iter(gens.values())).parameters().__next__().device
+        out = []
+        for i in range(0, z.shape[0], chunk):
+            lab = None if labels is None else labels[i:i + chunk].to(device)
+            out.append(self.generate(z[i:i + chunk].to(device), lab,
+                                     G=gens.get("G")).float().cpu())
+        return torch.cat(out)
+
 
 def adam(params, lr: float, betas: tuple[float, float]) -> torch.optim.Optimizer:
     """Adam using the fused/foreach implementation where it exists (a speed lever, same maths)."""

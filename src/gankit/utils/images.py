@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +9,7 @@ import torch
 from PIL import Image
 
 from gankit.data.base import to_uint8
+from gankit.utils.io import atomic_write
 
 
 def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2,
@@ -46,19 +45,10 @@ def save_image(arr_or_tensor, path: str | Path) -> Path:
     if isinstance(arr_or_tensor, torch.Tensor):
         t = arr_or_tensor if arr_or_tensor.dtype == torch.uint8 else to_uint8(arr_or_tensor)
         arr_or_tensor = t.cpu().permute(1, 2, 0).numpy()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP"}.get(
-        path.suffix.lower(), "PNG")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            array_to_pil(arr_or_tensor).save(f, format=fmt)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+        Path(path).suffix.lower(), "PNG")
+    image = array_to_pil(arr_or_tensor)
+    return atomic_write(path, lambda f: image.save(f, format=fmt))
 
 
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -> Path:

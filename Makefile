@@ -1,0 +1,37 @@
+# gankit: the two quick-start commands are `make quickstart` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# A CPU build of torch first: a bare `torch` requirement would pull a multi-GB CUDA build.
+# Elsewhere use e.g. TORCH="torch --index-url https://download.pytorch.org/whl/cpu".
+TORCH ?= torch==2.13.0
+RUN ?= runs/quickstart
+
+.PHONY: install quickstart test test-slow clean-venv
+
+$(BIN)/gankit: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/gankit
+
+# Set up, get Fashion-MNIST (Debian's dataset-fashion-mnist package where apt works, else
+# gankit downloads it with checksums), train the default GAN, write samples and the export.
+quickstart: install
+	@$(BIN)/gankit data info fashion-mnist --no-download >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1; } || true
+	$(BIN)/gankit train fashion-mnist-dcgan --out $(RUN) --resume auto
+	$(BIN)/gankit sample $(RUN) --seeds 0-63 --out $(RUN)/samples.png
+	@echo "samples: $(RUN)/samples.png   exported generator: $(RUN)/export/"
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-slow: install
+	$(BIN)/python -m pytest -q -m slow
+
+clean-venv:
+	rm -rf $(VENV)

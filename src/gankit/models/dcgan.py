@@ -1,0 +1,111 @@
+"""DCGAN (Radford, Metz & Chintala 2016) for 28, 32 and 64 pixel images."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from gankit.config import opt
+from gankit.errors import ConfigError
+from gankit.models._adversarial import AdversarialConfig, AdversarialGAN
+from gankit.registry import MODELS
+
+
+@dataclass
+class DCGANConfig(AdversarialConfig):
+    name: str = "dcgan"
+    ngf: int = opt(64, "generator width: channels of the last hidden layer", min=1)
+    ndf: int = opt(64, "discriminator width: channels of the first layer", min=1)
+    d_dropout: float = opt(0.0, "spatial dropout after each discriminator block (0 = off)",
+                           min=0.0, max=0.9)
+
+
+def _stages(resolution: int) -> tuple[int, int]:
+    """(base size, number of 2x stages): 28 = 7*2^2, 32 = 4*2^3, 64 = 4*2^4."""
+    for base in (4, 7):
+        k, size = 0, base
+        while size < resolution:
+            size, k = size * 2, k + 1
+        if size == resolution and k >= 2:
+            return base, k
+    raise ConfigError(f"dcgan supports 28, 32 and 64 pixel images (and 4*2^k or 7*2^k), not "
+                      f"{resolution}; set data.resolution to one of those")
+
+
+def dcgan_init(m: nn.Module) -> None:
+    """Weights ~ N(0, 0.02), BN scale ~ N(1, 0.02), biases 0, as in the DCGAN paper."""
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.BatchNorm2d):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+class DCGANGenerator(nn.Module):
+    """z -> ConvT(base) -> [ConvT 4x4 s2, BN, ReLU] x k -> tanh image; widths halve as size doubles."""
+
+    def __init__(self, z_dim: int, ngf: int, channels: int, resolution: int):
+        super().__init__()
+        base, k = _stages(resolution)
+        widths = [ngf * 2 ** (k - 1 - i) for i in range(k)]  # e.g. 64: 512, 256, 128, 64
+        layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim, widths[0], base, 1, 0, bias=False),
+                                   nn.BatchNorm2d(widths[0]), nn.ReLU(True)]
+        for a, b in zip(widths[:-1], widths[1:]):
+            layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b),
+                       nn.ReLU(True)]
+        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        self.apply(dcgan_init)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z.view(z.shape[0], -1, 1, 1))
+
+
+class DCGANDiscriminator(nn.Module):
+    """image -> [Conv 4x4 s2, (BN), LeakyReLU 0.2] x k -> Conv(base) -> logit. No pooling."""
+
+    def __init__(self, ndf: int, channels: int, resolution: int, dropout: float = 0.0):
+        super().__init__()
+        base, k = _stages(resolution)
+        widths = [ndf * 2 ** i for i in range(k)]
+        layers: list[nn.Module] = []
+        prev = channels
+        for i, w in enumerate(widths):
+            layers.append(nn.Conv2d(prev, w, 4, 2, 1, bias=False))
+            if i > 0:  # no BN on the input layer (DCGAN paper: it destabilises training)
+                layers.append(nn.BatchNorm2d(w))
+            layers.append(nn.LeakyReLU(0.2, True))
+            if dropout:
+                layers.append(nn.Dropout2d(dropout))
+            prev = w
+        layers.append(nn.Conv2d(prev, 1, base, 1, 0, bias=False))
+        self.net = nn.Sequential(*layers)
+        self.apply(dcgan_init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).flatten()
+
+
+@MODELS.register("dcgan")
+class DCGAN(AdversarialGAN):
+    r"""Deep convolutional GAN.
+
+    G maps :math:`z \in \mathbb{R}^{100}` through fractionally-strided convolutions with
+    batch norm and ReLU to a tanh image; D is its mirror with strided convolutions, LeakyReLU(0.2)
+    and batch norm on every layer but the input, ending in a single logit. No pooling and no
+    fully-connected hidden layers (the paper's architecture guidelines). Trained with the loss
+    named in ``model.loss`` (default BCE on logits with the non-saturating G loss) and Adam
+    (lr 2e-4, beta1 0.5).
+    """
+
+    Config = DCGANConfig
+    contract_overrides = {"ngf": 4, "ndf": 4, "z_dim": 8}
+
+    def __init__(self, cfg: DCGANConfig, info):
+        super().__init__(cfg, info)
+        self.nets["G"] = DCGANGenerator(cfg.z_dim, cfg.ngf, info.channels, info.resolution)
+        self.nets["D"] = DCGANDiscriminator(cfg.ndf, info.channels, info.resolution,
+                                            cfg.d_dropout)

@@ -1,0 +1,143 @@
+"""Load a generator from a run directory, an export folder or a checkpoint file."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gankit.config import Config, config_from_dict
+from gankit.data.base import DataInfo
+from gankit.errors import CheckpointError, GankitError
+from gankit.models.base import GANModel, build_model
+from gankit.train.checkpoint import find_resumable, load_checkpoint
+from gankit.train.export import FORMAT as EXPORT_FORMAT
+
+
+class Generator:
+    """A trained model ready to sample: ``generate(seeds)`` -> images in [-1, 1].
+
+    ``model`` is the full variant (for its capabilities and helpers), ``gens`` the generator
+    nets to use (EMA weights when the run kept them), in eval mode on ``device``.
+    """
+
+    def __init__(self, model: GANModel, gens: dict[str, torch.nn.Module], cfg: Config,
+                 source: Path, step: int, device: torch.device):
+        self.model, self.gens, self.cfg, self.source, self.step = model, gens, cfg, source, step
+        self.device = device
+
+    @property
+    def info(self) -> DataInfo:
+        return self.model.info
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        return self.model.capabilities
+
+    @property
+    def G(self) -> torch.nn.Module:
+        return self.gens[self.model.generator_nets[0]]
+
+    def latents(self, seeds: list[int]) -> torch.Tensor:
+        return self.model.make_latents(seeds).to(self.device)
+
+    def labels_for(self, seeds: list[int], class_id: int | None = None) -> torch.Tensor | None:
+        if "conditional" not in self.capabilities:
+            if class_id is not None:
+                raise GankitError(f"model {self.cfg.model.name!r} is not class-conditional; "
+                                  f"drop --class")
+            return None
+        if class_id is not None:
+            if not 0 <= class_id < self.info.num_classes:
+                raise GankitError(f"--class {class_id} is out of range: this model has classes "
+                                  f"0..{self.info.num_classes - 1}")
+            return torch.full((len(seeds),), class_id, dtype=torch.long, device=self.device)
+        return self.model.sample_labels(seeds).to(self.device)
+
+    @torch.no_grad()
+    def generate(self, seeds: list[int], labels: torch.Tensor | None = None, *,
+                 class_id: int | None = None, batch_size: int = 64, **options: Any) -> torch.Tensor:
+        """Images (N x C x H x W float in [-1, 1], on the CPU) for ``seeds``."""
+        if labels is None:
+            labels = self.labels_for(seeds, class_id)
+        out = []
+        for i in range(0, len(seeds), batch_size):
+            chunk = seeds[i:i + batch_size]
+            z = self.latents(chunk)
+            lab = None if labels is None else labels[i:i + batch_size].to(self.device)
+            out.append(self.model.generate(z, lab, G=self.G, **options).float().cpu())
+        return torch.cat(out)
+
+
+def _pick_device(device: str | torch.device | None) -> torch.device:
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _build(cfg_dict: dict, info_dict: dict) -> tuple[Config, GANModel]:
+    cfg = config_from_dict(cfg_dict)
+    model = build_model(cfg.model, DataInfo.from_dict(info_dict))
+    return cfg, model
+
+
+def load_generator(path: str | Path, device: str | torch.device | None = None) -> Generator:
+    """Load from a run directory (its export, else its newest checkpoint), an export folder
+    (``config.json`` + ``generator.safetensors``) or a checkpoint file."""
+    path = Path(path)
+    dev = _pick_device(device)
+    if not path.exists():
+        raise GankitError(f"{path} does not exist; give a run directory, an export folder or a "
+                          f"checkpoint file")
+    if path.is_dir():
+        if (path / "config.json").is_file() and (path / "generator.safetensors").is_file():
+            return _load_export(path, dev)
+        if (path / "export" / "config.json").is_file():
+            return _load_export(path / "export", dev)
+        if (path / "checkpoints").is_dir():
+            found = find_resumable(path / "checkpoints")
+            if found is None:
+                raise CheckpointError(f"{path}/checkpoints holds no readable checkpoint")
+            return _load_checkpoint_state(found[1], found[0], dev)
+        raise GankitError(f"{path} is neither a run directory (checkpoints/, export/) nor an "
+                          f"export folder (config.json + generator.safetensors)")
+    return _load_checkpoint_state(load_checkpoint(path), path, dev)
+
+
+def _load_export(folder: Path, device: torch.device) -> Generator:
+    from safetensors.torch import load_file
+
+    try:
+        meta = json.loads((folder / "config.json").read_text())
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{folder / 'config.json'} is not valid JSON ({e})") from None
+    if meta.get("format") != EXPORT_FORMAT:
+        raise CheckpointError(f"{folder / 'config.json'} is not a gankit generator export")
+    cfg, model = _build(meta["config"], meta["data_info"])
+    model.load_extra_state(meta.get("model_extra") or {})
+    try:
+        tensors = load_file(str(folder / "generator.safetensors"))
+    except Exception as e:
+        raise CheckpointError(f"{folder / 'generator.safetensors'} cannot be read ({e}); "
+                              f"export the run again with `gankit export`") from None
+    gens = {}
+    for net in meta["generator_nets"]:
+        sd = {k[len(net) + 1:]: v for k, v in tensors.items() if k.startswith(net + ".")}
+        model.nets[net].load_state_dict(sd)
+        gens[net] = model.nets[net]
+    model.to(device).eval()
+    return Generator(model, gens, cfg, folder, int(meta.get("step", 0)), device)
+
+
+def _load_checkpoint_state(state: dict, source: Path, device: torch.device) -> Generator:
+    cfg, model = _build(state["config"], state["data_info"])
+    for k, v in state["nets"].items():
+        model.nets[k].load_state_dict(v)
+    model.load_extra_state(state.get("model_extra") or {})
+    if state.get("ema"):
+        for k, v in state["ema"].items():
+            model.nets[k].load_state_dict(v)
+    model.to(device).eval()
+    gens = {n: model.nets[n] for n in model.generator_nets}
+    return Generator(model, gens, cfg, source, int(state["step"]), device)

@@ -1,0 +1,90 @@
+"""Checkpoints: plain dicts of state dicts and primitives, written atomically.
+
+Layout (``FORMAT``): ``format, version, model, step, images_seen, config, data_info, nets,
+ema, optimizers, scaler, loader, noise, rng, model_extra, lr_scale``. Everything loads with
+``torch.load(weights_only=True)``: no pickled classes, so a checkpoint from an untrusted
+source cannot run code.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gankit.errors import CheckpointError
+from gankit.utils.io import atomic_write
+
+FORMAT = "gankit.checkpoint"
+VERSION = 1
+_NUMBERED = re.compile(r"^ckpt-(\d+)\.pt$")
+
+
+def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
+    """Write ``state`` to ``path`` atomically (temp file + fsync + rename)."""
+    state = {"format": FORMAT, "version": VERSION, **state}
+    return atomic_write(path, lambda f: torch.save(state, f))
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load and validate a gankit checkpoint; raise CheckpointError with what to do if not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty (a write was interrupted?); use an "
+                              f"earlier checkpoint from the same folder")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # truncated zip, foreign pickle, random bytes...
+        raise CheckpointError(f"checkpoint {path} cannot be read ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0][:200]}); it is truncated or not a gankit "
+                              f"checkpoint. Use an earlier checkpoint or `--resume auto`, which "
+                              f"falls back to the newest readable one") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a gankit checkpoint (no '{FORMAT}' format tag)")
+    if int(state.get("version", 0)) > VERSION:
+        raise CheckpointError(f"{path} was written by a newer gankit (format version "
+                              f"{state['version']}); upgrade gankit to load it")
+    for key in ("model", "config", "nets", "step"):
+        if key not in state:
+            raise CheckpointError(f"checkpoint {path} lacks {key!r}; it is damaged")
+    return state
+
+
+def checkpoint_candidates(ckpt_dir: str | Path) -> list[Path]:
+    """latest.pt first, then numbered checkpoints newest first."""
+    ckpt_dir = Path(ckpt_dir)
+    numbered = sorted((p for p in ckpt_dir.glob("ckpt-*.pt") if _NUMBERED.match(p.name)),
+                      key=lambda p: int(_NUMBERED.match(p.name).group(1)), reverse=True)
+    latest = ckpt_dir / "latest.pt"
+    return ([latest] if latest.exists() else []) + numbered
+
+
+def find_resumable(ckpt_dir: str | Path, log=None) -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint in ``ckpt_dir`` that loads; unreadable ones are reported and skipped.
+
+    Among readable candidates the one with the highest step wins (a crash between writing a
+    numbered checkpoint and latest.pt leaves latest.pt one save behind).
+    """
+    best: tuple[Path, dict[str, Any]] | None = None
+    for p in checkpoint_candidates(ckpt_dir):
+        try:
+            state = load_checkpoint(p)
+        except CheckpointError as e:
+            if log:
+                log.warning("skipping unreadable checkpoint: %s", e)
+            continue
+        if best is None or state["step"] > best[1]["step"]:
+            best = (p, state)
+    return best
+
+
+def prune_checkpoints(ckpt_dir: str | Path, keep: int) -> None:
+    """Delete all but the ``keep`` newest numbered checkpoints (keep=0: keep all)."""
+    if keep <= 0:
+        return
+    numbered = [p for p in checkpoint_candidates(ckpt_dir) if p.name != "latest.pt"]
+    for p in numbered[keep:]:
+        p.unlink(missing_ok=True)

@@ -1,0 +1,489 @@
+"""The one training loop for every GAN variant.
+
+Read top to bottom: ``Trainer.__init__`` sets a run up (run folder, data, model, optimizers,
+precision, EMA, resume), ``Trainer.run`` loops over steps, and each step runs the model's
+phases (e.g. D x n_critic, then G). The model supplies the maths (``model.loss``); everything
+else happens here, once, for every variant:
+
+* requires_grad toggling per phase, zero_grad, backward, gradient averaging across processes,
+  optional clipping, the optimizer step, and the model's ``after_step`` hook;
+* mixed precision (bf16 autocast on CPU and CUDA, fp16 with a gradient scaler on CUDA) and
+  channels_last memory format;
+* an EMA of the generator, fixed-seed sample grids, ``stats.jsonl`` with per-step numbers,
+  a progress bar;
+* non-finite loss/gradient detection on the step it happens (stop, or roll back and halve the
+  learning rates), with the last good checkpoint always kept;
+* atomic checkpoints that restore everything, so that a resumed run continues exactly as an
+  uninterrupted one would, and an exported generator at the end.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from gankit import __version__
+from gankit.config import Config, config_from_dict, save_config
+from gankit.data import load_dataset
+from gankit.data.base import NoiseSource
+from gankit.errors import CheckpointError, TrainingError
+from gankit.models.base import GANModel, Phase, build_model
+from gankit.train import distributed as D
+from gankit.train.callbacks import Callback, default_callbacks
+from gankit.train.checkpoint import (find_resumable, load_checkpoint, prune_checkpoints,
+                                     save_checkpoint)
+from gankit.train.ema import EMA
+from gankit.train.export import export_generator
+from gankit.train.runtime import (autocast, choose_threads, is_conv_model, resolve_amp,
+                                  resolve_device)
+from gankit.utils.images import save_grid
+
+log = logging.getLogger("gankit.train")
+
+MAX_ROLLBACKS = 3
+
+
+class NonFiniteError(Exception):
+    def __init__(self, phase: str, what: str):
+        super().__init__(f"{what} in phase {phase}")
+        self.phase, self.what = phase, what
+
+
+def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None,
+          callbacks: list[Callback] | None = None) -> Path:
+    """Train ``cfg`` into ``out_dir``; ``resume`` = "auto" or a checkpoint path. Returns out_dir."""
+    return Trainer(cfg, out_dir, resume, callbacks).run()
+
+
+class Trainer:
+    def __init__(self, cfg: Config, out_dir: str | Path, resume: str | Path | None = None,
+                 callbacks: list[Callback] | None = None):
+        t = cfg.train
+        self.cfg = cfg
+        self.out = Path(out_dir)
+        device = resolve_device(t.device)
+        self.dist = D.init_distributed(device.type)
+        self.device = resolve_device(t.device, self.dist.local_rank)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+        self.is_main = self.dist.is_main
+        self.callbacks = list(callbacks if callbacks is not None else default_callbacks(cfg))
+        self._log_handler: logging.Handler | None = None
+
+        # A checkpoint to resume from is found before anything is written to the run folder.
+        self.resume_state, self.resume_path = self._find_resume(resume)
+        if self.resume_state is not None:
+            self._check_compatible(self.resume_state)
+        if self.is_main:
+            self._prepare_run_dir()
+
+        # Data, then the model built for it. Every rank builds the same initial weights from the
+        # run seed; rank 0's are broadcast anyway so that nothing depends on that.
+        self.dataset = load_dataset(cfg.data)
+        torch.manual_seed(t.seed)
+        self.model: GANModel = build_model(cfg.model, self.dataset.info)
+        self.threads = choose_threads(t.threads, self.model, self.dist.world)
+        if self.device.type == "cpu":
+            torch.set_num_threads(self.threads)
+        self.channels_last = t.channels_last and is_conv_model(self.model)
+        self.model.to(self.device)
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        if self.dist.enabled:
+            D.broadcast_module(self.model)
+        torch.manual_seed(t.seed * 1000 + self.dist.rank)  # dropout etc. differ across ranks
+
+        self.model.noise = NoiseSource(t.seed, self.dist.rank, self.dist.world, self.device)
+        self.loader = self.dataset.loader(t.batch_size, t.seed, self.dist.rank, self.dist.world,
+                                          self.device)
+        self.phases: list[Phase] = self.model.phases(t)
+        self.phase_params = {ph.name: self._params(ph) for ph in self.phases}
+        self.optimizers = {ph.name: self.model.make_optimizer(ph, self.phase_params[ph.name], t)
+                           for ph in self.phases}
+        self.base_lrs = {k: [g["lr"] for g in o.param_groups] for k, o in self.optimizers.items()}
+        gen_nets = {n: self.model.nets[n] for n in self.model.generator_nets}
+        self.ema = EMA(gen_nets, t.ema_decay, t.ema_start) if t.ema_decay > 0 else None
+        self.amp_dtype = resolve_amp(t.amp, self.device)
+        self.scaler = (torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None)
+        self.nets = self._forward_nets()
+
+        self.step = 0
+        self.images_seen = 0
+        self.lr_scale = 1.0
+        self.rollbacks = 0
+        self.last_checkpoint: Path | None = None
+        n = t.grid_size
+        self.fixed_seeds = list(range(n))
+        self.fixed_z = (self.model.make_latents(self.fixed_seeds) if self.model.latent_dim
+                        else None)
+        self.fixed_labels = self.model.sample_labels(self.fixed_seeds)
+        # a fixed real batch for previews of image-to-image models, drawn from its own loader so
+        # the training order is untouched
+        self.fixed_batch = next(self.dataset.loader(n, t.seed + 1, device=self.device))
+        if self.resume_state is not None:
+            self._restore(self.resume_state)
+            log.info("resumed from %s at step %d", self.resume_path, self.step)
+            self.resume_state = None  # free the memory
+
+    # ------------------------------------------------------------------ setup helpers
+    def _params(self, phase: Phase) -> list[torch.nn.Parameter]:
+        seen: set[int] = set()
+        params = []
+        for name in phase.nets:
+            for p in self.model.nets[name].parameters():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    params.append(p)
+        return params
+
+    def _forward_nets(self) -> dict[str, torch.nn.Module]:
+        nets = dict(self.model.nets.items())
+        if self.cfg.train.compile:
+            if self.model.double_backward:
+                log.warning("train.compile ignored: this model's loss takes a double backward "
+                            "(gradient penalty), which torch.compile cannot trace")
+            else:
+                nets = {k: torch.compile(v) for k, v in nets.items()}
+        return nets
+
+    def _find_resume(self, resume) -> tuple[dict[str, Any] | None, Path | None]:
+        if resume is None:
+            return None, None
+        if str(resume) == "auto":
+            found = find_resumable(self.out / "checkpoints", log)
+            if found is None:
+                log.info("--resume auto: no checkpoint in %s, starting a new run", self.out)
+                return None, None
+            return found[1], found[0]
+        path = Path(resume)
+        return load_checkpoint(path), path
+
+    def _check_compatible(self, state: dict[str, Any]) -> None:
+        if state["model"] != self.cfg.model.name:
+            raise CheckpointError(f"{self.resume_path} holds a {state['model']!r} model but the "
+                                  f"config trains {self.cfg.model.name!r}; resume with the config "
+                                  f"the run was started with ({self.out / 'config.yaml'})")
+        saved = config_from_dict(state["config"]).model
+        if saved != self.cfg.model:
+            raise CheckpointError(f"{self.resume_path} was trained with different model settings "
+                                  f"({saved}) than the config ({self.cfg.model}); networks would "
+                                  f"not match")
+
+    def _prepare_run_dir(self) -> None:
+        out = self.out
+        if self.resume_state is None and ((out / "config.yaml").exists()
+                                          or (out / "checkpoints").exists()):
+            raise TrainingError(f"{out} already holds a run; pass --resume auto to continue it, "
+                                f"or choose another --out (nothing was changed)")
+        try:
+            (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+            probe = out / ".write-test"
+            probe.write_bytes(b"x")
+            probe.unlink()
+        except OSError as e:
+            raise TrainingError(f"cannot write to the run folder {out}: {e.strerror}; choose a "
+                                f"writable --out") from None
+        free = shutil.disk_usage(out).free
+        if free < 64 * 2**20:
+            raise TrainingError(f"only {free / 2**20:.0f} MiB free on the disk of {out}; free "
+                                f"some space or choose another --out")
+        save_config(self.cfg, out / "config.yaml")
+        self._log_handler = logging.FileHandler(out / "log.txt")
+        self._log_handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        logging.getLogger("gankit").addHandler(self._log_handler)
+        logging.getLogger("gankit").setLevel(logging.INFO)
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> Path:
+        t = self.cfg.train
+        try:
+            self._describe()
+            if self.is_main:
+                for cb in self.callbacks:
+                    cb.on_start(self)
+                if self.step == 0 and "real" in self.fixed_batch and self.fixed_batch["real"].dim() == 4:
+                    save_grid(self.fixed_batch["real"], self.out / "reals.png")
+            self._loop()
+            self._finish()
+        finally:
+            if self._log_handler is not None:
+                logging.getLogger("gankit").removeHandler(self._log_handler)
+                self._log_handler.close()
+        return self.out
+
+    def _loop(self) -> None:
+        t = self.cfg.train
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=t.steps, initial=self.step, disable=not (self.is_main and t.progress),
+                   unit="step", dynamic_ncols=True)
+        window: dict[str, Any] = {}
+        win_start, win_steps = time.perf_counter(), 0
+        while self.step < t.steps:
+            want_norms = (self.step + 1) % t.log_every == 0 or self.step + 1 == t.steps
+            try:
+                self._train_step(window, want_norms)
+            except NonFiniteError as e:
+                self._on_nonfinite(e)
+                window, win_start, win_steps = {}, time.perf_counter(), 0
+                bar.n = self.step
+                continue
+            self.step += 1
+            win_steps += 1
+            bar.update(1)
+            if self.step % t.log_every == 0 or self.step == t.steps:
+                record = self._log_window(window, win_steps, time.perf_counter() - win_start)
+                bar.set_postfix({k: f"{v:.3g}" for k, v in record.items()
+                                 if k.startswith(("loss", "d_"))}, refresh=False)
+                window, win_start, win_steps = {}, time.perf_counter(), 0
+            if t.sample_every and self.step % t.sample_every == 0:
+                self._sample()
+            if t.checkpoint_every and self.step % t.checkpoint_every == 0:
+                self._checkpoint()
+        bar.close()
+
+    def _train_step(self, window: dict[str, Any], want_norms: bool) -> None:
+        t = self.cfg.train
+        self.model.on_step_start(self.step, self.images_seen)
+        factor = self.model.lr_factor(self.step, t.steps) * self.lr_scale
+        for name, opt in self.optimizers.items():
+            for group, base in zip(opt.param_groups, self.base_lrs[name]):
+                group["lr"] = base * factor
+        for phase in self.phases:
+            for name, net in self.model.nets.items():
+                net.requires_grad_(name in phase.nets)
+            for _ in range(phase.repeats):
+                self._phase_step(phase, next(self.loader), window, want_norms)
+        self.images_seen += t.batch_size * self.dist.world
+        if self.ema is not None:
+            self.ema.update({n: self.model.nets[n] for n in self.model.generator_nets}, self.step)
+
+    def _phase_step(self, phase: Phase, batch: dict[str, torch.Tensor],
+                    window: dict[str, Any], want_norms: bool) -> None:
+        if self.channels_last:
+            batch = {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v
+                     for k, v in batch.items()}
+        opt = self.optimizers[phase.name]
+        params = self.phase_params[phase.name]
+        with autocast(self.device, self.amp_dtype):
+            loss, logs = self.model.loss(phase.name, batch, self.nets)
+        opt.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+        else:
+            loss.backward()
+        if self.dist.enabled:
+            D.all_reduce_grads(params, self.dist.world)
+        if self.scaler is not None:
+            self.scaler.unscale_(opt)
+        grads = [p.grad for p in params if p.grad is not None]
+        norm = torch.nn.utils.get_total_norm(grads) if grads else torch.zeros((), device=self.device)
+        finite = torch.isfinite(loss.detach()) & torch.isfinite(norm)
+        if self.scaler is None:  # (with fp16 the scaler skips inf steps itself, by design)
+            if self.dist.enabled:
+                flag = finite.float()
+                dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+                finite = flag > 0
+            if not bool(finite):
+                raise NonFiniteError(phase.name, "non-finite loss" if not torch.isfinite(loss)
+                                     else "non-finite gradient")
+        if self.cfg.train.grad_clip > 0:
+            torch.nn.utils.clip_grads_with_norm_(params, self.cfg.train.grad_clip, norm)
+        if self.scaler is not None:
+            self.scaler.step(opt)
+            self.scaler.update()
+        else:
+            opt.step()
+        self.model.after_step(phase.name)
+        for k, v in logs.items():
+            acc = window.get(k)
+            window[k] = (v.detach().float(), 1) if acc is None else (acc[0] + v.detach().float(), acc[1] + 1)
+        if want_norms:
+            window[f"grad_norm/{phase.name}"] = (norm.detach().float(), 1)
+
+    # ------------------------------------------------------------------ faults
+    def _on_nonfinite(self, e: NonFiniteError) -> None:
+        t = self.cfg.train
+        where = f"{e.what} at step {self.step} in phase {e.phase}"
+        keep = (f"the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint
+                else "no checkpoint had been written yet")
+        if self.is_main:
+            self._write_stats({"step": self.step, "event": "nonfinite", "phase": e.phase,
+                               "what": e.what})
+        if t.nan_policy == "rollback" and self.last_checkpoint and self.rollbacks < MAX_ROLLBACKS:
+            rollbacks, scale = self.rollbacks + 1, self.lr_scale * 0.5
+            self._restore(load_checkpoint(self.last_checkpoint, self.device))
+            self.rollbacks, self.lr_scale = rollbacks, scale
+            log.warning("%s: rolled back to step %d and scaled the learning rates by %g",
+                        where, self.step, self.lr_scale)
+            return
+        raise TrainingError(f"{where}; training stopped and {keep}. Lower the learning rates "
+                            f"(train.lr_d, train.lr_g), set train.grad_clip, use train.amp=off, or "
+                            f"set train.nan_policy=rollback")
+
+    # ------------------------------------------------------------------ outputs
+    def _describe(self) -> None:
+        t = self.cfg.train
+        n_params = {k: sum(p.numel() for p in v.parameters()) for k, v in self.model.nets.items()}
+        amp = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp_dtype]
+        log.info("model %s (%s) on %s, %d example(s) from %s", self.cfg.model.name,
+                 ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in n_params.items()),
+                 self.dataset.info.kind, len(self.dataset), self.dataset.source or "memory")
+        log.info("device %s, precision %s, channels_last %s, threads %d, processes %d, "
+                 "batch %d x %d", self.device, amp, self.channels_last, self.threads,
+                 self.dist.world, t.batch_size, self.dist.world)
+
+    def _log_window(self, window: dict[str, Any], steps: int, seconds: float) -> dict[str, Any]:
+        t = self.cfg.train
+        record: dict[str, Any] = {"step": self.step, "images_seen": self.images_seen}
+        for k, (total, count) in window.items():
+            record[k] = float(total) / count
+        record["img_per_s"] = steps * t.batch_size * self.dist.world / max(seconds, 1e-9)
+        record["lr_scale"] = self.lr_scale
+        if self.is_main:
+            for cb in self.callbacks:
+                cb.on_log(self, record)
+            self._write_stats(record)
+        return record
+
+    def _write_stats(self, record: dict[str, Any]) -> None:
+        record = {"time": round(time.time(), 3), **record}
+        with open(self.out / "stats.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def generator_nets(self) -> dict[str, torch.nn.Module]:
+        """The generator nets used for samples and export: the EMA copies when enabled."""
+        if self.ema is not None:
+            return dict(self.ema.nets)
+        return {n: self.model.nets[n] for n in self.model.generator_nets}
+
+    @torch.no_grad()
+    def _sample(self) -> Path | None:
+        if not self.is_main:
+            return None
+        gens = self.generator_nets()
+        modes = {k: v.training for k, v in gens.items()}
+        for v in gens.values():
+            v.eval()
+        # sampling must not consume the training RNG (noise inputs draw from it), or a run that
+        # sampled would differ from one that resumed past the sample
+        devices = [self.device] if self.device.type == "cuda" else []
+        try:
+            with torch.random.fork_rng(devices=devices):
+                images = self.model.preview(self.fixed_z, self.fixed_labels, self.fixed_batch, gens)
+        finally:
+            for k, v in gens.items():
+                v.train(modes[k])
+        if images is None:
+            return None
+        path = self.out / f"fakes_{self.step:06d}.png"
+        nrow = getattr(self.model, "preview_nrow", None) or max(1, int(math.sqrt(images.shape[0])))
+        save_grid(images.float(), path, nrow=nrow)
+        for cb in self.callbacks:
+            cb.on_sample(self, path)
+        return path
+
+    def state_dict(self) -> dict[str, Any]:
+        rng = {"cpu": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "model": self.cfg.model.name,
+            "gankit_version": __version__,
+            "step": self.step,
+            "images_seen": self.images_seen,
+            "config": self.cfg.to_dict(),
+            "data_info": self.dataset.info.to_dict(),
+            "nets": {k: v.state_dict() for k, v in self.model.nets.items()},
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "loader": self.loader.state_dict(),
+            "noise": self.model.noise.state_dict(),
+            "rng": D.gather_objects(rng, self.dist),  # one entry per rank
+            "model_extra": self.model.extra_state(),
+            "lr_scale": self.lr_scale,
+            "rollbacks": self.rollbacks,
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        for k, v in state["nets"].items():
+            self.model.nets[k].load_state_dict(v)
+        if self.ema is not None:
+            if state.get("ema"):
+                self.ema.load_state_dict(state["ema"])
+            else:
+                self.ema = EMA({n: self.model.nets[n] for n in self.model.generator_nets},
+                               self.cfg.train.ema_decay, self.cfg.train.ema_start)
+        for k, o in self.optimizers.items():
+            if k in state.get("optimizers", {}):
+                o.load_state_dict(state["optimizers"][k])
+        self.base_lrs = {k: [g.get("initial_lr", self.base_lrs[k][i]) for i, g in
+                             enumerate(o.param_groups)] for k, o in self.optimizers.items()}
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.step = int(state["step"])
+        self.images_seen = int(state.get("images_seen", 0))
+        self.lr_scale = float(state.get("lr_scale", 1.0))
+        self.rollbacks = int(state.get("rollbacks", 0))
+        if state.get("loader"):
+            self.loader.load_state_dict(state["loader"])
+        if state.get("noise"):
+            self.model.noise.load_state_dict(state["noise"])
+        rngs = state.get("rng") or []
+        if len(rngs) == self.dist.world:
+            mine = rngs[self.dist.rank]
+            torch.set_rng_state(mine["cpu"])
+            if "cuda" in mine and self.device.type == "cuda":
+                torch.cuda.set_rng_state(mine["cuda"], self.device)
+        else:  # another world size: cannot be exact, but stays deterministic
+            log.warning("resuming with %d process(es) from a checkpoint of %d: random streams "
+                        "of dropout/noise layers are re-seeded", self.dist.world, len(rngs))
+            torch.manual_seed(self.cfg.train.seed * 1000 + self.dist.rank + 7 * self.step)
+        self.model.load_extra_state(state.get("model_extra") or {})
+
+    def _checkpoint(self) -> Path | None:
+        state = self.state_dict()  # every rank takes part (RNG states are gathered)
+        if not self.is_main:
+            return None
+        ckpt_dir = self.out / "checkpoints"
+        path = save_checkpoint(state, ckpt_dir / f"ckpt-{self.step:06d}.pt")
+        _replace_with_link(path, ckpt_dir / "latest.pt")
+        prune_checkpoints(ckpt_dir, self.cfg.train.keep_checkpoints)
+        self.last_checkpoint = path
+        for cb in self.callbacks:
+            cb.on_checkpoint(self, path)
+        return path
+
+    def _finish(self) -> None:
+        t = self.cfg.train
+        if not (t.checkpoint_every and self.step % t.checkpoint_every == 0):
+            self._checkpoint()
+        if not (t.sample_every and self.step % t.sample_every == 0):
+            self._sample()
+        if self.is_main:
+            export_generator(self.model, self.generator_nets(), self.cfg, self.dataset.info,
+                             self.out / "export", step=self.step, ema=self.ema is not None)
+            for cb in self.callbacks:
+                cb.on_end(self)
+            log.info("done: %d steps; samples, checkpoints and export/ in %s", self.step, self.out)
+        D.barrier(self.dist)
+
+
+def _replace_with_link(src: Path, dst: Path) -> None:
+    """Point ``dst`` at ``src``'s bytes atomically: hard link to a temp name, then rename."""
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:  # file systems without hard links: copy (still atomic via rename)
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)

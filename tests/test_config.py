@@ -1,0 +1,73 @@
+import math
+
+import pytest
+
+from gankit.config import (TrainConfig, apply_overrides, config_from_dict, list_presets,
+                           load_config)
+from gankit.errors import ConfigError
+
+
+def test_defaults_and_overrides():
+    cfg = load_config({"model": {"name": "dcgan"}}, ["train.batch_size=32", "model.ngf=16",
+                                                     "train.lr_d=1e-4", "data.flip=true"])
+    assert cfg.train.batch_size == 32 and cfg.model.ngf == 16 and cfg.data.flip is True
+    assert math.isclose(cfg.train.lr_d, 1e-4)
+    assert cfg.train.steps == TrainConfig().steps  # untouched default
+
+
+def test_unknown_key_suggests_closest():
+    with pytest.raises(ConfigError, match=r"model\.ngff: unknown key; did you mean ngf\?"):
+        load_config({"model": {"name": "dcgan"}}, ["model.ngff=32"])
+    with pytest.raises(ConfigError, match="did you mean batch_size"):
+        load_config({"model": {"name": "gan"}}, ["train.batchsize=3"])
+    with pytest.raises(ConfigError, match="unknown section; did you mean train"):
+        config_from_dict({"trian": {}})
+
+
+def test_unknown_model_and_preset():
+    with pytest.raises(Exception, match="did you mean dcgan"):
+        load_config({"model": {"name": "dcgn"}})
+    with pytest.raises(ConfigError, match="no preset or config file"):
+        load_config("no-such-preset")
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.batch_size=abc", "expected an integer"),
+    ("train.batch_size=-4", "below the minimum"),
+    ("train.batch_size=0", "below the minimum"),
+    ("train.lr_g=.nan", "finite"),
+    ("train.lr_d=.inf", "finite"),
+    ("train.amp=fp8", "not one of"),
+    ("data.flip=maybe", "expected true or false"),
+    ("train.steps=1.5", "expected an integer"),
+    ("model.g_hidden=12", "expected a list"),
+    ("train", "section.key=value"),
+])
+def test_bad_values_are_clear_errors(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config({"model": {"name": "gan"}}, [override])
+
+
+def test_override_creates_nested_sections():
+    raw = apply_overrides({}, ["model.name=gan", "train.steps=5"])
+    assert raw == {"model": {"name": "gan"}, "train": {"steps": 5}}
+
+
+def test_every_preset_loads():
+    presets = list_presets()
+    assert "mnist-gan" in presets and "fashion-mnist-dcgan" in presets
+    for name in presets:
+        cfg = load_config(name)
+        assert cfg.preset == name
+        assert cfg.description, f"preset {name} must state what it trains and how long"
+
+
+def test_yaml_file_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    lst = tmp_path / "list.yaml"
+    lst.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(lst)
