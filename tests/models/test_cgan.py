@@ -30,9 +30,9 @@ def test_losses_backprop(over):
         m.zero_grad()
         loss.backward()
         assert all(p.grad is not None for p in m.nets[net].parameters() if p.requires_grad)
-        assert all(k.startswith(phase + "/") for k in logs)
-    if over.get("penalty") == "gp":
-        assert "D/gp" in m.loss("D", _batch(), m.nets)[1]
+        assert f"loss_{phase.lower()}" in logs
+    if over.get("penalty") in ("gp", "r1"):
+        assert over["penalty"] in m.loss("D", _batch(), m.nets)[1]
 
 
 def test_generate_needs_valid_labels():

@@ -1,25 +1,38 @@
 """Adversarial objectives besides ``bce``: least squares, Wasserstein, hinge.
 
-Every loss is registered by name in :data:`gankit.registry.LOSSES` and has the interface of the
-``bce`` loss::
+Every loss is registered by name in :data:`gankit.registry.LOSSES` and has the interface of
+:class:`~gankit.losses.adversarial.AdversarialLoss` (the ``bce`` loss)::
 
-    loss = LOSSES.get("hinge")()
-    d, d_logs = loss.d_loss(real_logits, fake_logits)   # scalar, {name: tensor}
-    g, g_logs = loss.g_loss(fake_logits)
+    loss = LOSSES.get("hinge")(model_cfg)    # reads its options from the model config
+    d = loss.d_loss(real_logits, fake_logits)  # scalar
+    g = loss.g_loss(fake_logits)               # scalar
 
 ``real_logits`` / ``fake_logits`` are the raw (pre-activation) outputs of D, any shape with the
-batch first; every loss averages over all elements.
+batch first; every loss averages over all elements. ``prob`` maps D's output to the number
+logged as ``d_real`` / ``d_fake``: for these losses D's output is a score, not a logit, so the
+raw score is logged (for ``wasserstein``, ``d_real - d_fake`` is the critic's estimate of the
+earth mover's distance).
 """
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from gankit.losses.adversarial import AdversarialLoss
 from gankit.registry import LOSSES
 
 
+class _ScoreLoss(AdversarialLoss):
+    """A loss whose D outputs an unbounded score: log the score itself, not a sigmoid."""
+
+    def prob(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits.float()
+
+
 @LOSSES.register("lsgan")
-class LSGANLoss:
+class LSGANLoss(_ScoreLoss):
     r"""Least-squares GAN (Mao et al. 2017), with the a-b-c coding ``0-1-1``:
 
     .. math::
@@ -31,21 +44,19 @@ class LSGANLoss:
     real data, so G's gradient does not vanish the way the saturating sigmoid loss does.
     """
 
-    def __init__(self, a: float = 0.0, b: float = 1.0, c: float = 1.0):
-        self.a, self.b, self.c = a, b, c
+    a, b, c = 0.0, 1.0, 1.0
 
     def d_loss(self, real_logits, fake_logits):
         real = 0.5 * (real_logits.float() - self.b).square().mean()
         fake = 0.5 * (fake_logits.float() - self.a).square().mean()
-        return real + fake, {"d_real": real.detach(), "d_fake": fake.detach()}
+        return real + fake
 
     def g_loss(self, fake_logits):
-        g = 0.5 * (fake_logits.float() - self.c).square().mean()
-        return g, {"g_adv": g.detach()}
+        return 0.5 * (fake_logits.float() - self.c).square().mean()
 
 
 @LOSSES.register("wasserstein")
-class WassersteinLoss:
+class WassersteinLoss(_ScoreLoss):
     r"""Wasserstein GAN critic loss (Arjovsky et al. 2017):
 
     .. math::
@@ -55,33 +66,27 @@ class WassersteinLoss:
     1-Lipschitz functions is the earth mover's distance (Kantorovich-Rubinstein duality), so
     the Lipschitz constraint must be enforced by the model: weight clipping (WGAN), a gradient
     penalty (WGAN-GP, :func:`gankit.losses.penalties.gradient_penalty`) or spectral norm.
-    ``w_dist`` in the logs is the critic's estimate of that distance.
 
-    ``drift`` adds :math:`\epsilon E_x[D(x)^2]` (Karras et al. 2018) so the critic's outputs
-    do not drift away from zero; 0 = the paper's loss.
+    ``drift`` (``model.drift``) adds :math:`\epsilon E_x[D(x)^2]` (Karras et al. 2018) so the
+    critic's outputs do not drift away from zero; 0 (the default) = the paper's loss.
     """
 
-    def __init__(self, drift: float = 0.0):
-        self.drift = drift
+    def __init__(self, cfg: Any = None):
+        super().__init__(cfg)
+        self.drift = float(getattr(cfg, "drift", 0.0) or 0.0)
 
     def d_loss(self, real_logits, fake_logits):
-        real = real_logits.float().mean()
-        fake = fake_logits.float().mean()
-        loss = fake - real
-        logs = {"w_dist": (real - fake).detach()}
+        loss = fake_logits.float().mean() - real_logits.float().mean()
         if self.drift:
-            drift = real_logits.float().square().mean()
-            loss = loss + self.drift * drift
-            logs["drift"] = drift.detach()
-        return loss, logs
+            loss = loss + self.drift * real_logits.float().square().mean()
+        return loss
 
     def g_loss(self, fake_logits):
-        g = -fake_logits.float().mean()
-        return g, {"g_adv": g.detach()}
+        return -fake_logits.float().mean()
 
 
 @LOSSES.register("hinge")
-class HingeLoss:
+class HingeLoss(_ScoreLoss):
     r"""Hinge loss (Lim & Ye 2017; used by SN-GAN, SAGAN and BigGAN):
 
     .. math::
@@ -92,17 +97,9 @@ class HingeLoss:
     """
 
     def d_loss(self, real_logits, fake_logits):
-        real = F.relu(1.0 - real_logits.float()).mean()
-        fake = F.relu(1.0 + fake_logits.float()).mean()
-        return real + fake, {"d_real": real.detach(), "d_fake": fake.detach()}
+        return (F.relu(1.0 - real_logits.float()).mean()
+                + F.relu(1.0 + fake_logits.float()).mean())
 
     def g_loss(self, fake_logits):
-        g = -fake_logits.float().mean()
-        return g, {"g_adv": g.detach()}
+        return -fake_logits.float().mean()
 
-
-def d_accuracy(real_logits: torch.Tensor, fake_logits: torch.Tensor,
-               threshold: float = 0.0) -> torch.Tensor:
-    """Fraction of reals scored above ``threshold`` and fakes below (a health number to log)."""
-    return 0.5 * ((real_logits.detach() > threshold).float().mean()
-                  + (fake_logits.detach() < threshold).float().mean())

@@ -6,7 +6,8 @@ G and D both see the class label :math:`y`:
     \min_G \max_D \; E_{x,y \sim p_{data}}[\log D(x, y)]
                    + E_{z, y \sim p(y)}[\log(1 - D(G(z, y), y))]
 
-(or any registered loss: ``model.loss=hinge`` etc.). Conditioning:
+(or any registered loss: ``model.loss=hinge`` etc.; fakes are generated for the real
+batch's labels, so :math:`p(y)` is the data's). Conditioning:
 
 * G (``g_cond``): ``embedding`` concatenates a learned class embedding to z; ``onehot``
   concatenates the one-hot label (the original cGAN).
@@ -19,7 +20,7 @@ G and D both see the class label :math:`y`:
 Networks: DCGAN-style. G maps [z, c] through a linear layer to 4x upsampling start maps,
 then two stride-2 transposed convolutions (BN + ReLU) to C x R x R with tanh. D: two stride-2
 convolutions (LeakyReLU 0.2), flatten, features :math:`\phi(x)`. Works for R divisible by 4
-(MNIST 28, CIFAR 32). Fake labels in training are drawn uniformly at random.
+(MNIST 28, CIFAR 32).
 """
 from __future__ import annotations
 
@@ -29,11 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit.config import ModelConfig, opt
+from gankit.config import opt
 from gankit.errors import ConfigError
-from gankit.losses.penalties import gradient_penalty, r1_penalty, spectral_norm
-from gankit.models.base import GANModel, Phase
-from gankit.registry import LOSSES, MODELS
+from gankit.models._adversarial import AdversarialConfig, AdversarialGAN
+from gankit.registry import MODELS
 
 
 class CondGenerator(nn.Module):
@@ -88,88 +88,59 @@ class CondDiscriminator(nn.Module):
         return logits
 
 
+@dataclass
+class CGANConfig(AdversarialConfig):
+    name: str = "cgan"
+    z_dim: int = opt(64, "size of the latent vector z", min=1)
+    ngf: int = opt(64, "generator width (channels of the last hidden layer)", min=1)
+    ndf: int = opt(64, "discriminator width (channels of the first layer)", min=1)
+    g_cond: str = opt("embedding", "how G sees the class: learned embedding or one-hot",
+                      choices=("embedding", "onehot"))
+    d_cond: str = opt("projection", "how D sees the class: projection (inner product with a "
+                                    "class embedding) or one-hot input channels",
+                      choices=("projection", "channels"))
+    embed_dim: int = opt(32, "size of G's class embedding (g_cond=embedding)", min=1)
+
+
 @MODELS.register("cgan")
-class CGAN(GANModel):
-    """Class-conditional GAN: see the module docstring for the maths."""
+class CGAN(AdversarialGAN):
+    """Class-conditional GAN: see the module docstring for the maths.
 
-    @dataclass
-    class Config(ModelConfig):
-        name: str = opt("cgan", "registered model name")
-        z_dim: int = opt(64, "latent size", min=1)
-        ngf: int = opt(64, "generator width (channels of the last hidden layer)", min=1)
-        ndf: int = opt(64, "discriminator width (channels of the first layer)", min=1)
-        g_cond: str = opt("embedding", "how G sees the class: learned embedding or one-hot",
-                          choices=("embedding", "onehot"))
-        d_cond: str = opt("projection", "how D sees the class: projection (inner product with "
-                                        "a class embedding) or one-hot input channels",
-                          choices=("projection", "channels"))
-        embed_dim: int = opt(32, "size of G's class embedding (g_cond=embedding)", min=1)
-        loss: str = opt("bce", "adversarial loss by name (bce, lsgan, wasserstein, hinge)")
-        penalty: str = opt("none", "D regularizer: none, gp (WGAN-GP on interpolates, "
-                                   "same labels) or r1 (on reals)", choices=("none", "gp", "r1"))
-        gp_weight: float = opt(10.0, "weight lambda of the gradient penalty", min=0.0)
-        r1_gamma: float = opt(10.0, "R1 weight gamma (the loss adds gamma/2 * R1)", min=0.0)
-        spectral_norm: bool = opt(False, "spectrally normalise every layer of D")
+    Losses, penalties, weight clipping, spectral norm and DiffAugment are the shared ones of
+    :class:`~gankit.models._adversarial.AdversarialGAN` (``model.loss``, ``model.penalty``...).
+    """
 
+    Config = CGANConfig
     data_kinds = ("image",)
     needs_labels = True
     capabilities = frozenset({"sample", "conditional"})
     contract_overrides = {"z_dim": 8, "ngf": 8, "ndf": 8, "embed_dim": 4}
+    contract_data = {"dataset": "synthetic:64", "resolution": 28, "channels": 1, "labels": True}
 
-    def __init__(self, cfg: Config, info):
+    def __init__(self, cfg: CGANConfig, info):
         super().__init__(cfg, info)
         if info.resolution % 4:
             raise ConfigError(f"cgan needs an image size divisible by 4, got {info.resolution} "
                               f"(set data.resolution, e.g. 28 or 32)")
-        self.adv = LOSSES.get(cfg.loss)()
         k = info.num_classes
+        self._preview_cols = 8
         self.nets["G"] = CondGenerator(cfg.z_dim, k, info.channels, info.resolution, cfg.ngf,
                                        cfg.embed_dim, cfg.g_cond)
-        D = CondDiscriminator(k, info.channels, info.resolution, cfg.ndf, cfg.d_cond)
-        self.nets["D"] = spectral_norm(D) if cfg.spectral_norm else D
-        self.double_backward = cfg.penalty != "none"
+        self.nets["D"] = CondDiscriminator(k, info.channels, info.resolution, cfg.ndf,
+                                           cfg.d_cond)
 
-    def _fake(self, G, n: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-        z = self.noise.randn(n, self.cfg.z_dim).to(device)
-        # uniform random classes from the seeded noise source (reproducible, DDP-consistent)
-        y = (self.noise.rand(n) * self.info.num_classes).long().clamp_(
-            max=self.info.num_classes - 1).to(device)
-        return G(z, y), y
+    @property
+    def preview_nrow(self) -> int:
+        return self._preview_cols
 
-    def loss(self, phase, batch, nets):
-        G, D = nets["G"], nets["D"]
-        real, labels = batch["real"], batch["label"]
-        n = real.shape[0]
-        if phase == "D":
-            with torch.no_grad():
-                fake, fake_y = self._fake(G, n, real.device)
-            if self.cfg.penalty == "r1":
-                real = real.detach().requires_grad_(True)
-            real_logits = D(real, labels)
-            fake_logits = D(fake, fake_y)
-            loss, logs = self.adv.d_loss(real_logits, fake_logits)
-            if self.cfg.penalty == "gp":
-                # interpolate between a real and a fake of the same class: draw fakes for the
-                # real labels, so the critic is evaluated along class-consistent lines
-                with torch.no_grad():
-                    fake_same = G(self.noise.randn(n, self.cfg.z_dim).to(real.device), labels)
-                alpha = self.noise.rand(n).to(real.device)
-                gp = gradient_penalty(lambda x: D(x, labels), real, fake_same, alpha)
-                loss = loss + self.cfg.gp_weight * gp
-                logs["gp"] = gp.detach()
-            elif self.cfg.penalty == "r1":
-                r1 = r1_penalty(real_logits, real)
-                loss = loss + 0.5 * self.cfg.r1_gamma * r1
-                logs["r1"] = r1.detach()
-            return loss, {f"D/{k}": v for k, v in logs.items()}
-        if phase == "G":
-            fake, fake_y = self._fake(G, n, real.device)
-            loss, logs = self.adv.g_loss(D(fake, fake_y))
-            return loss, {f"G/{k}": v for k, v in logs.items()}
-        raise ValueError(f"cgan has no phase {phase!r}")
-
-    def phases(self, train):
-        return [Phase("D", ("D",), train.d_steps), Phase("G", ("G",), 1)]
+    @torch.no_grad()
+    def preview(self, z, labels, batch, gens, chunk=64):
+        """Training grids with one class per row: the same latents across the rows."""
+        k = self.info.num_classes
+        self._preview_cols = cols = max(1, min(len(z), max(8, len(z) // k)))
+        zz = z[:cols].repeat(k, 1)
+        yy = torch.arange(k).repeat_interleave(cols)
+        return super().preview(zz, yy, batch, gens, chunk)
 
     def generate(self, z, labels=None, G=None, **options):
         G = self.nets["G"] if G is None else G

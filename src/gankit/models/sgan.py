@@ -111,6 +111,7 @@ class SGAN(GANModel):
     data_kinds = ("image",)
     capabilities = frozenset({"sample", "classify"})
     contract_overrides = {"z_dim": 8, "width": 0.05}
+    contract_data = {"dataset": "semi:20:synthetic:64", "resolution": 28, "channels": 1}
 
     D_HIDDEN = (1000, 500, 250, 250, 250)
     G_HIDDEN = (500, 500)
@@ -143,15 +144,16 @@ class SGAN(GANModel):
             s_fake = torch.logsumexp(D(fake).float(), 1)
             unsup = (F.softplus(s_real) - s_real).mean() + F.softplus(s_fake).mean()
             acc = (sup_logits.argmax(1) == batch["labelled_label"]).float().mean()
-            return sup + self.cfg.unsup_weight * unsup, {
-                "D/sup": sup.detach(), "D/unsup": unsup.detach(), "D/labelled_acc": acc,
-                "D/p_real_fake": torch.sigmoid(s_fake).mean().detach()}
+            loss = sup + self.cfg.unsup_weight * unsup
+            return loss, {"loss_d": loss.detach(), "sup": sup.detach(), "unsup": unsup.detach(),
+                          "labelled_acc": acc, "d_real": torch.sigmoid(s_real).mean().detach(),
+                          "d_fake": torch.sigmoid(s_fake).mean().detach()}
         if phase == "G":
             fake = G(self.noise.randn(n, self.cfg.z_dim).to(real.device))
             _, f_real = D(real, return_features=True)
             _, f_fake = D(fake, return_features=True)
             fm = (f_real.detach().float().mean(0) - f_fake.float().mean(0)).square().sum()
-            return fm, {"G/feature_matching": fm.detach()}
+            return fm, {"loss_g": fm.detach()}
         raise ValueError(f"sgan has no phase {phase!r}")
 
     def phases(self, train):
