@@ -46,3 +46,20 @@ def test_argument_rejected():
     from gankit.errors import DataError
     with pytest.raises(DataError):
         load_dataset(DataConfig(dataset="ring8:foo"))
+
+
+def test_gan_trains_on_points_and_samples_npz(tmp_path):
+    import numpy as np
+
+    from gankit.cli import main
+    from gankit.config import config_from_dict
+    from gankit.train.trainer import train
+
+    raw = {"model": {"name": "gan", "z_dim": 2, "g_hidden": [16], "d_hidden": [16]},
+           "data": {"dataset": "grid25"},
+           "train": {"steps": 3, "batch_size": 16, "sample_every": 0, "checkpoint_every": 0,
+                     "progress": False, "threads": 1}}
+    run = train(config_from_dict(raw), tmp_path / "run")
+    assert main(["sample", str(run), "--seeds", "0-99", "--npz", str(tmp_path / "s.npz")]) == 0
+    s = np.load(tmp_path / "s.npz")["samples"]
+    assert s.shape == (100, 2) and s.dtype == np.float32 and np.isfinite(s).all()

@@ -79,3 +79,30 @@ def test_learns_class_conditional_images():
         means = [m.generate(z, torch.full((60,), k)).mean().item() for k in range(3)]
     assert means[0] < means[1] < means[2]
     assert means[2] - means[0] > 0.8
+
+
+def test_sample_cli_class_and_by_class_grid(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from gankit.cli import main
+    from gankit.config import config_from_dict
+    from gankit.train.trainer import train
+
+    raw = {"model": {"name": "cgan", "z_dim": 8, "ngf": 8, "ndf": 8, "embed_dim": 4},
+           "data": {"dataset": "synthetic:64", "resolution": 28, "labels": True},
+           "train": {"steps": 2, "batch_size": 8, "sample_every": 0, "checkpoint_every": 0,
+                     "grid_size": 20, "progress": False, "threads": 1}}
+    run = train(config_from_dict(raw), tmp_path / "run")
+    assert (run / "fakes_000002.png").exists()  # the class-by-row training grid
+    assert main(["sample", str(run), "--seeds", "0-4", "--class", "3",
+                 "--npz", str(tmp_path / "c3.npz"), "--out", str(tmp_path / "c3.png")]) == 0
+    assert np.load(tmp_path / "c3.npz")["labels"].tolist() == [3] * 5
+    assert main(["sample", str(run), "--seeds", "0-3", "--by-class",
+                 "--npz", str(tmp_path / "g.npz"), "--out", str(tmp_path / "g.png")]) == 0
+    g = np.load(tmp_path / "g.npz")
+    assert g["labels"].tolist() == [k for k in range(10) for _ in range(4)]
+    assert g["images"].shape == (40, 28, 28, 1)
+    # 10 rows of 4 images of 28 px with 2 px padding
+    assert Image.open(tmp_path / "g.png").size == (4 * 30 + 2, 10 * 30 + 2)
+    assert main(["sample", str(run), "--class", "10", "--out", str(tmp_path / "x.png")]) == 2

@@ -49,6 +49,8 @@ class AdversarialConfig(ModelConfig):
                             min=0.0, max=1.0)
     ada_speed: float = opt(100_000, "ADA: images for the probability to go from 0 to 1",
                            min=1.0)
+    lr_decay: float = opt(0.0, "decay both learning rates linearly to 0 over this last fraction "
+                               "of the run (0 = constant)", min=0.0, max=1.0)
 
 
 class _Nets(nn.ModuleDict):
@@ -148,6 +150,13 @@ class AdversarialGAN(GANModel):
             from gankit.losses.penalties import clip_weights
 
             clip_weights(self.nets["D"], self.cfg.clip)
+
+    def lr_factor(self, step: int, total_steps: int) -> float:
+        # annealing the step size shrinks the oscillation of the two-player game, so samples
+        # settle onto the modes instead of jittering around them
+        if self.cfg.lr_decay <= 0:
+            return 1.0
+        return min(1.0, (total_steps - step) / (self.cfg.lr_decay * total_steps))
 
     def extra_state(self):
         return {"augment": self.augment.state_dict()} if self.augment is not None else {}
