@@ -6,7 +6,7 @@ line per seed and the mean +- std over seeds, and appends a JSON record to
 ``benchmarks/modes/results.jsonl``.
 
     python benchmarks/modes/run.py ring8-gan --seeds 0,1,2
-    python benchmarks/modes/run.py grid25-gan --seeds 0,1,2 -- model.loss=hinge  # overrides
+    python benchmarks/modes/run.py grid25-gan --seeds 0,1,2 model.loss=hinge  # + overrides
 
 CPU time is the training subprocess's user+system time (``resource.RUSAGE_CHILDREN``).
 """
@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     p.add_argument("--samples", type=int, default=2500)
     p.add_argument("--keep", help="keep the runs in this folder")
     p.add_argument("overrides", nargs="*", help="config overrides, e.g. train.steps=2000")
-    a = p.parse_args(argv)
+    a = p.parse_intermixed_args(argv)
     import yaml
 
     preset_file = ROOT / "src" / "gankit" / "configs" / f"{a.preset}.yaml"
