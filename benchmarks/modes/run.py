@@ -68,6 +68,7 @@ def main(argv=None) -> int:
 
         s = score(np.load(npz)["samples"], dataset)
         s.update(seed=seed, train_cpu_s=round(cpu, 1), train_wall_s=round(wall, 1))
+        resolved = yaml.safe_load((run / "config.yaml").read_text())
         rows.append(s)
         print(f"seed {seed}: {s['modes']}/{s['of']} modes, {s['hq_percent']:.1f}% HQ, "
               f"reverse KL {s['reverse_kl']:.4f}, train CPU {cpu:.0f}s (wall {wall:.0f}s)",
@@ -79,7 +80,10 @@ def main(argv=None) -> int:
                "modes_std": sd("modes"), "hq_percent": mean("hq_percent"),
                "hq_std": sd("hq_percent"), "reverse_kl": mean("reverse_kl"),
                "reverse_kl_std": sd("reverse_kl"), "train_cpu_s": mean("train_cpu_s"),
-               "runs": rows, "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+               "runs": rows, "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+               # the resolved model and train sections, so a record stays meaningful after the
+               # preset changes
+               "model": resolved["model"], "train": resolved["train"]}
     print(f"{a.preset} over {len(rows)} seeds: {summary['modes']:.2f} +- {summary['modes_std']:.2f}"
           f" modes, {summary['hq_percent']:.1f} +- {summary['hq_std']:.1f}% HQ, reverse KL "
           f"{summary['reverse_kl']:.4f} +- {summary['reverse_kl_std']:.4f}, "
