@@ -83,3 +83,19 @@ def test_augment_rejected_for_points(tmp_path):
            "data": {"dataset": "ring8"}, "train": {"steps": 1, "progress": False}}
     with pytest.raises(ConfigError, match="images"):
         Trainer(config_from_dict(raw), tmp_path / "run")
+
+
+@pytest.mark.parametrize("model", ["gan", "dcgan"])
+def test_pacgan_packing(tmp_path, model):
+    t = _trainer(tmp_path, model, pack=4, loss="wasserstein", penalty="gp")
+    window = _step_changes_params(t)
+    assert window["gp"][0].item() >= 0
+    # D judges 8 / 4 = 2 packed examples per batch
+    batch = next(t.loader)
+    packed = t.model._pack(batch["real"])
+    assert packed.shape[0] == 2 and packed.shape[1] == 4 * batch["real"].shape[1]
+    assert t.model.nets["D"](packed).shape == (2,)
+    from gankit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="divisible"):
+        t.model._pack(batch["real"][:6])

@@ -11,6 +11,9 @@ also selects D's regularizer and the training recipe that goes with each objecti
 * ``clip=c``: WGAN weight clipping of D's parameters to [-c, c] after every D step, with
   RMSprop for both nets as in the WGAN paper;
 * ``spectral_norm``: spectral normalisation of every layer of D (SN-GAN);
+* ``pack=m``: PacGAN (Lin et al. 2018) - D sees m real or m fake samples concatenated, so a
+  generator that repeats itself is easy to spot (subclasses build D for ``pack`` times the
+  input channels/features; the batch size must be a multiple of m);
 * ``augment``: DiffAugment policy applied to real and fake alike before D (``ada_target`` > 0
   adapts its probability as in ADA; the probability is kept in checkpoints).
 """
@@ -49,6 +52,8 @@ class AdversarialConfig(ModelConfig):
                             min=0.0, max=1.0)
     ada_speed: float = opt(100_000, "ADA: images for the probability to go from 0 to 1",
                            min=1.0)
+    pack: int = opt(1, "PacGAN packing: D judges this many samples at once, concatenated "
+                       "(channels for images, features for points); 1 = off", min=1)
     lr_decay: float = opt(0.0, "decay both learning rates linearly to 0 over this last fraction "
                                "of the run (0 = constant)", min=0.0, max=1.0)
 
@@ -97,13 +102,28 @@ class AdversarialGAN(GANModel):
     def _aug(self, x: torch.Tensor) -> torch.Tensor:
         return x if self.augment is None else self.augment(x, self.noise.rand)
 
+    def _pack(self, x: torch.Tensor) -> torch.Tensor:
+        """N x C x ... -> N/m x (m C) x ...: m consecutive samples side by side (PacGAN)."""
+        m = self.cfg.pack
+        if m == 1:
+            return x
+        if x.shape[0] % m:
+            raise ConfigError(f"model.pack={m} needs a batch size divisible by {m} "
+                              f"(got {x.shape[0]}); change train.batch_size")
+        return x.reshape(x.shape[0] // m, m * x.shape[1], *x.shape[2:])
+
     def loss(self, phase, batch, nets):
         cfg = self.cfg
         real = batch["real"]
         z = self.noise.randn(real.shape[0], self.latent_dim)
         y = batch["label"] if self.needs_labels else None
         G = nets["G"] if y is None else (lambda z_: nets["G"](z_, y))
-        D = nets["D"] if y is None else (lambda x_: nets["D"](x_, y))
+        if y is None:
+            D = lambda x_: nets["D"](self._pack(x_))  # noqa: E731
+        elif self.cfg.pack > 1:
+            raise ConfigError("model.pack is for unconditional models; set model.pack=1")
+        else:
+            D = lambda x_: nets["D"](x_, y)  # noqa: E731
         if phase == "D":
             with torch.no_grad():
                 fake = G(z)
