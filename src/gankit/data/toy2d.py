@@ -81,7 +81,10 @@ def _builder(name: str):
         size = cfg.limit if getattr(cfg, "limit", 0) else 100_000
         return GaussianMixture2D(centers, std, size, source=f"synthetic {name}")
 
-    build.__doc__ = f"The synthetic {name} mixture (see gankit.data.toy2d)."
+    build.__doc__ = {"ring8": "8 Gaussians on a circle of radius 1, std 0.01 (2-D points, "
+                               "mode-coverage benchmark).",
+                     "grid25": "25 Gaussians on the 5x5 grid {-4,-2,0,2,4}^2, std 0.05 (2-D "
+                               "points, mode-coverage benchmark)."}[name]
     return build
 
 

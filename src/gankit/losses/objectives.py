@@ -33,7 +33,7 @@ class _ScoreLoss(AdversarialLoss):
 
 @LOSSES.register("lsgan")
 class LSGANLoss(_ScoreLoss):
-    r"""Least-squares GAN (Mao et al. 2017), with the a-b-c coding ``0-1-1``:
+    r"""Least-squares GAN (Mao et al. 2017), a-b-c coding 0-1-1.
 
     .. math::
         L_D = \tfrac12 E_x[(D(x) - b)^2] + \tfrac12 E_z[(D(G(z)) - a)^2], \qquad
@@ -57,7 +57,7 @@ class LSGANLoss(_ScoreLoss):
 
 @LOSSES.register("wasserstein")
 class WassersteinLoss(_ScoreLoss):
-    r"""Wasserstein GAN critic loss (Arjovsky et al. 2017):
+    r"""Wasserstein critic loss (Arjovsky et al. 2017); needs clip, gp or spectral norm.
 
     .. math::
         L_D = E_z[D(G(z))] - E_x[D(x)], \qquad L_G = -E_z[D(G(z))]
@@ -87,7 +87,7 @@ class WassersteinLoss(_ScoreLoss):
 
 @LOSSES.register("hinge")
 class HingeLoss(_ScoreLoss):
-    r"""Hinge loss (Lim & Ye 2017; used by SN-GAN, SAGAN and BigGAN):
+    r"""Hinge loss (Lim & Ye 2017), as in SN-GAN, SAGAN and BigGAN.
 
     .. math::
         L_D = E_x[\max(0, 1 - D(x))] + E_z[\max(0, 1 + D(G(z)))], \qquad L_G = -E_z[D(G(z))]

@@ -104,7 +104,7 @@ class CGANConfig(AdversarialConfig):
 
 @MODELS.register("cgan")
 class CGAN(AdversarialGAN):
-    """Class-conditional GAN: see the module docstring for the maths.
+    """Class-conditional GAN (Mirza & Osindero 2014): embedding/one-hot G, projection/channel D.
 
     Losses, penalties, weight clipping, spectral norm and DiffAugment are the shared ones of
     :class:`~gankit.models._adversarial.AdversarialGAN` (``model.loss``, ``model.penalty``...).

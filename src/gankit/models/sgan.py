@@ -95,7 +95,10 @@ class SGANGenerator(nn.Module):
 
 @MODELS.register("sgan")
 class SGAN(GANModel):
-    """Semi-supervised GAN: see the module docstring for the maths."""
+    """Semi-supervised GAN (Salimans et al. 2016): K+1-class D, feature-matching G.
+
+    See the module docstring for the maths; train on ``data.dataset=semi:100:mnist``.
+    """
 
     @dataclass
     class Config(ModelConfig):
