@@ -127,10 +127,29 @@ class TrainConfig:
 
 
 @dataclass
+class EvalConfig:
+    """Periodic evaluation during training (``gankit.metrics.training.EvalCallback``)."""
+
+    every: int = opt(0, "evaluate at checkpoints whose step is a multiple of this, and at the "
+                        "end (0 = off); use a multiple of train.checkpoint_every", min=0)
+    metrics: str = opt("fid", "comma list of fid, is, kid, pr, coverage; the first one picks "
+                              "checkpoints/best.pt")
+    num: int = opt(5000, "generated images per evaluation", min=2)
+    ref: str = opt("", "reference dataset, e.g. cifar10:train (empty = the run's own training "
+                       "images, at the training resolution)")
+    num_ref: int = opt(0, "reference images (0 = all)", min=0)
+    feature_net: str = opt("inception", "feature net: inception or mnist")
+    resize: str = opt("legacy", "Inception resize: legacy (pytorch-fid) or clean (clean-fid)",
+                      choices=("legacy", "clean"))
+    weights: str = opt("", "feature net weights file (empty = the usual locations)")
+
+
+@dataclass
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     preset: str = opt("", "the preset this config came from (informational)")
     description: str = opt("", "what this preset trains and how long it takes")
 
@@ -234,7 +253,7 @@ def config_from_dict(raw: dict[str, Any], preset: str = "") -> Config:
     for key in raw:
         if key not in allowed:
             raise ConfigError(f"{key}: unknown section{did_you_mean(key, allowed)} "
-                              f"(sections: model, data, train)")
+                              f"(sections: model, data, train, eval)")
     model_raw = raw.get("model") or {}
     if not isinstance(model_raw, dict):
         raise ConfigError("model: must be a mapping, e.g. {name: dcgan}")
@@ -244,6 +263,7 @@ def config_from_dict(raw: dict[str, Any], preset: str = "") -> Config:
         model=from_dict(model_cls.Config, model_raw, "model"),
         data=from_dict(DataConfig, raw.get("data") or {}, "data"),
         train=from_dict(TrainConfig, raw.get("train") or {}, "train"),
+        eval=from_dict(EvalConfig, raw.get("eval") or {}, "eval"),
         preset=str(raw.get("preset", preset) or ""),
         description=str(raw.get("description", "") or ""),
     )

@@ -38,6 +38,10 @@ def default_callbacks(cfg: Any) -> list[Callback]:
         from gankit.train.health import HealthMonitor
 
         out.append(HealthMonitor(cfg))
+    if getattr(getattr(cfg, "eval", None), "every", 0):
+        from gankit.metrics.training import EvalCallback
+
+        out.append(EvalCallback(cfg.eval))
     if cfg.train.report:  # last, so that it sees what the other callbacks added
         from gankit.train.report import ReportWriter
 

@@ -1,0 +1,82 @@
+"""``gankit evaluate``: FID, IS, KID, precision/recall with their protocol; feature-net training."""
+from __future__ import annotations
+
+NAME = "evaluate"
+HELP = "compute FID / IS / KID / precision-recall of a generator, folder, npz or dataset"
+DESCRIPTION = """\
+Compute GAN metrics for SOURCE against the real images of --ref, printing every number with
+its protocol (feature net, resize mode, number of images on each side, reference split).
+
+SOURCE: a run directory, an exported generator folder or checkpoint (N samples, seeds 0..N-1),
+a folder of images (folder:PATH), an .npz (npz:PATH), or a dataset (cifar10:test, mnist:train).
+
+  gankit evaluate runs/00003-dcgan-cifar10 --ref cifar10:train --metrics fid,is,kid,pr --num 10000
+  gankit evaluate mnist:test --ref mnist:train --feature-net mnist --metrics fid,coverage
+  gankit evaluate train-feature-net mnist      # train the MNIST feature net (a few minutes)
+
+The FID Inception weights (pt_inception-2015-12-05-6726825d.pth) are read from --weights,
+$GANKIT_DATA, the user cache (~/.cache/gankit/weights) or torch hub's cache, or downloaded."""
+
+
+def add_arguments(p) -> None:
+    import argparse
+
+    p.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the examples' lines
+    p.add_argument("source", help="what to evaluate (see above), or `train-feature-net`")
+    p.add_argument("extra", nargs="?", default=None,
+                   help="with train-feature-net: the feature net to train (mnist)")
+    p.add_argument("--ref", default=None, help="reference dataset, e.g. cifar10:train")
+    p.add_argument("--metrics", default="fid", help="comma list of fid, is, kid, pr, coverage")
+    p.add_argument("--num", type=int, default=10000, help="images taken from SOURCE")
+    p.add_argument("--num-ref", type=int, default=0, help="images of --ref (0 = all)")
+    p.add_argument("--feature-net", default="inception", help="inception or mnist")
+    p.add_argument("--resize", default="legacy", choices=("legacy", "clean"),
+                   help="legacy = bilinear like pytorch-fid; clean = PIL bicubic like clean-fid")
+    p.add_argument("--weights", default=None, help="feature net weights file")
+    p.add_argument("--batch-size", type=int, default=0, help="0 = the feature net's default")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = default)")
+    p.add_argument("--kid-subset-size", type=int, default=1000)
+    p.add_argument("--kid-subsets", type=int, default=100)
+    p.add_argument("--no-cache", action="store_true", help="recompute reference statistics")
+    p.add_argument("--json", default=None, help="also write the result to this JSON file")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--out", default=None, help="with train-feature-net: where to save weights")
+    p.add_argument("--epochs", type=int, default=2, help="with train-feature-net: epochs")
+
+
+def run(args) -> int:
+    import torch
+
+    from gankit.errors import GankitError
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.source == "train-feature-net":
+        from gankit.metrics.mnist_net import train_feature_net
+
+        if (args.extra or "mnist") != "mnist":
+            raise GankitError(f"no trainable feature net {args.extra!r}: only mnist")
+        path, meta = train_feature_net(args.out, epochs=args.epochs,
+                                       progress=not args.no_progress)
+        print(f"mnist feature net: test accuracy {meta['test_accuracy']:.4f} after "
+              f"{meta['epochs']} epochs in {meta['train_seconds']:.0f}s "
+              f"({meta['threads']} threads) -> {path}")
+        return 0
+    if args.extra is not None:
+        raise GankitError(f"unexpected argument {args.extra!r}")
+
+    from gankit.metrics.evaluate import EvalOptions, evaluate, format_result
+
+    opts = EvalOptions(num=args.num, num_ref=args.num_ref, feature_net=args.feature_net,
+                       resize=args.resize, weights=args.weights, batch_size=args.batch_size,
+                       device=args.device, kid_subsets=args.kid_subsets,
+                       kid_subset_size=args.kid_subset_size, use_cache=not args.no_cache,
+                       progress=not args.no_progress)
+    result = evaluate(args.source, args.ref, args.metrics, opts)
+    print(format_result(result))
+    if args.json:
+        from gankit.utils.io import write_json
+
+        write_json(args.json, result)
+    return 0

@@ -1,0 +1,329 @@
+"""ProGAN: progressive growing of GANs (Karras, Aila, Laine, Lehtinen, ICLR 2018)."""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gankit.config import ModelConfig, TrainConfig, opt
+from gankit.data.base import DataInfo
+from gankit.errors import ConfigError
+from gankit.models.base import GANModel, Phase, adam
+from gankit.nn.equalized import (LRELU_GAIN, EqualConv2d, EqualLinear, FromRGB, MinibatchStd,
+                                 PixelNorm, ToRGB, downsample2x, upsample2x)
+from gankit.registry import MODELS
+
+
+# --------------------------------------------------------------------------- helpers
+def internal_resolution(resolution: int) -> int:
+    """The smallest 4 * 2^k >= ``resolution``: the size the progressive networks work at."""
+    if resolution < 4:
+        raise ConfigError(f"progressive GANs need images of at least 4x4, got {resolution}x"
+                          f"{resolution}; set data.resolution (e.g. 64)")
+    return 4 * 2 ** math.ceil(math.log2(resolution / 4))
+
+
+def to_internal(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize data-resolution images to the internal power-of-two size (identity if equal)."""
+    if x.shape[-1] == size:
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
+                         antialias=True)
+
+
+def to_external(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize generated images to the data resolution (identity if equal)."""
+    if x.shape[-1] == size:
+        return x
+    mode = "area" if x.shape[-1] > size else "nearest"
+    return F.interpolate(x, size=(size, size), mode=mode)
+
+
+def channel_rule(fmap_base: int, fmap_max: int, fmap_min: int = 1):
+    """Feature maps at resolution r: ``min(fmap_max, fmap_base / r)`` (the paper's nf)."""
+    return lambda res: int(max(fmap_min, min(fmap_max, fmap_base // res)))
+
+
+def _lrelu(x: torch.Tensor) -> torch.Tensor:
+    return F.leaky_relu(x, 0.2)
+
+
+def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                     eps: torch.Tensor, **d_kwargs: Any) -> torch.Tensor:
+    """WGAN-GP: ``E[(||grad_x D(x_hat)||_2 - 1)^2]``, ``x_hat = eps real + (1 - eps) fake``.
+
+    Private to this model until gankit.losses has the shared one.
+    """
+    x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+    out = D(x_hat, **d_kwargs)
+    (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+    return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
+
+
+# --------------------------------------------------------------------------- networks
+class GBlock(nn.Module):
+    """upsample 2x -> conv3x3 -> lrelu -> pixnorm -> conv3x3 -> lrelu -> pixnorm."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv1, self.conv2 = EqualConv2d(cin, cout, 3), EqualConv2d(cout, cout, 3)
+        self.norm = PixelNorm()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.norm(_lrelu(self.conv1(upsample2x(x))))
+        return self.norm(_lrelu(self.conv2(x)))
+
+
+class Generator(nn.Module):
+    """z (N, z_dim) -> images (N, C, 4*2^level, 4*2^level), linear output.
+
+    ``level`` and ``alpha`` default to the growth state stored in the ``growth`` buffer, so a
+    saved or exported generator produces what it was last trained to produce.
+    """
+
+    def __init__(self, z_dim: int, channels: int, max_level: int, ch):
+        super().__init__()
+        c0 = ch(4)
+        self.z_dim, self.max_level = z_dim, max_level
+        self.norm = PixelNorm()
+        # the paper's first layer: a dense layer to 4x4 with gain sqrt(2)/4
+        self.input = EqualLinear(z_dim, c0 * 16, gain=LRELU_GAIN / 4)
+        self.conv0 = EqualConv2d(c0, c0, 3)
+        self.blocks = nn.ModuleList(GBlock(ch(4 * 2 ** (i - 1)), ch(4 * 2 ** i))
+                                    for i in range(1, max_level + 1))
+        self.to_rgb = nn.ModuleList(ToRGB(ch(4 * 2 ** i), channels)
+                                    for i in range(max_level + 1))
+        self.register_buffer("growth", torch.tensor([float(max_level), 1.0]))
+
+    def forward(self, z: torch.Tensor, level: int | None = None,
+                alpha: float | None = None) -> torch.Tensor:
+        level = int(self.growth[0]) if level is None else int(level)
+        alpha = float(self.growth[1]) if alpha is None else float(alpha)
+        x = self.norm(z)
+        x = self.norm(_lrelu(self.input(x).view(z.shape[0], -1, 4, 4)))
+        x = self.norm(_lrelu(self.conv0(x)))
+        prev = x
+        for block in self.blocks[:level]:
+            prev, x = x, block(x)
+        out = self.to_rgb[level](x)
+        if level > 0 and alpha < 1.0:
+            # fade-in: blend with the upsampled output of the previous resolution
+            skip = upsample2x(self.to_rgb[level - 1](prev))
+            out = skip + alpha * (out - skip)
+        return out
+
+
+class DBlock(nn.Module):
+    """conv3x3 -> lrelu -> conv3x3 -> lrelu -> avg-pool 2x."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv1, self.conv2 = EqualConv2d(cin, cin, 3), EqualConv2d(cin, cout, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return downsample2x(_lrelu(self.conv2(_lrelu(self.conv1(x)))))
+
+
+class Discriminator(nn.Module):
+    """images (N, C, 4*2^level, same) -> scores (N,); the level is read from the image size.
+
+    Ends with minibatch stddev (group 4), conv3x3, a dense layer and a linear output.
+    """
+
+    def __init__(self, channels: int, max_level: int, ch, mbstd_group: int = 4):
+        super().__init__()
+        c0 = ch(4)
+        self.max_level = max_level
+        self.from_rgb = nn.ModuleList(FromRGB(channels, ch(4 * 2 ** i))
+                                      for i in range(max_level + 1))
+        # blocks[i - 1] takes level i (resolution 4 * 2^i) down to level i - 1
+        self.blocks = nn.ModuleList(DBlock(ch(4 * 2 ** i), ch(4 * 2 ** (i - 1)))
+                                    for i in range(1, max_level + 1))
+        self.mbstd = MinibatchStd(mbstd_group)
+        self.conv = EqualConv2d(c0 + 1, c0, 3)
+        self.fc = EqualLinear(c0 * 16, c0)
+        self.out = EqualLinear(c0, 1, gain=1.0)
+
+    def forward(self, img: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+        level = int(round(math.log2(img.shape[-1] / 4)))
+        if img.shape[-1] != 4 * 2 ** level or not 0 <= level <= self.max_level:
+            raise ValueError(f"discriminator takes 4x4 .. {4 * 2 ** self.max_level} square "
+                             f"images of a power-of-two size, got {tuple(img.shape)}")
+        x = self.from_rgb[level](img)
+        if level > 0:
+            x = self.blocks[level - 1](x)
+            if alpha < 1.0:
+                skip = self.from_rgb[level - 1](downsample2x(img))
+                x = skip + alpha * (x - skip)
+        for i in range(level - 1, 0, -1):
+            x = self.blocks[i - 1](x)
+        x = _lrelu(self.conv(self.mbstd(x)))
+        x = _lrelu(self.fc(x.flatten(1)))
+        return self.out(x).squeeze(1)
+
+
+# --------------------------------------------------------------------------- model
+@dataclass
+class ProGANConfig(ModelConfig):
+    name: str = opt("progan", "registered model name")
+    z_dim: int = opt(128, "latent size (z is pixel-normalised, i.e. on a sphere)", min=1)
+    fmap_base: int = opt(4096, "feature maps at resolution r are min(fmap_max, fmap_base / r)",
+                         min=1)
+    fmap_max: int = opt(128, "most feature maps of any layer (the paper uses 512)", min=1)
+    fade_images: int = opt(30000, "real images shown while a new resolution fades in "
+                                  "(alpha 0 -> 1; the paper uses 800k)", min=1)
+    stable_images: int = opt(30000, "real images shown at each resolution after its fade-in "
+                                    "(the paper uses 800k); the last resolution trains on",
+                             min=0)
+    gp_weight: float = opt(10.0, "WGAN-GP penalty weight lambda", min=0.0)
+    drift: float = opt(0.001, "drift penalty eps_drift * E[D(x)^2] keeping critic scores "
+                              "near 0", min=0.0)
+    mbstd_group: int = opt(4, "minibatch standard deviation group size", min=1)
+    adam_betas: list[float] = opt([0.0, 0.99], "Adam (beta1, beta2) of G and D as in the "
+                                               "paper; [] = use train.beta1/train.beta2")
+
+
+@MODELS.register("progan")
+class ProGAN(GANModel):
+    r"""Progressive growing of GANs with WGAN-GP (Karras et al. 2018).
+
+    Training starts with 4x4 images; each new resolution level ``l`` (``4 * 2^l``) is faded in
+    over ``fade_images`` real images and then stabilised for ``stable_images``:
+
+    .. math::
+        G_l(z) = \alpha \, \mathrm{toRGB}_l(h_l) + (1 - \alpha)\, \mathrm{up}(\mathrm{toRGB}_{l-1}(h_{l-1}))
+
+    and D mirrors it with fromRGB on a 2x average-pooled image. Real images are shown at the
+    current resolution, blended the same way: ``x = \alpha x_l + (1-\alpha) up(down(x_l))``.
+
+    Loss (WGAN-GP with drift, section A.1 of the paper):
+
+    .. math::
+        L_D = E[D(\tilde x)] - E[D(x)] + \lambda E[(\|\nabla_{\hat x} D(\hat x)\|_2 - 1)^2]
+              + \epsilon_{drift} E[D(x)^2],\qquad L_G = -E[D(\tilde x)]
+
+    with ``\hat x`` uniformly between real and fake, ``\lambda = 10``, ``\epsilon_{drift} =
+    0.001``. Every layer uses an equalized learning rate, G pixel-normalises each feature
+    vector after every conv, D ends with a minibatch-stddev feature; Adam(0, 0.99).
+
+    Growth state (level, alpha, images seen) is a pure function of the real images shown,
+    which the trainer passes to :meth:`on_step_start`, and is kept in checkpoints, so a run
+    resumed mid-fade continues identically. Image sizes that are not ``4 * 2^k`` are trained
+    at the next such size (reals resized up) and generated images are resized back.
+    """
+
+    Config = ProGANConfig
+    capabilities = frozenset({"sample"})
+    double_backward = True
+    contract_overrides = {"z_dim": 16, "fmap_base": 64, "fmap_max": 16, "fade_images": 8,
+                          "stable_images": 4}
+
+    def __init__(self, cfg: ProGANConfig, info: DataInfo):
+        super().__init__(cfg, info)
+        if cfg.adam_betas and len(cfg.adam_betas) != 2:
+            raise ConfigError(f"model.adam_betas must be [beta1, beta2] or [], got "
+                              f"{cfg.adam_betas}")
+        self.size = internal_resolution(info.resolution)
+        self.max_level = int(math.log2(self.size // 4))
+        ch = channel_rule(cfg.fmap_base, cfg.fmap_max)
+        self.nets["G"] = Generator(cfg.z_dim, info.channels, self.max_level, ch)
+        self.nets["D"] = Discriminator(info.channels, self.max_level, ch, cfg.mbstd_group)
+        self.images_seen = 0
+        self._set_growth(*self.growth_at(0))
+
+    # ------------------------------------------------------------------ growth
+    def growth_at(self, images_seen: int) -> tuple[int, float]:
+        """(level, alpha) after ``images_seen`` real images: stabilise 4x4, then for each
+        level fade in over ``fade_images`` and stabilise for ``stable_images``."""
+        fade, stable = self.cfg.fade_images, self.cfg.stable_images
+        t = images_seen - stable
+        if t < 0:
+            return 0, 1.0
+        level = t // (fade + stable) + 1
+        if level > self.max_level:
+            return self.max_level, 1.0
+        return int(level), min(1.0, (t % (fade + stable)) / fade)
+
+    def _set_growth(self, level: int, alpha: float) -> None:
+        self.level, self.alpha = int(level), float(alpha)
+        self.nets["G"].growth.copy_(torch.tensor([float(level), float(alpha)]))
+
+    @property
+    def resolution(self) -> int:
+        """Current training resolution."""
+        return 4 * 2 ** self.level
+
+    def on_step_start(self, step: int, images_seen: int) -> None:
+        self.images_seen = int(images_seen)
+        self._set_growth(*self.growth_at(self.images_seen))
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"level": self.level, "alpha": self.alpha, "images_seen": self.images_seen,
+                "resolution": self.resolution}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        if not state:
+            return
+        self.images_seen = int(state.get("images_seen", 0))
+        self._set_growth(int(state["level"]), float(state["alpha"]))
+
+    # ------------------------------------------------------------------ training
+    def make_optimizer(self, phase: Phase, params: list[nn.Parameter],
+                       train: TrainConfig) -> torch.optim.Optimizer:
+        lr = train.lr_d if phase.name.startswith("D") else train.lr_g
+        betas = tuple(self.cfg.adam_betas) if self.cfg.adam_betas else (train.beta1,
+                                                                         train.beta2)
+        return adam(params, lr, betas)
+
+    def reals_now(self, real: torch.Tensor) -> torch.Tensor:
+        """Real images at the current resolution, blended like G's output during a fade."""
+        x = to_internal(real, self.size)
+        if x.shape[-1] != self.resolution:
+            x = F.avg_pool2d(x, x.shape[-1] // self.resolution)
+        if self.level > 0 and self.alpha < 1.0:
+            low = upsample2x(downsample2x(x))
+            x = low + self.alpha * (x - low)
+        return x
+
+    def loss(self, phase: str, batch: dict[str, torch.Tensor],
+             nets: Mapping[str, nn.Module]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        G, D = nets["G"], nets["D"]
+        n = batch["real"].shape[0]
+        z = self.noise.randn(n, self.cfg.z_dim)
+        level, alpha = self.level, self.alpha
+        if phase.startswith("D"):
+            real = self.reals_now(batch["real"])
+            with torch.no_grad():
+                fake = G(z, level, alpha)
+            d_real, d_fake = D(real, alpha), D(fake, alpha)
+            eps = self.noise.rand(n, 1, 1, 1).to(real.dtype)
+            gp = gradient_penalty(D, real, fake, eps, alpha=alpha)
+            drift = d_real.pow(2).mean()
+            wdist = d_real.mean() - d_fake.mean()
+            loss = -wdist + self.cfg.gp_weight * gp + self.cfg.drift * drift
+            return loss, {"wdist": wdist.detach(), "gp": gp.detach(), "drift": drift.detach(),
+                          "resolution": torch.tensor(float(self.resolution)),
+                          "alpha": torch.tensor(alpha)}
+        fake = G(z, level, alpha)
+        loss = -D(fake, alpha).mean()
+        return loss, {"g_score": -loss.detach()}
+
+    # ------------------------------------------------------------------ sampling
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None,
+                 G: nn.Module | None = None, **options: Any) -> torch.Tensor:
+        """Images at the data resolution; during growth the current output is upsampled."""
+        given = sorted(k for k, v in options.items() if v is not None)
+        if given:
+            raise ConfigError(f"progan takes no sampling options (truncation, mixing, noise), "
+                              f"got {', '.join(given)}")
+        G = self.nets["G"] if G is None else G
+        img = G(z, self.level, self.alpha)
+        if img.shape[-1] != self.size:
+            img = F.interpolate(img, size=(self.size, self.size), mode="nearest")
+        # G's output is linear (no tanh, as in the paper): clamp to the image range
+        return to_external(img, self.info.resolution).clamp(-1, 1)

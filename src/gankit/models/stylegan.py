@@ -1,0 +1,298 @@
+"""StyleGAN: a style-based generator (Karras, Laine, Aila, CVPR 2019)."""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gankit.config import ModelConfig, TrainConfig, opt
+from gankit.data.base import DataInfo
+from gankit.errors import ConfigError
+from gankit.models.base import GANModel, Phase, adam
+from gankit.models.progan import (Discriminator, channel_rule, internal_resolution,
+                                  to_external, to_internal)
+from gankit.nn.equalized import EqualConv2d, ToRGB, upsample2x
+from gankit.nn.style import AdaIN, MappingNetwork, NoiseInjection, lrelu
+from gankit.registry import MODELS
+
+NOISE_MODES = ("const", "random", "off")
+
+
+def r1_penalty(d_real: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): ``E[||grad_x D(x)||^2]`` on real images.
+
+    ``real`` must have been passed to D with ``requires_grad``. Private to this model until
+    gankit.losses has the shared one.
+    """
+    (grad,) = torch.autograd.grad(d_real.sum(), real, create_graph=True)
+    return grad.pow(2).flatten(1).sum(1).mean()
+
+
+class SynthesisLayer(nn.Module):
+    """[upsample] -> conv3x3 (or the learned constant) -> noise -> lrelu -> AdaIN(w)."""
+
+    def __init__(self, cin: int, cout: int, w_dim: int, res: int, up: bool = False,
+                 const: bool = False):
+        super().__init__()
+        self.up = up
+        if const:
+            self.const = nn.Parameter(torch.ones(1, cout, res, res))
+            self.conv = None
+        else:
+            self.conv = EqualConv2d(cin, cout, 3)
+        self.noise = NoiseInjection(cout)
+        self.adain = AdaIN(cout, w_dim)
+        # a fixed noise image per layer: with noise="const" a seed always gives the same image
+        self.register_buffer("noise_const", torch.randn(1, 1, res, res))
+
+    def forward(self, x: torch.Tensor | None, w: torch.Tensor, noise: torch.Tensor | None,
+                mode: str) -> torch.Tensor:
+        if self.conv is None:
+            x = self.const.expand(w.shape[0], -1, -1, -1)
+        else:
+            x = self.conv(upsample2x(x) if self.up else x)
+        if noise is None and mode == "const":
+            noise = self.noise_const
+        if noise is not None or mode == "random":
+            x = self.noise(x, noise)
+        return self.adain(lrelu(x), w)
+
+
+class StyleGenerator(nn.Module):
+    """z (N, z_dim) -> images (N, C, R, R) through w = f(z) and a styled synthesis network.
+
+    ``forward`` options: ``psi`` and ``cutoff`` (truncation of the first ``cutoff`` style
+    inputs towards the running mean ``w_avg``), ``mix_z`` with ``mix_mask`` (bool, N x num_ws
+    or num_ws: which style inputs take w = f(mix_z)), ``noise_mode`` (const, random, off) or
+    explicit per-layer ``noises``, and ``w_avg_beta`` (update ``w_avg`` with this decay).
+    """
+
+    def __init__(self, z_dim: int, w_dim: int, channels: int, max_level: int, ch,
+                 mapping_layers: int = 8, mapping_lr_mul: float = 0.01):
+        super().__init__()
+        self.z_dim, self.w_dim = z_dim, w_dim
+        self.mapping = MappingNetwork(z_dim, w_dim, mapping_layers, mapping_lr_mul)
+        layers = [SynthesisLayer(0, ch(4), w_dim, 4, const=True),
+                  SynthesisLayer(ch(4), ch(4), w_dim, 4)]
+        for i in range(1, max_level + 1):
+            res = 4 * 2 ** i
+            layers += [SynthesisLayer(ch(res // 2), ch(res), w_dim, res, up=True),
+                       SynthesisLayer(ch(res), ch(res), w_dim, res)]
+        self.layers = nn.ModuleList(layers)
+        self.to_rgb = ToRGB(ch(4 * 2 ** max_level), channels)
+        self.num_ws = len(layers)
+        self.register_buffer("w_avg", torch.zeros(w_dim))
+
+    def forward(self, z: torch.Tensor, psi: float = 1.0, cutoff: int | None = None,
+                mix_z: torch.Tensor | None = None, mix_mask: torch.Tensor | None = None,
+                noise_mode: str = "const", noises: Sequence[torch.Tensor] | None = None,
+                w_avg_beta: float | None = None) -> torch.Tensor:
+        w = self.mapping(z)
+        if w_avg_beta is not None:
+            with torch.no_grad():  # running mean of w for the truncation trick
+                self.w_avg.copy_(w.detach().mean(0).lerp(self.w_avg, w_avg_beta))
+        ws = w.unsqueeze(1).expand(-1, self.num_ws, -1)
+        if mix_z is not None:
+            w2 = self.mapping(mix_z).unsqueeze(1).expand(-1, self.num_ws, -1)
+            mask = mix_mask.to(ws.device).view(-1, self.num_ws, 1)
+            ws = torch.where(mask, w2, ws)
+        if psi != 1.0:
+            n_trunc = self.num_ws if cutoff is None else min(int(cutoff), self.num_ws)
+            trunc = torch.arange(self.num_ws, device=ws.device).view(1, -1, 1) < n_trunc
+            ws = torch.where(trunc, self.w_avg.lerp(ws, psi), ws)
+        x = None
+        for i, layer in enumerate(self.layers):
+            x = layer(x, ws[:, i], None if noises is None else noises[i], noise_mode)
+        return self.to_rgb(x)
+
+
+@dataclass
+class StyleGANConfig(ModelConfig):
+    name: str = opt("stylegan", "registered model name")
+    z_dim: int = opt(128, "latent size of z (the paper uses 512)", min=1)
+    w_dim: int = opt(128, "size of the intermediate latent w (the paper uses 512)", min=1)
+    mapping_layers: int = opt(8, "fully connected layers of the mapping network z -> w", min=1)
+    mapping_lr_mul: float = opt(0.01, "learning-rate multiplier of the mapping network",
+                                min=0.0)
+    fmap_base: int = opt(4096, "feature maps at resolution r are min(fmap_max, fmap_base / r)",
+                         min=1)
+    fmap_max: int = opt(128, "most feature maps of any layer (the paper uses 512)", min=1)
+    style_mixing_prob: float = opt(0.9, "probability that a training image mixes two w's at "
+                                        "a random crossover layer", min=0.0, max=1.0)
+    w_avg_beta: float = opt(0.995, "decay of the running mean of w used for truncation",
+                            min=0.0, max=1.0)
+    r1_gamma: float = opt(10.0, "R1 weight gamma: L_D += gamma/2 * E||grad D(real)||^2",
+                          min=0.0)
+    r1_every: int = opt(1, "apply R1 every N discriminator steps, scaled by N (lazy "
+                           "regularization; 16 in StyleGAN2); 1 = every step", min=1)
+    mbstd_group: int = opt(4, "minibatch standard deviation group size in D", min=1)
+    adam_betas: list[float] = opt([0.0, 0.99], "Adam (beta1, beta2) of G and D as in the "
+                                               "paper; [] = use train.beta1/train.beta2")
+
+
+@MODELS.register("stylegan")
+class StyleGAN(GANModel):
+    r"""Style-based generator with a non-saturating loss and R1 (Karras et al. 2019).
+
+    Generator: a mapping network ``w = f(z)`` (8 equalized FC layers, lr x0.01) and a synthesis
+    network starting from a learned constant 4x4 input. Every layer ``i`` is
+    ``conv -> x + B_i n -> lrelu -> AdaIN(x, A_i(w_i))`` with
+    ``AdaIN(x, y) = y_s (x - \mu(x)) / \sigma(x) + y_b`` and ``n ~ N(0, I)`` a noise image.
+    Two layers per resolution, so ``num_ws = 2 (log2(R) - 1)`` style inputs.
+
+    Style mixing regularization: with probability ``style_mixing_prob`` an image uses
+    ``w_1 = f(z_1)`` for style inputs before a random crossover ``k ~ U{1..num_ws-1}`` and
+    ``w_2 = f(z_2)`` after it. Truncation: ``w' = \bar w + \psi (w - \bar w)`` where ``\bar w``
+    is the running mean of ``f(z)`` over training (``w_avg`` buffer, decay 0.995).
+
+    Discriminator: the ProGAN one at the full resolution (minibatch stddev, equalized LR).
+    Loss (non-saturating logistic with R1, Mescheder et al. 2018):
+
+    .. math::
+        L_D = E[\mathrm{softplus}(D(G(z)))] + E[\mathrm{softplus}(-D(x))]
+              + \tfrac{\gamma}{2} E[\|\nabla_x D(x)\|^2],\qquad
+        L_G = E[\mathrm{softplus}(-D(G(z)))]
+
+    Trains at a fixed resolution (the progressive schedule of the paper is not implemented;
+    ProGAN has it). Sampling options: ``psi``, ``truncation_cutoff``, ``mix_z`` with
+    ``mix_layers=(start, stop)``, ``noise`` = const | random | off.
+    """
+
+    Config = StyleGANConfig
+    capabilities = frozenset({"sample", "truncate", "mix"})
+    double_backward = True
+    contract_overrides = {"z_dim": 8, "w_dim": 8, "mapping_layers": 2, "fmap_base": 64,
+                          "fmap_max": 8}
+
+    def __init__(self, cfg: StyleGANConfig, info: DataInfo):
+        super().__init__(cfg, info)
+        if cfg.adam_betas and len(cfg.adam_betas) != 2:
+            raise ConfigError(f"model.adam_betas must be [beta1, beta2] or [], got "
+                              f"{cfg.adam_betas}")
+        self.size = internal_resolution(info.resolution)
+        max_level = int(math.log2(self.size // 4))
+        ch = channel_rule(cfg.fmap_base, cfg.fmap_max)
+        self.nets["G"] = StyleGenerator(cfg.z_dim, cfg.w_dim, info.channels, max_level, ch,
+                                        cfg.mapping_layers, cfg.mapping_lr_mul)
+        self.nets["D"] = Discriminator(info.channels, max_level, ch, cfg.mbstd_group)
+        self.num_ws = self.nets["G"].num_ws
+        self.layer_res = [4 * 2 ** (i // 2) for i in range(self.num_ws)]
+        self.d_steps_done = 0
+
+    # ------------------------------------------------------------------ training
+    def make_optimizer(self, phase: Phase, params: list[nn.Parameter],
+                       train: TrainConfig) -> torch.optim.Optimizer:
+        lr = train.lr_d if phase.name.startswith("D") else train.lr_g
+        betas = tuple(self.cfg.adam_betas) if self.cfg.adam_betas else (train.beta1,
+                                                                         train.beta2)
+        return adam(params, lr, betas)
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"d_steps_done": self.d_steps_done}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.d_steps_done = int(state.get("d_steps_done", 0))
+
+    def _training_inputs(self, n: int) -> dict[str, Any]:
+        """Latents, per-sample style-mixing masks and noise images from the seeded source."""
+        z, z2 = self.noise.randn(n, self.cfg.z_dim), self.noise.randn(n, self.cfg.z_dim)
+        u, v = self.noise.rand(n), self.noise.rand(n)
+        cut = 1 + (v * (self.num_ws - 1)).long().clamp(max=self.num_ws - 2)  # 1..num_ws-1
+        cut = torch.where(u < self.cfg.style_mixing_prob, cut, torch.full_like(cut,
+                                                                               self.num_ws))
+        mask = torch.arange(self.num_ws, device=cut.device).view(1, -1) >= cut.view(-1, 1)
+        noises = [self.noise.randn(n, 1, r, r) for r in self.layer_res]
+        return {"z": z, "mix_z": z2, "mix_mask": mask, "noises": noises}
+
+    def loss(self, phase: str, batch: dict[str, torch.Tensor],
+             nets: Mapping[str, nn.Module]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        G, D = nets["G"], nets["D"]
+        n = batch["real"].shape[0]
+        inputs = self._training_inputs(n)
+        if phase.startswith("D"):
+            with torch.no_grad():
+                fake = G(**inputs)
+            due = self.cfg.r1_gamma > 0 and self.d_steps_done % self.cfg.r1_every == 0
+            self.d_steps_done += 1
+            real = to_internal(batch["real"], self.size).detach().requires_grad_(due)
+            d_real, d_fake = D(real), D(fake)
+            loss = F.softplus(d_fake).mean() + F.softplus(-d_real).mean()
+            logs = {"d_real": d_real.mean().detach(), "d_fake": d_fake.mean().detach()}
+            if due:
+                r1 = r1_penalty(d_real, real)
+                loss = loss + self.cfg.r1_gamma / 2 * self.cfg.r1_every * r1
+                logs["r1"] = r1.detach()
+            return loss, logs
+        fake = G(**inputs, w_avg_beta=self.cfg.w_avg_beta)
+        d_fake = D(fake)
+        return F.softplus(-d_fake).mean(), {"g_score": d_fake.mean().detach()}
+
+    # ------------------------------------------------------------------ sampling
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None,
+                 G: nn.Module | None = None, *, psi: float = 1.0,
+                 truncation_cutoff: int | None = None, mix_z: torch.Tensor | None = None,
+                 mix_layers: tuple[int, int] | None = None, mix_seeds: Any = None,
+                 noise: str | bool = "const", **options: Any) -> torch.Tensor:
+        """Images (N, C, R, R) in about [-1, 1] for latents ``z`` (N, z_dim).
+
+        ``psi``: truncation towards the mean w (0 = the mean face for every z, 1 = off), on
+        the first ``truncation_cutoff`` style inputs (None = all). ``mix_z`` (N, z_dim) with
+        ``mix_layers=(start, stop)``: style inputs start..stop-1 come from ``mix_z`` (low
+        indices = coarse 4x4/8x8 layers: pose, face shape; high = fine: colour, texture);
+        default ``(num_ws // 2, num_ws)``. ``mix_seeds`` (one seed or one per image) gives
+        ``mix_z`` from seeds, for the command line: ``--option mix_seeds=7
+        --option mix_layers=[4,10]``. ``noise``: const (fixed noise images, the same seed
+        gives the same image), random, off (True = const, False = off).
+        """
+        given = sorted(k for k, v in options.items() if v is not None)
+        if given:
+            raise ConfigError(f"stylegan sampling options are psi, truncation_cutoff, mix_z, "
+                              f"mix_layers, noise; got {', '.join(given)}")
+        if noise is True or noise is False:
+            noise = "const" if noise else "off"
+        if noise not in NOISE_MODES:
+            raise ConfigError(f"noise must be one of {', '.join(NOISE_MODES)}, got {noise!r}")
+        G = self.nets["G"] if G is None else G
+        if mix_seeds is not None:
+            if mix_z is not None:
+                raise ConfigError("give mix_z or mix_seeds, not both")
+            seeds = [int(s) for s in (mix_seeds if isinstance(mix_seeds, (list, tuple))
+                                      else [mix_seeds])]
+            if len(seeds) == 1:
+                seeds = seeds * z.shape[0]
+            if len(seeds) != z.shape[0]:
+                raise ConfigError(f"mix_seeds must be one seed or one per image "
+                                  f"({z.shape[0]}), got {len(seeds)}")
+            mix_z = self.make_latents(seeds).to(z.device, z.dtype)
+        mask = None
+        if mix_z is not None:
+            if mix_z.shape != z.shape:
+                raise ConfigError(f"mix_z must have the shape of z {tuple(z.shape)}, got "
+                                  f"{tuple(mix_z.shape)}")
+            start, stop = mix_layers if mix_layers is not None else (self.num_ws // 2,
+                                                                     self.num_ws)
+            if not 0 <= start < stop <= self.num_ws:
+                raise ConfigError(f"mix_layers must be (start, stop) with 0 <= start < stop "
+                                  f"<= {self.num_ws}, got {mix_layers}")
+            idx = torch.arange(self.num_ws)
+            mask = (idx >= start) & (idx < stop)
+        img = G(z, psi=float(psi), cutoff=truncation_cutoff, mix_z=mix_z, mix_mask=mask,
+                noise_mode=noise)
+        # G's output is linear (no tanh, as in the paper): clamp to the image range
+        return to_external(img, self.info.resolution).clamp(-1, 1)
+
+    def mix_grid(self, row_z: torch.Tensor, col_z: torch.Tensor,
+                 mix_layers: tuple[int, int] | None = None, G: nn.Module | None = None,
+                 **options: Any) -> torch.Tensor:
+        """Style-mixing grid, (R * C, ch, H, W) in row-major order: image (r, c) takes its
+        style inputs from ``row_z[r]`` except ``mix_layers`` (default the fine half), which
+        come from ``col_z[c]``."""
+        r, c = row_z.shape[0], col_z.shape[0]
+        zr = row_z.repeat_interleave(c, dim=0)
+        zc = col_z.repeat(r, 1)
+        return self.generate(zr, G=G, mix_z=zc, mix_layers=mix_layers, **options)

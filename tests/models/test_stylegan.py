@@ -1,0 +1,258 @@
+"""StyleGAN: shapes, truncation, style mixing, noise modes, w_avg tracking, R1, resume."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from gankit.config import TrainConfig
+from gankit.data.base import DataInfo, NoiseSource
+from gankit.errors import ConfigError
+from gankit.models.stylegan import StyleGAN, StyleGANConfig
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def make(res=16, channels=3, **kw):
+    torch.manual_seed(0)
+    model = StyleGAN(StyleGANConfig(**{**StyleGAN.contract_overrides, **kw}),
+                     DataInfo("image", channels, res))
+    model.noise = NoiseSource(5)
+    return model
+
+
+def randomize(model):
+    """Give untrained zero-init parameters (noise scales) and w_avg non-trivial values."""
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for layer in model.nets["G"].layers:
+            layer.noise.weight.copy_(torch.rand(layer.noise.weight.shape, generator=g) + 0.5)
+        model.nets["G"].w_avg.copy_(torch.randn(model.nets["G"].w_dim, generator=g))
+
+
+def run(model, steps, bs=8, start=0, opts=None):
+    train = TrainConfig(lr_g=1e-3, lr_d=1e-3)
+    phases = model.phases(train)
+    if opts is None:
+        opts = {p.name: model.make_optimizer(
+            p, [q for n in p.nets for q in model.nets[n].parameters()], train) for p in phases}
+    logs = []
+    for step in range(start, start + steps):
+        model.on_step_start(step, step * bs)
+        g = torch.Generator().manual_seed(step)
+        batch = {"real": torch.rand(bs, model.info.channels, model.info.resolution,
+                                    model.info.resolution, generator=g) * 2 - 1}
+        for p in phases:
+            for name, net in model.nets.items():
+                net.requires_grad_(name in p.nets)
+            loss, log = model.loss(p.name, batch, model.nets)
+            assert torch.isfinite(loss)
+            opts[p.name].zero_grad(set_to_none=True)
+            loss.backward()
+            opts[p.name].step()
+            logs.append({k: float(v) for k, v in log.items()})
+    return logs, opts
+
+
+def test_shapes_and_style_inputs():
+    m = make(16)
+    assert m.num_ws == 6 and m.layer_res == [4, 4, 8, 8, 16, 16]
+    z = torch.randn(4, m.cfg.z_dim)
+    assert m.generate(z).shape == (4, 3, 16, 16)
+    assert m.nets["D"](m.generate(z)).shape == (4,)
+    m28 = make(28, channels=1)
+    assert m28.generate(torch.randn(2, m28.cfg.z_dim)).shape == (2, 1, 28, 28)
+    assert m.capabilities >= {"sample", "truncate", "mix"}
+    # 8 FC layers by default
+    full = StyleGAN(StyleGANConfig(fmap_max=8, fmap_base=64), DataInfo("image", 3, 8))
+    from gankit.nn.equalized import EqualLinear
+    assert sum(isinstance(l, EqualLinear) for l in full.nets["G"].mapping.modules()) == 8
+
+
+def test_same_seed_same_image_and_psi_zero_gives_the_mean_face():
+    m = make(16)
+    randomize(m)
+    z = m.make_latents([0, 1, 2, 3])
+    a, b = m.generate(z), m.generate(m.make_latents([0, 1, 2, 3]))
+    assert torch.equal(a, b)
+    assert (a[0] - a[1]).abs().max() > 1e-3
+    mean = m.generate(z, psi=0.0)
+    for i in range(1, 4):
+        assert torch.allclose(mean[i], mean[0], atol=1e-6)
+    # ... and that image is the synthesis of w_avg itself
+    G = m.nets["G"]
+    ws = G.w_avg.view(1, 1, -1).expand(1, m.num_ws, -1)
+    x = None
+    for i, layer in enumerate(G.layers):
+        x = layer(x, ws[:, i], None, "const")
+    assert torch.allclose(G.to_rgb(x)[0].clamp(-1, 1), mean[0], atol=1e-5)
+    # psi = 0.5 lies between; truncation_cutoff limits it to the first layers
+    half = m.generate(z, psi=0.5)
+    assert not torch.allclose(half, a, atol=1e-4) and not torch.allclose(half, mean, atol=1e-4)
+    cut = m.generate(z, psi=0.0, truncation_cutoff=2)
+    assert (cut[0] - cut[1]).abs().max() > 1e-4
+
+
+def test_style_mixing_between_seeds():
+    m = make(16)
+    randomize(m)
+    z1, z2 = m.make_latents([1, 2]), m.make_latents([3, 4])
+    # all layers from the second seed == the second seed's image
+    assert torch.allclose(m.generate(z1, mix_z=z2, mix_layers=(0, m.num_ws)), m.generate(z2),
+                          atol=1e-6)
+    coarse = m.generate(z1, mix_z=z2, mix_layers=(2, m.num_ws))  # 4x4 styles from z1
+    assert not torch.allclose(coarse, m.generate(z1), atol=1e-4)
+    assert not torch.allclose(coarse, m.generate(z2), atol=1e-4)
+    # the mixing grid: image (r, c) = row seed's coarse styles + column seed's fine styles
+    grid = m.mix_grid(z1, z2, mix_layers=(2, m.num_ws))
+    assert grid.shape == (4, 3, 16, 16)
+    assert torch.allclose(grid[0 * 2 + 1], m.generate(z1[:1], mix_z=z2[1:], mix_layers=(2, 6)),
+                          atol=1e-5)
+    # seeds instead of latents (what `gankit sample --option mix_seeds=...` passes)
+    assert torch.equal(m.generate(z1, mix_seeds=[3, 4], mix_layers=[2, 6]),
+                       m.generate(z1, mix_z=z2, mix_layers=(2, 6)))
+    assert torch.equal(m.generate(z1, mix_seeds=3, mix_layers=[2, 6])[1],
+                       m.generate(z1, mix_seeds=[3, 3], mix_layers=[2, 6])[1])
+    with pytest.raises(ConfigError, match="one per image"):
+        m.generate(z1, mix_seeds=[1, 2, 3])
+    with pytest.raises(ConfigError, match="mix_layers"):
+        m.generate(z1, mix_z=z2, mix_layers=(3, 3))
+    with pytest.raises(ConfigError, match="shape of z"):
+        m.generate(z1, mix_z=z2[:1])
+
+
+def test_noise_modes():
+    m = make(16)
+    randomize(m)
+    z = m.make_latents([0, 1])
+    const, off = m.generate(z, noise="const"), m.generate(z, noise="off")
+    r1, r2 = m.generate(z, noise="random"), m.generate(z, noise="random")
+    assert not torch.allclose(const, off, atol=1e-4)
+    assert not torch.allclose(r1, r2, atol=1e-4)
+    assert torch.equal(m.generate(z, noise=False), off)
+    assert torch.equal(m.generate(z, noise=True), const)
+    with pytest.raises(ConfigError, match="noise must be"):
+        m.generate(z, noise="loud")
+    with pytest.raises(ConfigError, match="sampling options"):
+        m.generate(z, temperature=2)
+
+
+def test_training_tracks_w_avg_and_updates_mapping_and_noise_scales():
+    m = make(16)
+    before = copy.deepcopy(m.nets.state_dict())
+    logs, _ = run(m, 3)
+    after = m.nets.state_dict()
+    assert not torch.equal(after["G.w_avg"], before["G.w_avg"])
+    for key in ("G.mapping.net.1.weight", "G.layers.0.const", "G.layers.3.noise.weight",
+                "G.layers.5.adain.affine.weight", "D.out.weight"):
+        assert not torch.equal(before[key], after[key]), key
+    assert all("r1" in l for l in logs if "d_real" in l)
+
+
+def test_lazy_r1_and_penalty_weight():
+    m = make(16, r1_every=4, r1_gamma=2.0)
+    logs, _ = run(m, 5)
+    d = [l for l in logs if "d_real" in l]
+    assert ["r1" in l for l in d] == [True, False, False, False, True]
+    assert m.extra_state() == {"d_steps_done": 5}
+    # the D loss is the logistic loss plus gamma/2 * r1_every * r1 when due
+    m2 = make(16, r1_every=4, r1_gamma=2.0)
+    m2.on_step_start(0, 0)
+    batch = {"real": torch.rand(8, 3, 16, 16) * 2 - 1}
+    loss, lg = m2.loss("D", batch, m2.nets)
+    m3 = make(16, r1_gamma=0.0)  # same weights, same noise draws, no penalty
+    loss0, lg0 = m3.loss("D", batch, m3.nets)
+    assert "r1" not in lg0
+    assert torch.allclose(loss - loss0, 2.0 / 2 * 4 * lg["r1"], atol=1e-5)
+    assert lg["r1"] > 0 and torch.isfinite(loss)
+
+
+def test_resume_continues_identically():
+    m = make(16, r1_every=2)
+    _, opts = run(m, 2)
+    saved = copy.deepcopy({"nets": m.nets.state_dict(), "noise": m.noise.state_dict(),
+                           "opts": {k: o.state_dict() for k, o in opts.items()},
+                           "extra": m.extra_state()})
+    ref_logs, _ = run(m, 3, start=2, opts=opts)
+    ref = m.nets.state_dict()
+
+    m2 = make(16, r1_every=2)
+    m2.nets.load_state_dict(saved["nets"])
+    m2.noise.load_state_dict(saved["noise"])
+    m2.load_extra_state(saved["extra"])
+    train = TrainConfig(lr_g=1e-3, lr_d=1e-3)
+    opts2 = {p.name: m2.make_optimizer(
+        p, [q for n in p.nets for q in m2.nets[n].parameters()], train) for p in m2.phases(train)}
+    for k, o in opts2.items():
+        o.load_state_dict(saved["opts"][k])
+    logs, _ = run(m2, 3, start=2, opts=opts2)
+    assert logs == ref_logs
+    for k, v in m2.nets.state_dict().items():
+        assert torch.equal(v, ref[k]), k
+
+
+def test_trainer_resume_is_exact(tmp_path):
+    from gankit.config import config_from_dict
+    from gankit.train.callbacks import Callback
+    from gankit.train.checkpoint import load_checkpoint
+    from gankit.train.trainer import train
+
+    class Crash(Callback):
+        def on_checkpoint(self, trainer, path):
+            if trainer.step == 2:
+                raise KeyboardInterrupt
+
+    cfg = config_from_dict({
+        "model": {"name": "stylegan", **StyleGAN.contract_overrides, "r1_every": 2},
+        "data": {"dataset": "synthetic:64", "resolution": 16},
+        "train": {"steps": 4, "batch_size": 8, "log_every": 1, "sample_every": 0,
+                  "checkpoint_every": 2, "progress": False, "threads": 1, "grid_size": 4,
+                  "ema_decay": 0.9}})
+    train(cfg, tmp_path / "full")
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut", callbacks=[Crash()])
+    train(cfg, tmp_path / "cut", resume="auto")
+    a = load_checkpoint(tmp_path / "full" / "checkpoints" / "latest.pt")
+    b = load_checkpoint(tmp_path / "cut" / "checkpoints" / "latest.pt")
+    assert a["model_extra"] == b["model_extra"] == {"d_steps_done": 4}
+    for part in ("nets", "ema"):
+        for net in a[part]:
+            for k, v in a[part][net].items():
+                assert torch.equal(v, b[part][net][k]), f"{part} {net}.{k}"
+
+
+def test_cli_sample_psi_zero_and_mixing(tmp_path):
+    """`gankit sample RUN --option psi=0` gives the same (mean) face for every seed."""
+    import numpy as np
+
+    from gankit.cli import main
+    from gankit.config import config_from_dict
+    from gankit.train.trainer import train
+
+    cfg = config_from_dict({
+        "model": {"name": "stylegan", **StyleGAN.contract_overrides},
+        "data": {"dataset": "synthetic:64", "resolution": 16, "channels": 3},
+        "train": {"steps": 3, "batch_size": 8, "sample_every": 0, "checkpoint_every": 0,
+                  "progress": False, "threads": 1, "grid_size": 4}})
+    run_dir = train(cfg, tmp_path / "run")
+    assert main(["sample", str(run_dir), "--seeds", "0-5", "--option", "psi=0",
+                 "--out", str(tmp_path / "mean.png"), "--npz", str(tmp_path / "mean.npz")]) == 0
+    imgs = np.load(tmp_path / "mean.npz")["images"]
+    assert imgs.shape == (6, 16, 16, 3)
+    assert all(np.array_equal(imgs[0], imgs[i]) for i in range(6))
+    assert main(["sample", str(run_dir), "--seeds", "0-5", "--npz", str(tmp_path / "a.npz"),
+                 "--out", str(tmp_path / "a.png")]) == 0
+    assert not np.array_equal(np.load(tmp_path / "a.npz")["images"][0],
+                              np.load(tmp_path / "a.npz")["images"][1])
+    assert main(["sample", str(run_dir), "--seeds", "0-5", "--option", "mix_seeds=9",
+                 "--option", "mix_layers=[0,6]", "--npz", str(tmp_path / "m.npz"),
+                 "--out", str(tmp_path / "m.png")]) == 0
+    mixed = np.load(tmp_path / "m.npz")["images"]  # every style from seed 9
+    assert all(np.array_equal(mixed[0], mixed[i]) for i in range(6))
