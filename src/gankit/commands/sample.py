@@ -16,6 +16,8 @@ def add_arguments(p) -> None:
                                  "`labels` for conditional models, `samples` for point data)")
     p.add_argument("--class", dest="class_id", type=int,
                    help="class to generate (conditional models)")
+    p.add_argument("--by-class", action="store_true",
+                   help="conditional models: one row per class, the same seeds in every row")
     p.add_argument("--nrow", type=int, help="images per grid row")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="generation option the model supports (e.g. psi=0.7); repeatable")
@@ -39,14 +41,26 @@ def parse_options(items: list[str]) -> dict:
 def run(args) -> int:
     import numpy as np
 
+    import torch
+
     from gankit.data.base import to_uint8
+    from gankit.errors import GankitError
     from gankit.sampling import load_generator
     from gankit.utils.images import save_grid
     from gankit.utils.seeds import parse_seeds
 
     gen = load_generator(args.source, args.device)
     seeds = parse_seeds(args.seeds)
-    labels = gen.labels_for(seeds, args.class_id)
+    if getattr(args, "by_class", False):
+        if "conditional" not in gen.capabilities or args.class_id is not None:
+            raise GankitError("--by-class needs a class-conditional model and no --class")
+        # row k = class k: repeat the seed list once per class
+        k = gen.info.num_classes
+        args.nrow = args.nrow or len(seeds)
+        labels = torch.arange(k).repeat_interleave(len(seeds))
+        seeds = seeds * k
+    else:
+        labels = gen.labels_for(seeds, args.class_id)
     x = gen.generate(seeds, labels, **parse_options(args.option))
     src = Path(args.source)
     if gen.info.kind == "points":

@@ -1,15 +1,31 @@
 """Shared maths of unconditional generator/discriminator pairs (``gan``, ``dcgan``, ...).
 
 A subclass builds ``G`` (z -> image) and ``D`` (image -> one logit per image); this class
-picks the adversarial loss by name (``model.loss``) and runs the two phases.
+picks the adversarial loss by name (``model.loss``) and runs the two phases. The same config
+also selects D's regularizer and the training recipe that goes with each objective:
+
+* ``penalty=gp``: WGAN-GP gradient penalty on random real/fake interpolates (weight
+  ``gp_weight``, 10 in the paper; use with ``loss=wasserstein``, ``train.d_steps=5`` and
+  Adam(lr 1e-4, betas 0, 0.9));
+* ``penalty=r1``: R1 on the reals (the loss adds ``r1_gamma / 2 * R1``);
+* ``clip=c``: WGAN weight clipping of D's parameters to [-c, c] after every D step, with
+  RMSprop for both nets as in the WGAN paper;
+* ``spectral_norm``: spectral normalisation of every layer of D (SN-GAN);
+* ``pack=m``: PacGAN (Lin et al. 2018) - D sees m real or m fake samples concatenated, so a
+  generator that repeats itself is easy to spot (subclasses build D for ``pack`` times the
+  input channels/features; the batch size must be a multiple of m);
+* ``augment``: DiffAugment policy applied to real and fake alike before D (``ada_target`` > 0
+  adapts its probability as in ADA; the probability is kept in checkpoints).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from gankit.config import ModelConfig, opt
+from gankit.errors import ConfigError
 from gankit.models.base import GANModel
 from gankit.registry import LOSSES
 
@@ -20,28 +36,151 @@ class AdversarialConfig(ModelConfig):
     loss: str = opt("bce", "adversarial loss by name (`gankit list` shows them)")
     label_smoothing: float = opt(1.0, "target for real labels with the bce loss; 0.9 = one-sided "
                                       "label smoothing", min=0.5, max=1.0)
+    penalty: str = opt("none", "D regularizer: none, gp (WGAN-GP, on real/fake interpolates) "
+                               "or r1 (on reals)", choices=("none", "gp", "r1"))
+    gp_weight: float = opt(10.0, "weight lambda of the gradient penalty", min=0.0)
+    r1_gamma: float = opt(10.0, "R1 weight gamma (the D loss adds gamma/2 * R1)", min=0.0)
+    clip: float = opt(0.0, "WGAN weight clipping: clamp D's parameters to [-clip, clip] after "
+                           "each D step and train with RMSprop (0 = off)", min=0.0)
+    spectral_norm: bool = opt(False, "spectrally normalise every linear/conv layer of D")
+    augment: str = opt("", "DiffAugment policy applied to real and fake before D, e.g. "
+                           "color,translation,cutout (empty = off)")
+    augment_p: float = opt(1.0, "probability of each augmentation per image (fixed strength)",
+                           min=0.0, max=1.0)
+    ada_target: float = opt(0.0, "ADA: adapt the augmentation probability so that "
+                                 "E[sign D(real)] stays at this target (0 = off, 0.6 in ADA)",
+                            min=0.0, max=1.0)
+    ada_speed: float = opt(100_000, "ADA: images for the probability to go from 0 to 1",
+                           min=1.0)
+    pack: int = opt(1, "PacGAN packing: D judges this many samples at once, concatenated "
+                       "(channels for images, features for points); 1 = off", min=1)
+    lr_decay: float = opt(0.0, "decay both learning rates linearly to 0 over this last fraction "
+                               "of the run (0 = constant)", min=0.0, max=1.0)
+
+
+class _Nets(nn.ModuleDict):
+    """ModuleDict that applies the config's D-side layer regularizer when ``D`` is set, so a
+    subclass only builds plain networks (``self.nets["D"] = ...``)."""
+
+    def __init__(self, spectral: bool):
+        super().__init__()
+        object.__setattr__(self, "_spectral", spectral)
+
+    def __setitem__(self, key: str, module: nn.Module) -> None:
+        if key == "D" and self._spectral:
+            from gankit.losses.penalties import spectral_norm
+
+            module = spectral_norm(module)
+        super().__setitem__(key, module)
 
 
 class AdversarialGAN(GANModel):
-    """Two-player GAN: D phase on real and detached fake batches, then G phase."""
+    """Two-player GAN: D phase on real and detached fake batches, then G phase.
+
+    Class-conditional subclasses (``needs_labels = True``) get ``G(z, y)`` and ``D(x, y)``
+    with ``y`` the batch's labels in both phases (fakes are generated for the real batch's
+    classes, so the label marginal is the data's and gradient-penalty interpolates join a real
+    and a fake of the same class).
+    """
 
     def __init__(self, cfg: AdversarialConfig, info):
         super().__init__(cfg, info)
         self.adv = LOSSES.get(cfg.loss)(cfg)
+        self.nets = _Nets(cfg.spectral_norm)
+        # a gradient of a gradient: the trainer must not torch.compile these nets
+        self.double_backward = cfg.penalty != "none"
+        self.augment = None
+        if cfg.augment:
+            if info.kind != "image":
+                raise ConfigError(f"model.augment={cfg.augment!r}: DiffAugment works on images, "
+                                  f"not {info.kind} data; set model.augment=''")
+            from gankit.augment.diffaugment import DiffAugment
+
+            self.augment = DiffAugment(cfg.augment, cfg.augment_p, target=cfg.ada_target,
+                                       speed=cfg.ada_speed)
+
+    def _aug(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.augment is None else self.augment(x, self.noise.rand)
+
+    def _pack(self, x: torch.Tensor) -> torch.Tensor:
+        """N x C x ... -> N/m x (m C) x ...: m consecutive samples side by side (PacGAN)."""
+        m = self.cfg.pack
+        if m == 1:
+            return x
+        if x.shape[0] % m:
+            raise ConfigError(f"model.pack={m} needs a batch size divisible by {m} "
+                              f"(got {x.shape[0]}); change train.batch_size")
+        return x.reshape(x.shape[0] // m, m * x.shape[1], *x.shape[2:])
 
     def loss(self, phase, batch, nets):
+        cfg = self.cfg
         real = batch["real"]
         z = self.noise.randn(real.shape[0], self.latent_dim)
+        y = batch["label"] if self.needs_labels else None
+        G = nets["G"] if y is None else (lambda z_: nets["G"](z_, y))
+        if y is None:
+            D = lambda x_: nets["D"](self._pack(x_))  # noqa: E731
+        elif self.cfg.pack > 1:
+            raise ConfigError("model.pack is for unconditional models; set model.pack=1")
+        else:
+            D = lambda x_: nets["D"](x_, y)  # noqa: E731
         if phase == "D":
             with torch.no_grad():
-                fake = nets["G"](z)
-            real_logits = nets["D"](real)
-            fake_logits = nets["D"](fake)
+                fake = G(z)
+            real_in, fake_in = self._aug(real), self._aug(fake)
+            if cfg.penalty == "r1":  # R1 is taken with respect to what D sees
+                real_in = real_in.detach().requires_grad_(True)
+            real_logits = D(real_in)
+            fake_logits = D(fake_in)
             loss = self.adv.d_loss(real_logits, fake_logits)
-            return loss, {"loss_d": loss.detach(),
-                          "d_real": self.adv.prob(real_logits.detach()).mean(),
-                          "d_fake": self.adv.prob(fake_logits.detach()).mean()}
-        fake = nets["G"](z)
-        fake_logits = nets["D"](fake)
+            logs = {"loss_d": loss.detach(),
+                    "d_real": self.adv.prob(real_logits.detach()).mean(),
+                    "d_fake": self.adv.prob(fake_logits.detach()).mean()}
+            if cfg.penalty == "gp":
+                from gankit.losses.penalties import gradient_penalty
+
+                alpha = self.noise.rand(real.shape[0])
+                gp = gradient_penalty(D, real_in, fake_in, alpha)
+                loss = loss + cfg.gp_weight * gp
+                logs["gp"] = gp.detach()
+            elif cfg.penalty == "r1":
+                from gankit.losses.penalties import r1_penalty
+
+                r1 = r1_penalty(real_logits, real_in)
+                loss = loss + 0.5 * cfg.r1_gamma * r1
+                logs["r1"] = r1.detach()
+            if self.augment is not None:
+                self.augment.update(real_logits)
+                logs["augment_p"] = torch.tensor(self.augment.p)
+            return loss, logs
+        fake_logits = D(self._aug(G(z)))
         loss = self.adv.g_loss(fake_logits)
         return loss, {"loss_g": loss.detach()}
+
+    def make_optimizer(self, phase, params, train):
+        if self.cfg.clip > 0:
+            # WGAN (Arjovsky et al. 2017): momentum-based optimizers destabilised the clipped
+            # critic, so the paper uses RMSprop (lr 5e-5) for both nets
+            lr = train.lr_d if phase.name.startswith("D") else train.lr_g
+            return torch.optim.RMSprop(params, lr=lr)
+        return super().make_optimizer(phase, params, train)
+
+    def after_step(self, phase: str) -> None:
+        if self.cfg.clip > 0 and phase.startswith("D"):
+            from gankit.losses.penalties import clip_weights
+
+            clip_weights(self.nets["D"], self.cfg.clip)
+
+    def lr_factor(self, step: int, total_steps: int) -> float:
+        # annealing the step size shrinks the oscillation of the two-player game, so samples
+        # settle onto the modes instead of jittering around them
+        if self.cfg.lr_decay <= 0:
+            return 1.0
+        return min(1.0, (total_steps - step) / (self.cfg.lr_decay * total_steps))
+
+    def extra_state(self):
+        return {"augment": self.augment.state_dict()} if self.augment is not None else {}
+
+    def load_extra_state(self, state):
+        if self.augment is not None and state.get("augment"):
+            self.augment.load_state_dict(state["augment"])

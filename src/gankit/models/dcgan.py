@@ -107,5 +107,5 @@ class DCGAN(AdversarialGAN):
     def __init__(self, cfg: DCGANConfig, info):
         super().__init__(cfg, info)
         self.nets["G"] = DCGANGenerator(cfg.z_dim, cfg.ngf, info.channels, info.resolution)
-        self.nets["D"] = DCGANDiscriminator(cfg.ndf, info.channels, info.resolution,
+        self.nets["D"] = DCGANDiscriminator(cfg.ndf, info.channels * cfg.pack, info.resolution,
                                             cfg.d_dropout)

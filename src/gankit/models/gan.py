@@ -88,5 +88,7 @@ class GAN(AdversarialGAN):
             shape = (info.channels, info.resolution, info.resolution)
         self.nets["G"] = MLPGenerator(cfg.z_dim, list(cfg.g_hidden), shape, cfg.slope,
                                       tanh=info.kind != "points")
-        self.nets["D"] = MLPDiscriminator(math.prod(shape), list(cfg.d_hidden), cfg.slope,
+        # (PacGAN: D reads cfg.pack samples side by side)
+        self.nets["D"] = MLPDiscriminator(math.prod(shape) * cfg.pack, list(cfg.d_hidden),
+                                          cfg.slope,
                                           cfg.d_dropout)

@@ -1,0 +1,75 @@
+"""Score 2D samples against a Gaussian mixture: modes captured, % high quality, reverse KL.
+
+The VEEGAN / PacGAN / GDPP protocol (2,500 samples):
+
+* a sample is *high quality* (HQ) if it lies within 3 standard deviations of its nearest
+  mode centre;
+* a mode is *captured* if at least one HQ sample has it as its nearest centre;
+* *reverse KL* = KL(q || p) between q, the fraction of all samples whose nearest centre is
+  each mode, and p, the true (uniform) mode weights: sum_k q_k log(q_k K). 0 = perfectly
+  balanced; log K = everything in one mode.
+
+Usage::
+
+    python benchmarks/modes/score.py samples.npz --dataset ring8 [--json]
+
+``samples.npz`` holds an N x 2 float array under ``samples`` (what ``gankit sample --npz``
+writes for point data). The mixture geometry is restated here rather than imported so this
+scorer stays independent of the code it checks.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+import numpy as np
+
+
+def centres(name: str) -> tuple[np.ndarray, float]:
+    if name == "ring8":
+        a = np.arange(8) * 2 * math.pi / 8
+        return np.stack([np.cos(a), np.sin(a)], 1), 0.01
+    if name == "grid25":
+        g = np.array([-4.0, -2.0, 0.0, 2.0, 4.0])
+        return np.array([(x, y) for x in g for y in g]), 0.05
+    raise SystemExit(f"unknown mixture {name!r} (ring8 or grid25)")
+
+
+def score(samples: np.ndarray, name: str) -> dict:
+    samples = np.asarray(samples, dtype=np.float64)
+    if samples.ndim != 2 or samples.shape[1] != 2:
+        raise ValueError(f"samples must be N x 2, got {samples.shape}")
+    c, std = centres(name)
+    k = len(c)
+    d = np.sqrt(((samples[:, None, :] - c[None, :, :]) ** 2).sum(-1))
+    nearest = d.argmin(1)
+    dist = d[np.arange(len(samples)), nearest]
+    hq = dist <= 3 * std
+    captured = len(np.unique(nearest[hq]))
+    q = np.bincount(nearest, minlength=k) / len(samples)
+    nz = q > 0
+    rkl = float((q[nz] * np.log(q[nz] * k)).sum())
+    return {"n": int(len(samples)), "modes": int(captured), "of": k,
+            "hq_percent": float(100 * hq.mean()), "reverse_kl": rkl,
+            "finite": bool(np.isfinite(samples).all())}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("npz")
+    p.add_argument("--dataset", required=True, choices=("ring8", "grid25"))
+    p.add_argument("--json", action="store_true")
+    a = p.parse_args(argv)
+    s = score(np.load(a.npz)["samples"], a.dataset)
+    if a.json:
+        print(json.dumps(s))
+    else:
+        print(f"{a.dataset}: {s['modes']}/{s['of']} modes, {s['hq_percent']:.1f}% high quality, "
+              f"reverse KL {s['reverse_kl']:.3f} ({s['n']} samples)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""sgan: the K+1-class loss, the semi-supervised data set, and classification from few labels."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gankit.config import load_config
+from gankit.data.base import DataInfo, ImageDataset
+from gankit.data.semi import SemiSupervised, balanced_subset
+from gankit.errors import DataError
+from gankit.models.base import build_model
+from gankit.models.sgan import classifier_accuracy
+
+
+def _dataset(n=600, k=3, seed=0):
+    """k classes: a bright square in a different place per class, plus noise."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % k
+    x = -torch.ones(n, 1, 8, 8) + 0.3 * torch.randn(n, 1, 8, 8, generator=g)
+    for c in range(k):
+        x[labels == c, :, 2 * c:2 * c + 3, 2 * c:2 * c + 3] = 0.8
+    return ImageDataset(x.clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8), labels)
+
+
+def _model(**over):
+    cfg = load_config({"model": {"name": "sgan", "z_dim": 8, "width": 0.1, **over}})
+    return build_model(cfg.model, DataInfo("image", 1, 8, num_classes=3))
+
+
+def test_unsupervised_loss_is_the_k_plus_1_softmax():
+    """softplus(s) - s and softplus(s) equal -log p(real) and -log p(fake) with a 0 fake logit."""
+    logits = torch.randn(5, 4)
+    s = torch.logsumexp(logits, 1)
+    full = torch.cat([logits, torch.zeros(5, 1)], 1)
+    log_p = F.log_softmax(full, 1)
+    p_fake = log_p[:, -1]
+    p_real = torch.log1p(-p_fake.exp())
+    assert torch.allclose(F.softplus(s) - s, -p_real, atol=1e-5)
+    assert torch.allclose(F.softplus(s), -p_fake, atol=1e-5)
+
+
+def test_balanced_subset_and_semi_batches():
+    ds = _dataset()
+    idx = balanced_subset(ds.labels, 9, 3)
+    assert torch.bincount(ds.labels[idx]).tolist() == [3, 3, 3]
+    assert torch.equal(idx, balanced_subset(ds.labels, 9, 3))
+    with pytest.raises(DataError):
+        balanced_subset(ds.labels, 10, 3)
+    semi = SemiSupervised(ds, 9)
+    batch = next(semi.loader(16, seed=0))
+    assert "label" not in batch and batch["labelled_real"].shape == (16, 1, 8, 8)
+    # every labelled example comes from the chosen 9
+    chosen = {tuple(ds.images[i].flatten().tolist()) for i in idx.tolist()}
+    got = ((batch["labelled_real"] + 1) * 127.5).round().to(torch.uint8)
+    assert all(tuple(x.flatten().tolist()) in chosen for x in got)
+
+
+def test_losses_backprop_and_need_semi_data():
+    m = _model()
+    ds = SemiSupervised(_dataset(), 9)
+    batch = next(ds.loader(8, seed=0))
+    for phase in ("D", "G"):
+        loss, logs = m.loss(phase, batch, m.nets)
+        assert torch.isfinite(loss)
+        m.zero_grad()
+        loss.backward()
+        assert all(p.grad is not None for p in m.nets[phase].parameters())
+    with pytest.raises(DataError, match="semi"):
+        m.loss("D", {"real": batch["real"]}, m.nets)
+
+
+def test_classifies_from_nine_labels():
+    torch.manual_seed(0)
+    train, test = SemiSupervised(_dataset(), 9), _dataset(300, seed=1)
+    m = _model(width=0.2)
+    opt = {k: torch.optim.Adam(m.nets[k].parameters(), 3e-3, betas=(0.5, 0.999))
+           for k in ("D", "G")}
+    loader = train.loader(32, seed=0)
+    for _ in range(150):
+        batch = next(loader)
+        for phase in ("D", "G"):
+            loss, _ = m.loss(phase, batch, m.nets)
+            opt[phase].zero_grad()
+            loss.backward()
+            opt[phase].step()
+    x = test.images.float() / 127.5 - 1
+    res = classifier_accuracy(m, x, test.labels)
+    assert res["accuracy"] > 0.95, res
+    assert math.isclose(res["errors"], 300 * (1 - res["accuracy"]), abs_tol=1e-6)
