@@ -13,6 +13,7 @@ from torch import nn
 from gankit.config import ModelConfig, TrainConfig, opt
 from gankit.data.base import DataInfo
 from gankit.errors import ConfigError
+from gankit.losses.penalties import gradient_penalty
 from gankit.models.base import GANModel, Phase, adam
 from gankit.nn.equalized import (LRELU_GAIN, EqualConv2d, EqualLinear, FromRGB, MinibatchStd,
                                  PixelNorm, ToRGB, downsample2x, upsample2x)
@@ -51,18 +52,6 @@ def channel_rule(fmap_base: int, fmap_max: int, fmap_min: int = 1):
 
 def _lrelu(x: torch.Tensor) -> torch.Tensor:
     return F.leaky_relu(x, 0.2)
-
-
-def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
-                     eps: torch.Tensor, **d_kwargs: Any) -> torch.Tensor:
-    """WGAN-GP: ``E[(||grad_x D(x_hat)||_2 - 1)^2]``, ``x_hat = eps real + (1 - eps) fake``.
-
-    Private to this model until gankit.losses has the shared one.
-    """
-    x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
-    out = D(x_hat, **d_kwargs)
-    (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
-    return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
 
 
 # --------------------------------------------------------------------------- networks
@@ -302,7 +291,7 @@ class ProGAN(GANModel):
                 fake = G(z, level, alpha)
             d_real, d_fake = D(real, alpha), D(fake, alpha)
             eps = self.noise.rand(n, 1, 1, 1).to(real.dtype)
-            gp = gradient_penalty(D, real, fake, eps, alpha=alpha)
+            gp = gradient_penalty(lambda x: D(x, alpha), real, fake, eps)
             drift = d_real.pow(2).mean()
             wdist = d_real.mean() - d_fake.mean()
             loss = -wdist + self.cfg.gp_weight * gp + self.cfg.drift * drift

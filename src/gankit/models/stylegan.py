@@ -13,6 +13,7 @@ from torch import nn
 from gankit.config import ModelConfig, TrainConfig, opt
 from gankit.data.base import DataInfo
 from gankit.errors import ConfigError
+from gankit.losses.penalties import r1_penalty
 from gankit.models.base import GANModel, Phase, adam
 from gankit.models.progan import (Discriminator, channel_rule, internal_resolution,
                                   to_external, to_internal)
@@ -21,16 +22,6 @@ from gankit.nn.style import AdaIN, MappingNetwork, NoiseInjection, lrelu
 from gankit.registry import MODELS
 
 NOISE_MODES = ("const", "random", "off")
-
-
-def r1_penalty(d_real: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """R1 (Mescheder et al. 2018): ``E[||grad_x D(x)||^2]`` on real images.
-
-    ``real`` must have been passed to D with ``requires_grad``. Private to this model until
-    gankit.losses has the shared one.
-    """
-    (grad,) = torch.autograd.grad(d_real.sum(), real, create_graph=True)
-    return grad.pow(2).flatten(1).sum(1).mean()
 
 
 class SynthesisLayer(nn.Module):
