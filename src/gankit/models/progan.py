@@ -54,6 +54,19 @@ def _lrelu(x: torch.Tensor) -> torch.Tensor:
     return F.leaky_relu(x, 0.2)
 
 
+def check_adam_betas(cfg: Any) -> None:
+    if cfg.adam_betas and len(cfg.adam_betas) != 2:
+        raise ConfigError(f"model.adam_betas must be [beta1, beta2] or [], got {cfg.adam_betas}")
+
+
+def model_adam(cfg: Any, phase: Phase, params: list[nn.Parameter],
+               train: TrainConfig) -> torch.optim.Optimizer:
+    """Adam with the model's own betas (Karras et al.: (0, 0.99)), or train.beta1/2 if empty."""
+    lr = train.lr_d if phase.name.startswith("D") else train.lr_g
+    betas = tuple(cfg.adam_betas) if cfg.adam_betas else (train.beta1, train.beta2)
+    return adam(params, lr, betas)
+
+
 # --------------------------------------------------------------------------- networks
 class GBlock(nn.Module):
     """upsample 2x -> conv3x3 -> lrelu -> pixnorm -> conv3x3 -> lrelu -> pixnorm."""
@@ -214,9 +227,7 @@ class ProGAN(GANModel):
 
     def __init__(self, cfg: ProGANConfig, info: DataInfo):
         super().__init__(cfg, info)
-        if cfg.adam_betas and len(cfg.adam_betas) != 2:
-            raise ConfigError(f"model.adam_betas must be [beta1, beta2] or [], got "
-                              f"{cfg.adam_betas}")
+        check_adam_betas(cfg)
         self.size = internal_resolution(info.resolution)
         self.max_level = int(math.log2(self.size // 4))
         ch = channel_rule(cfg.fmap_base, cfg.fmap_max)
@@ -264,10 +275,7 @@ class ProGAN(GANModel):
     # ------------------------------------------------------------------ training
     def make_optimizer(self, phase: Phase, params: list[nn.Parameter],
                        train: TrainConfig) -> torch.optim.Optimizer:
-        lr = train.lr_d if phase.name.startswith("D") else train.lr_g
-        betas = tuple(self.cfg.adam_betas) if self.cfg.adam_betas else (train.beta1,
-                                                                         train.beta2)
-        return adam(params, lr, betas)
+        return model_adam(self.cfg, phase, params, train)
 
     def reals_now(self, real: torch.Tensor) -> torch.Tensor:
         """Real images at the current resolution, blended like G's output during a fade."""

@@ -14,9 +14,9 @@ from gankit.config import ModelConfig, TrainConfig, opt
 from gankit.data.base import DataInfo
 from gankit.errors import ConfigError
 from gankit.losses.penalties import r1_penalty
-from gankit.models.base import GANModel, Phase, adam
-from gankit.models.progan import (Discriminator, channel_rule, internal_resolution,
-                                  to_external, to_internal)
+from gankit.models.base import GANModel, Phase
+from gankit.models.progan import (Discriminator, channel_rule, check_adam_betas,
+                                  internal_resolution, model_adam, to_external, to_internal)
 from gankit.nn.equalized import EqualConv2d, ToRGB, upsample2x
 from gankit.nn.style import AdaIN, MappingNetwork, NoiseInjection, lrelu
 from gankit.registry import MODELS
@@ -162,9 +162,7 @@ class StyleGAN(GANModel):
 
     def __init__(self, cfg: StyleGANConfig, info: DataInfo):
         super().__init__(cfg, info)
-        if cfg.adam_betas and len(cfg.adam_betas) != 2:
-            raise ConfigError(f"model.adam_betas must be [beta1, beta2] or [], got "
-                              f"{cfg.adam_betas}")
+        check_adam_betas(cfg)
         self.size = internal_resolution(info.resolution)
         max_level = int(math.log2(self.size // 4))
         ch = channel_rule(cfg.fmap_base, cfg.fmap_max)
@@ -178,10 +176,7 @@ class StyleGAN(GANModel):
     # ------------------------------------------------------------------ training
     def make_optimizer(self, phase: Phase, params: list[nn.Parameter],
                        train: TrainConfig) -> torch.optim.Optimizer:
-        lr = train.lr_d if phase.name.startswith("D") else train.lr_g
-        betas = tuple(self.cfg.adam_betas) if self.cfg.adam_betas else (train.beta1,
-                                                                         train.beta2)
-        return adam(params, lr, betas)
+        return model_adam(self.cfg, phase, params, train)
 
     def extra_state(self) -> dict[str, Any]:
         return {"d_steps_done": self.d_steps_done}

@@ -209,7 +209,6 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> Path:
-        t = self.cfg.train
         try:
             self._describe()
             if self.is_main:
