@@ -1,6 +1,5 @@
 """ONNX export matches PyTorch (onnxruntime), with a dynamic batch axis; `gankit export`."""
 import json
-import shutil
 
 import numpy as np
 import pytest

@@ -1,7 +1,6 @@
 """Class, truncation and style-mixing grids, and the `gankit grid` / `gankit mix` commands."""
 import pytest
 import torch
-from PIL import Image
 
 from gankit.cli import main
 from gankit.errors import GankitError

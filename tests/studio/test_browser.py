@@ -9,7 +9,6 @@ The upload goes through projection: the run here is a latent-space model. A run 
 has the ``translate`` capability shows the same upload box as "Translate an image" and is
 driven the same way (see ``upload_and_wait``).
 """
-import io
 import os
 import shutil
 from pathlib import Path
