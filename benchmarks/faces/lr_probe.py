@@ -6,7 +6,9 @@ Prints the mean/std of generated vs real 4x4 images every 30 steps. Used for the
     GANKIT_DATA=... PYTHONPATH=src nice -n 10 python benchmarks/faces/lr_probe.py 1e-3
     GANKIT_DATA=... PYTHONPATH=src nice -n 10 python benchmarks/faces/lr_probe.py 5e-3
 """
-import sys, torch, time
+import sys
+
+import torch
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import data_root, load_faces
