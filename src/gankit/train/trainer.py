@@ -38,8 +38,8 @@ from gankit.errors import CheckpointError, TrainingError
 from gankit.models.base import GANModel, Phase, build_model
 from gankit.train import distributed as D
 from gankit.train.callbacks import Callback, default_callbacks
-from gankit.train.checkpoint import (find_resumable, load_checkpoint, prune_checkpoints,
-                                     save_checkpoint)
+from gankit.train.checkpoint import (checkpoint_candidates, find_resumable, load_checkpoint,
+                                     prune_checkpoints, save_checkpoint, tidy_for_resume)
 from gankit.train.ema import EMA
 from gankit.train.export import export_generator
 from gankit.train.runtime import (autocast, choose_threads, is_conv_model, resolve_amp,
@@ -79,6 +79,7 @@ class Trainer:
         self._log_handler: logging.Handler | None = None
 
         # A checkpoint to resume from is found before anything is written to the run folder.
+        self.restart = False  # --resume auto on a run that died before its first checkpoint
         self.resume_state, self.resume_path = self._find_resume(resume)
         if self.resume_state is not None:
             self._check_compatible(self.resume_state)
@@ -130,6 +131,7 @@ class Trainer:
         self.fixed_batch = next(self.dataset.loader(n, t.seed + 1, device=self.device))
         if self.resume_state is not None:
             self._restore(self.resume_state)
+            self.last_checkpoint = self.resume_path  # a good state to roll back to
             log.info("resumed from %s at step %d", self.resume_path, self.step)
             self.resume_state = None  # free the memory
 
@@ -160,7 +162,12 @@ class Trainer:
         if str(resume) == "auto":
             found = find_resumable(self.out / "checkpoints", log)
             if found is None:
+                if checkpoint_candidates(self.out / "checkpoints"):
+                    raise CheckpointError(f"--resume auto: no checkpoint in {self.out / 'checkpoints'}"
+                                          f" can be read (see the warnings above); move them "
+                                          f"away to start the run over, or pass --resume PATH")
                 log.info("--resume auto: no checkpoint in %s, starting a new run", self.out)
+                self.restart = True  # nothing to lose: a crash before the first checkpoint
                 return None, None
             return found[1], found[0]
         path = Path(resume)
@@ -179,8 +186,8 @@ class Trainer:
 
     def _prepare_run_dir(self) -> None:
         out = self.out
-        if self.resume_state is None and ((out / "config.yaml").exists()
-                                          or (out / "checkpoints").exists()):
+        if self.resume_state is None and not self.restart and (
+                (out / "config.yaml").exists() or (out / "checkpoints").exists()):
             raise TrainingError(f"{out} already holds a run; pass --resume auto to continue it, "
                                 f"or choose another --out (nothing was changed)")
         try:
@@ -195,6 +202,8 @@ class Trainer:
         if free < 64 * 2**20:
             raise TrainingError(f"only {free / 2**20:.0f} MiB free on the disk of {out}; free "
                                 f"some space or choose another --out")
+        if self.resume_state is not None or self.restart:
+            tidy_for_resume(out, int(self.resume_state["step"]) if self.resume_state else 0)
         save_config(self.cfg, out / "config.yaml")
         self._log_handler = logging.FileHandler(out / "log.txt")
         self._log_handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
@@ -213,6 +222,10 @@ class Trainer:
                     save_grid(self.fixed_batch["real"], self.out / "reals.png")
             self._loop()
             self._finish()
+        except OSError as e:  # a full disk while writing stats, samples or the export
+            raise TrainingError(f"could not write to {e.filename or self.out}: "
+                                f"{e.strerror or e}; {self._kept()}. Free some space and "
+                                f"continue with --resume auto") from e
         finally:
             if self._log_handler is not None:
                 logging.getLogger("gankit").removeHandler(self._log_handler)
@@ -313,8 +326,7 @@ class Trainer:
     def _on_nonfinite(self, e: NonFiniteError) -> None:
         t = self.cfg.train
         where = f"{e.what} at step {self.step} in phase {e.phase}"
-        keep = (f"the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint
-                else "no checkpoint had been written yet")
+        keep = self._kept()
         if self.is_main:
             self._write_stats({"step": self.step, "event": "nonfinite", "phase": e.phase,
                                "what": e.what})
@@ -328,6 +340,10 @@ class Trainer:
         raise TrainingError(f"{where}; training stopped and {keep}. Lower the learning rates "
                             f"(train.lr_d, train.lr_g), set train.grad_clip, use train.amp=off, or "
                             f"set train.nan_policy=rollback")
+
+    def _kept(self) -> str:
+        return (f"the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint
+                else "no checkpoint had been written yet")
 
     # ------------------------------------------------------------------ outputs
     def _describe(self) -> None:
@@ -452,12 +468,19 @@ class Trainer:
 
     def _checkpoint(self) -> Path | None:
         state = self.state_dict()  # every rank takes part (RNG states are gathered)
-        if not self.is_main:
-            return None
         ckpt_dir = self.out / "checkpoints"
-        path = save_checkpoint(state, ckpt_dir / f"ckpt-{self.step:06d}.pt")
-        _replace_with_link(path, ckpt_dir / "latest.pt")
-        prune_checkpoints(ckpt_dir, self.cfg.train.keep_checkpoints)
+        path = ckpt_dir / f"ckpt-{self.step:06d}.pt"
+        if not self.is_main:
+            self.last_checkpoint = path  # every rank may roll back to it (a shared folder)
+            return None
+        try:
+            save_checkpoint(state, path)
+            _replace_with_link(path, ckpt_dir / "latest.pt")
+            prune_checkpoints(ckpt_dir, self.cfg.train.keep_checkpoints)
+        except OSError as e:  # full disk, quota, folder removed: the temp file is gone
+            raise TrainingError(f"could not write checkpoint {path}: {e.strerror or e}; "
+                                f"{self._kept()}. Free some space and continue with "
+                                f"--resume auto") from e
         self.last_checkpoint = path
         for cb in self.callbacks:
             cb.on_checkpoint(self, path)
