@@ -299,14 +299,14 @@ class Trainer:
             self.scaler.unscale_(opt)
         grads = [p.grad for p in params if p.grad is not None]
         norm = torch.nn.utils.get_total_norm(grads) if grads else torch.zeros((), device=self.device)
-        finite = torch.isfinite(loss.detach()) & torch.isfinite(norm)
         if self.scaler is None:  # (with fp16 the scaler skips inf steps itself, by design)
+            # [loss finite, gradient finite], agreed by every rank: a NaN on one rank stops all
+            # of them at the same step, with the same message
+            finite = torch.stack([torch.isfinite(loss.detach()), torch.isfinite(norm)]).float()
             if self.dist.enabled:
-                flag = finite.float()
-                dist.all_reduce(flag, op=dist.ReduceOp.MIN)
-                finite = flag > 0
-            if not bool(finite):
-                raise NonFiniteError(phase.name, "non-finite loss" if not torch.isfinite(loss)
+                dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+            if not bool(finite.all()):
+                raise NonFiniteError(phase.name, "non-finite loss" if finite[0] == 0
                                      else "non-finite gradient")
         if self.cfg.train.grad_clip > 0:
             torch.nn.utils.clip_grads_with_norm_(params, self.cfg.train.grad_clip, norm)
