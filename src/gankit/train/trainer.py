@@ -79,18 +79,24 @@ class Trainer:
         self._log_handler: logging.Handler | None = None
 
         # A checkpoint to resume from is found before anything is written to the run folder.
-        self.restart = False  # --resume auto on a run that died before its first checkpoint
         self.resume_state, self.resume_path = self._find_resume(resume)
         if self.resume_state is not None:
             self._check_compatible(self.resume_state)
         if self.is_main:
             self._prepare_run_dir()
+        try:
+            self._build()
+        except BaseException:  # a failed start leaves no log handler attached to the run
+            self._close_log()
+            raise
 
+    def _build(self) -> None:
+        t = self.cfg.train
         # Data, then the model built for it. Every rank builds the same initial weights from the
         # run seed; rank 0's are broadcast anyway so that nothing depends on that.
-        self.dataset = load_dataset(cfg.data)
+        self.dataset = load_dataset(self.cfg.data)
         torch.manual_seed(t.seed)
-        self.model: GANModel = build_model(cfg.model, self.dataset.info)
+        self.model: GANModel = build_model(self.cfg.model, self.dataset.info)
         self.threads = choose_threads(t.threads, self.model, self.dist.world)
         if self.device.type == "cpu":
             torch.set_num_threads(self.threads)
@@ -115,6 +121,8 @@ class Trainer:
         self.amp_dtype = resolve_amp(t.amp, self.device)
         self.scaler = (torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None)
         self.nets = self._forward_nets()
+        if self.is_main:  # once data and model have loaded: a failed start keeps the old one
+            save_config(self.cfg, self.out / "config.yaml")
 
         self.step = 0
         self.images_seen = 0
@@ -167,7 +175,6 @@ class Trainer:
                                           f" can be read (see the warnings above); move them "
                                           f"away to start the run over, or pass --resume PATH")
                 log.info("--resume auto: no checkpoint in %s, starting a new run", self.out)
-                self.restart = True  # nothing to lose: a crash before the first checkpoint
                 return None, None
             return found[1], found[0]
         path = Path(resume)
@@ -186,8 +193,9 @@ class Trainer:
 
     def _prepare_run_dir(self) -> None:
         out = self.out
-        if self.resume_state is None and not self.restart and (
-                (out / "config.yaml").exists() or (out / "checkpoints").exists()):
+        # a folder without checkpoints (a run that failed or died before its first one) has
+        # nothing to lose and starts over; one with checkpoints is never overwritten
+        if self.resume_state is None and checkpoint_candidates(out / "checkpoints"):
             raise TrainingError(f"{out} already holds a run; pass --resume auto to continue it, "
                                 f"or choose another --out (nothing was changed)")
         try:
@@ -202,9 +210,7 @@ class Trainer:
         if free < 64 * 2**20:
             raise TrainingError(f"only {free / 2**20:.0f} MiB free on the disk of {out}; free "
                                 f"some space or choose another --out")
-        if self.resume_state is not None or self.restart:
-            tidy_for_resume(out, int(self.resume_state["step"]) if self.resume_state else 0)
-        save_config(self.cfg, out / "config.yaml")
+        tidy_for_resume(out, int(self.resume_state["step"]) if self.resume_state else 0)
         self._log_handler = logging.FileHandler(out / "log.txt")
         self._log_handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
         logging.getLogger("gankit").addHandler(self._log_handler)
@@ -227,10 +233,14 @@ class Trainer:
                                 f"{e.strerror or e}; {self._kept()}. Free some space and "
                                 f"continue with --resume auto") from e
         finally:
-            if self._log_handler is not None:
-                logging.getLogger("gankit").removeHandler(self._log_handler)
-                self._log_handler.close()
+            self._close_log()
         return self.out
+
+    def _close_log(self) -> None:
+        if self._log_handler is not None:
+            logging.getLogger("gankit").removeHandler(self._log_handler)
+            self._log_handler.close()
+            self._log_handler = None
 
     def _loop(self) -> None:
         t = self.cfg.train
