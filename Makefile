@@ -20,7 +20,7 @@ install: $(BIN)/gankit
 # Set up, get Fashion-MNIST (Debian's dataset-fashion-mnist package where apt works, else
 # gankit downloads it with checksums), train the default GAN, write samples and the export.
 quickstart: install
-	@$(BIN)/gankit data info fashion-mnist --no-download >/dev/null 2>&1 || \
+	@$(BIN)/gankit data info fashion-mnist >/dev/null 2>&1 || \
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	    apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1; } || true
 	$(BIN)/gankit train fashion-mnist-dcgan --out $(RUN) --resume auto

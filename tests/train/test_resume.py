@@ -128,6 +128,18 @@ def test_nan_stops_and_keeps_last_checkpoint(tmp_path):
     assert '"event": "nonfinite"' in events
 
 
+def test_deferred_nan_check_names_the_step(tmp_path):
+    """The CUDA path (no host sync per step) reports the step the NaN appeared, not a later one."""
+    from gankit.train.trainer import Trainer
+
+    trainer = Trainer(cfg_for("gan"), tmp_path / "run")
+    trainer.sync_checks = False
+    _poison(trainer, at_step=5, phase="D")
+    with pytest.raises(TrainingError, match=r"non-finite loss or gradient at step 5 in phase D"):
+        trainer.run()
+    assert final_state(tmp_path / "run")["step"] == 4  # nothing written after the bad step
+
+
 def test_nan_rollback_lowers_lr_and_finishes(tmp_path):
     from gankit.train.trainer import Trainer
 

@@ -52,9 +52,9 @@ MAX_ROLLBACKS = 3
 
 
 class NonFiniteError(Exception):
-    def __init__(self, phase: str, what: str):
-        super().__init__(f"{what} in phase {phase}")
-        self.phase, self.what = phase, what
+    def __init__(self, phase: str, what: str, step: int):
+        super().__init__(f"{what} at step {step} in phase {phase}")
+        self.phase, self.what, self.step = phase, what, step
 
 
 def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None,
@@ -121,6 +121,12 @@ class Trainer:
         self.amp_dtype = resolve_amp(t.amp, self.device)
         self.scaler = (torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None)
         self.nets = self._forward_nets()
+        # Non-finite losses/gradients are caught before the optimizer step where checking is
+        # free (CPU). On CUDA a check per phase would stall the GPU queue, so the first bad
+        # (step, phase) is recorded on the device and read at the next log/sample/checkpoint
+        # boundary; nothing is ever written from a step after a bad one.
+        self.sync_checks = self.device.type != "cuda"
+        self._first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
         if self.is_main:  # once data and model have loaded: a failed start keeps the old one
             save_config(self.cfg, self.out / "config.yaml")
 
@@ -170,10 +176,10 @@ class Trainer:
         if str(resume) == "auto":
             found = find_resumable(self.out / "checkpoints", log)
             if found is None:
-                if checkpoint_candidates(self.out / "checkpoints"):
-                    raise CheckpointError(f"--resume auto: no checkpoint in {self.out / 'checkpoints'}"
-                                          f" can be read (see the warnings above); move them "
-                                          f"away to start the run over, or pass --resume PATH")
+                if checkpoint_candidates(self.out / "checkpoints"):  # never overwrite them
+                    raise CheckpointError(f"--resume auto: no checkpoint in {self.out} can be "
+                                          f"read (see the warnings above); move them away to "
+                                          f"start the run over, or pass --resume PATH")
                 log.info("--resume auto: no checkpoint in %s, starting a new run", self.out)
                 return None, None
             return found[1], found[0]
@@ -251,9 +257,14 @@ class Trainer:
         window: dict[str, Any] = {}
         win_start, win_steps = time.perf_counter(), 0
         while self.step < t.steps:
-            want_norms = (self.step + 1) % t.log_every == 0 or self.step + 1 == t.steps
+            nxt = self.step + 1
+            want_norms = nxt % t.log_every == 0 or nxt == t.steps
+            boundary = (want_norms or (t.sample_every and nxt % t.sample_every == 0)
+                        or (t.checkpoint_every and nxt % t.checkpoint_every == 0))
             try:
                 self._train_step(window, want_norms)
+                if boundary and not self.sync_checks:
+                    self._check_deferred()
             except NonFiniteError as e:
                 self._on_nonfinite(e)
                 window, win_start, win_steps = {}, time.perf_counter(), 0
@@ -280,16 +291,16 @@ class Trainer:
         for name, opt in self.optimizers.items():
             for group, base in zip(opt.param_groups, self.base_lrs[name]):
                 group["lr"] = base * factor
-        for phase in self.phases:
+        for index, phase in enumerate(self.phases):
             for name, net in self.model.nets.items():
                 net.requires_grad_(name in phase.nets)
             for _ in range(phase.repeats):
-                self._phase_step(phase, next(self.loader), window, want_norms)
+                self._phase_step(index, phase, next(self.loader), window, want_norms)
         self.images_seen += t.batch_size * self.dist.world
         if self.ema is not None:
             self.ema.update({n: self.model.nets[n] for n in self.model.generator_nets}, self.step)
 
-    def _phase_step(self, phase: Phase, batch: dict[str, torch.Tensor],
+    def _phase_step(self, index: int, phase: Phase, batch: dict[str, torch.Tensor],
                     window: dict[str, Any], want_norms: bool) -> None:
         if self.channels_last:
             batch = {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v
@@ -310,14 +321,19 @@ class Trainer:
         grads = [p.grad for p in params if p.grad is not None]
         norm = torch.nn.utils.get_total_norm(grads) if grads else torch.zeros((), device=self.device)
         if self.scaler is None:  # (with fp16 the scaler skips inf steps itself, by design)
-            # [loss finite, gradient finite], agreed by every rank: a NaN on one rank stops all
-            # of them at the same step, with the same message
+            # [loss finite, gradient finite]; under DDP agreed by every rank, so that a NaN on
+            # one rank stops all of them at the same step, with the same message
             finite = torch.stack([torch.isfinite(loss.detach()), torch.isfinite(norm)]).float()
             if self.dist.enabled:
                 dist.all_reduce(finite, op=dist.ReduceOp.MIN)
-            if not bool(finite.all()):
-                raise NonFiniteError(phase.name, "non-finite loss" if finite[0] == 0
-                                     else "non-finite gradient")
+            if self.sync_checks:
+                if not bool(finite.all()):
+                    raise NonFiniteError(phase.name, "non-finite loss" if finite[0] == 0
+                                         else "non-finite gradient", self.step)
+            else:
+                code = torch.tensor(self.step * 64 + index, device=self.device)
+                self._first_bad = torch.where((self._first_bad < 0) & (finite.min() == 0), code,
+                                              self._first_bad)
         if self.cfg.train.grad_clip > 0:
             torch.nn.utils.clip_grads_with_norm_(params, self.cfg.train.grad_clip, norm)
         if self.scaler is not None:
@@ -333,12 +349,19 @@ class Trainer:
             window[f"grad_norm/{phase.name}"] = (norm.detach().float(), 1)
 
     # ------------------------------------------------------------------ faults
+    def _check_deferred(self) -> None:
+        code = int(self._first_bad)  # the one host sync, at a log/sample/checkpoint boundary
+        if code >= 0:
+            self._first_bad.fill_(-1)
+            step, index = divmod(code, 64)
+            raise NonFiniteError(self.phases[index].name, "non-finite loss or gradient", step)
+
     def _on_nonfinite(self, e: NonFiniteError) -> None:
         t = self.cfg.train
-        where = f"{e.what} at step {self.step} in phase {e.phase}"
+        where = f"{e.what} at step {e.step} in phase {e.phase}"
         keep = self._kept()
         if self.is_main:
-            self._write_stats({"step": self.step, "event": "nonfinite", "phase": e.phase,
+            self._write_stats({"step": e.step, "event": "nonfinite", "phase": e.phase,
                                "what": e.what})
         if t.nan_policy == "rollback" and self.last_checkpoint and self.rollbacks < MAX_ROLLBACKS:
             rollbacks, scale = self.rollbacks + 1, self.lr_scale * 0.5
