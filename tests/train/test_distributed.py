@@ -121,6 +121,35 @@ def test_one_process_checkpoint_resumes_in_two(tmp_path):
     assert_close(latest(tmp_path / "one"), latest(tmp_path / "two"))
 
 
+@pytest.mark.slow
+def test_batchnorm_model_trains_on_two_and_resumes_on_one(tmp_path):
+    """dcgan's BN uses per-rank statistics (docs/distributed.md): not equal to one process, but
+    its checkpoints move between world sizes like any other."""
+    def dcgan(batch_size):
+        raw = raw_config(batch_size=batch_size)
+        raw["model"] = {"name": "dcgan", "ngf": 4, "ndf": 4, "z_dim": 8}
+        raw["data"]["resolution"] = 32
+        return raw
+
+    p = torchrun(["train", write_yaml(tmp_path / "two.yaml", dcgan(4)), "--out",
+                  str(tmp_path / "two")])
+    assert p.returncode == 0, p.stdout + p.stderr
+    train(config_from_dict(dcgan(8)), tmp_path / "one",
+          resume=tmp_path / "two" / "checkpoints" / "ckpt-000003.pt")
+    assert latest(tmp_path / "one")["step"] == 6
+
+
+@pytest.mark.slow
+def test_a_failed_start_on_rank_0_stops_every_rank(tmp_path):
+    """Rank 0 refuses the folder; rank 1, waiting in the weight broadcast, is stopped by torchrun."""
+    cfg = write_yaml(tmp_path / "c.yaml", raw_config(batch_size=4, steps=2))
+    train(config_from_dict(raw_config(batch_size=8, steps=2)), tmp_path / "run")
+    start = time.monotonic()
+    p = torchrun(["train", cfg, "--out", str(tmp_path / "run")])
+    assert p.returncode != 0 and "already holds a run" in p.stderr
+    assert time.monotonic() - start < TIMEOUT / 2
+
+
 # --------------------------------------------------------------------------- forked groups
 
 def _worker(rank, world, port, fn, queue):
