@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 RUN ?= runs/quickstart
 
-.PHONY: install quickstart test test-slow clean-venv
+.PHONY: install browser quickstart test test-slow clean-venv
 
 $(BIN)/gankit: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,14 @@ quickstart: install
 	$(BIN)/gankit sample $(RUN) --seeds 0-63 --out $(RUN)/samples.png
 	@echo "samples: $(RUN)/samples.png   exported generator: $(RUN)/export/"
 
-test: install
+# Headless Chromium for the studio's browser tests (Debian's package; Playwright drives it and
+# never downloads a browser). Without root/apt the browser tests skip and say why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { apt-get update -q >/dev/null 2>&1; apt-get install -y -q chromium >/dev/null 2>&1; }; } || \
+	  echo "note: chromium could not be installed; browser tests will skip"
+
+test: install browser
 	$(BIN)/python -m pytest -q
 
 test-slow: install

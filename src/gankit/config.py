@@ -95,6 +95,35 @@ class TrainConfig:
     nan_policy: str = opt("stop", "on a non-finite loss: stop (keep the last good checkpoint) or "
                                   "rollback (reload it and halve the learning rates)",
                           choices=("stop", "rollback"))
+    health: bool = opt(True, "watch the run for failure modes (D wins, collapsed D, mode "
+                             "collapse, NaN/Inf, oscillation) and warn with a hint")
+    health_window: int = opt(5, "log records the health checks average over", min=2)
+    health_cooldown: int = opt(20, "log records before a still-active health warning repeats",
+                               min=1)
+    health_d_real_high: float = opt(0.8, "D wins: mean D(x) above this (label smoothing caps "
+                                         "D(x) near 0.9) ...", min=0.0, max=1.0)
+    health_d_fake_low: float = opt(0.1, "... and mean D(G(z)) below this", min=0.0, max=1.0)
+    health_d_fake_geo_low: float = opt(0.01, "D wins, bce loss: or the geometric mean of "
+                                             "D(G(z)), exp(-loss_g), below this", min=0.0,
+                                       max=1.0)
+    health_d_fake_high: float = opt(0.9, "G fools D: mean D(G(z)) above this", min=0.0, max=1.0)
+    health_collapse_band: float = opt(0.05, "collapsed D: D(x) and D(G(z)) within this of 0.5 "
+                                            "...", min=0.0, max=0.5)
+    health_d_grad_low: float = opt(1e-3, "... and D's gradient norm below this", min=0.0)
+    health_diversity_min: float = opt(0.03, "mode collapse: fixed-seed fakes' mean pairwise "
+                                           "distance below this fraction of the reals'", min=0.0)
+    health_diversity_drop: float = opt(0.5, "mode collapse: diversity below this fraction of "
+                                            "the best seen earlier in the run", min=0.0, max=1.0)
+    health_duplicate_max: float = opt(0.5, "mode collapse: share of fakes with a near-duplicate "
+                                           "above this", min=0.0, max=1.0)
+    health_osc_amplitude: float = opt(0.5, "oscillation: loss std / (|mean| + 0.1) above this "
+                                           "...", min=0.0)
+    health_osc_flips: float = opt(0.8, "... with this share of direction flips", min=0.0,
+                                  max=1.0)
+    report: bool = opt(True, "write report.html in the run folder (samples, curves, metrics, "
+                             "config, health warnings)")
+    report_max_grids: int = opt(24, "sample grids embedded in report.html (evenly spaced, "
+                                    "the last always kept)", min=1)
 
 
 @dataclass

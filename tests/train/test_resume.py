@@ -126,6 +126,7 @@ def test_nan_stops_and_keeps_last_checkpoint(tmp_path):
     assert final_state(tmp_path / "run")["step"] == 4
     events = (tmp_path / "run" / "stats.jsonl").read_text()
     assert '"event": "nonfinite"' in events
+    assert "non-finite" in (tmp_path / "run" / "report.html").read_text()
 
 
 def test_deferred_nan_check_names_the_step(tmp_path):

@@ -370,9 +370,13 @@ class Trainer:
             log.warning("%s: rolled back to step %d and scaled the learning rates by %g",
                         where, self.step, self.lr_scale)
             return
-        raise TrainingError(f"{where}; training stopped and {keep}. Lower the learning rates "
-                            f"(train.lr_d, train.lr_g), set train.grad_clip, use train.amp=off, or "
-                            f"set train.nan_policy=rollback")
+        error = TrainingError(f"{where}; training stopped and {keep}. Lower the learning rates "
+                              f"(train.lr_d, train.lr_g), set train.grad_clip, use "
+                              f"train.amp=off, or set train.nan_policy=rollback")
+        if self.is_main:
+            for cb in self.callbacks:
+                cb.on_error(self, error)
+        raise error
 
     def _kept(self) -> str:
         return (f"the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint

@@ -1,0 +1,355 @@
+"""Training-health monitor: recognises the classic ways a GAN run fails, while it runs.
+
+:class:`HealthMonitor` is a trainer :class:`~gankit.train.callbacks.Callback`. It reads the
+numbers the trainer logs (``d_real`` = mean D(x), ``d_fake`` = mean D(G(z)) as probabilities,
+``loss_d``, ``loss_g``, ``grad_norm/D``, ``grad_norm/G``) over a sliding window of log records,
+and the fixed-seed sample grids, and reports:
+
+=============  =========================================================================
+kind           condition (defaults; every threshold is a ``train.health_*`` config field)
+=============  =========================================================================
+d_wins         over the last ``health_window`` records, mean D(G(z)) < ``health_d_fake_low``
+               (0.1) and mean D(x) > ``health_d_real_high`` (0.8; one-sided label smoothing
+               caps D(x) near 0.9, so 0.9 would miss it): D separates real from fake
+               outright. With the ``bce`` loss, a geometric mean of D(G(z)) under
+               ``health_d_fake_geo_low`` (0.01) also counts (exp(-loss_g) of the median
+               record, as that G loss is -E log D(G(z))): an unstable D can reject most fakes
+               with certainty and accept a few, which keeps the arithmetic mean up.
+               G's gradient norm is reported with it: it *vanishes* with the saturating
+               loss, and blows up instead with the non-saturating loss (the default), so it
+               is evidence, not a requirement.
+d_collapsed    D is fooled because it has stopped learning: D(x) and D(G(z)) both within
+               ``health_collapse_band`` (0.05) of 0.5 with D's gradient norm under
+               ``health_d_grad_low`` (1e-3), or mean D(G(z)) > ``health_d_fake_high`` (0.9).
+mode_collapse  at a sample step, the mean pairwise L2 distance of the fixed-seed fakes divided
+               by that of a fixed real batch is under ``health_diversity_min`` (0.03) or has
+               dropped under ``health_diversity_drop`` (0.5) x its best so far (an untrained G
+               starts with little diversity, so a low value alone is weak evidence), or the
+               share of fakes with a near-duplicate (another fake closer than 5% of the real
+               batch's mean pairwise distance) exceeds ``health_duplicate_max`` (0.5).
+nonfinite      the trainer hit a NaN/Inf loss or gradient (its ``{"event": "nonfinite"}``
+               line): it rolled back or stopped.
+oscillation    over the last ``2 * health_window`` records a loss swings with amplitude
+               (std / (|mean| + 0.1)) above ``health_osc_amplitude`` (0.5) and its successive
+               changes flip direction in at least ``health_osc_flips`` (80%) of the pairs, or
+               the loss itself changes sign that often (critic losses).
+=============  =========================================================================
+
+A warning is logged (``logging.warning``) and added to the log record (key ``warnings``, a
+list of ``{"kind", "step", "message", "hint"}``) when its condition becomes true, then at most
+once every ``health_cooldown`` log records while it stays true: no spam. The diversity check
+writes its own ``stats.jsonl`` line at each sample step (``health/diversity``,
+``health/duplicates`` and any ``mode_collapse`` warning).
+
+The D-output checks (d_wins, d_collapsed) run only for models with ``model.loss`` ``bce`` or
+``lsgan`` (``gan``, ``dcgan``, ``cgan``, ...), whose ``d_real``/``d_fake`` are probabilities
+(lsgan: scores with targets 1 and 0), and only while the values lie in [0, 1]. Other models log
+raw scores (hinge, wasserstein), logits or loss terms under these names; for them the
+diversity, non-finite and oscillation checks still run.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from gankit.train.callbacks import Callback
+
+log = logging.getLogger("gankit.health")
+
+HINTS = {
+    "d_wins": "the discriminator wins outright, so G gets no useful signal. Lower train.lr_d "
+              "(or raise train.lr_g), use fewer train.d_steps, add label smoothing "
+              "(model.label_smoothing=0.9), dropout or a gradient penalty in D",
+    "d_wins_smoothed": "the discriminator wins outright, so G gets no useful signal. Lower "
+                       "train.lr_d (or raise train.lr_g), use fewer train.d_steps, more D "
+                       "dropout or a gradient penalty in D",
+    "d_collapsed": "the discriminator has stopped telling real from fake, so G's progress is "
+                   "not real progress. Raise train.lr_d or train.d_steps, check D is not too "
+                   "small, or use a loss with a gradient penalty",
+    "mode_collapse": "the generator produces (nearly) the same images for different z. Try "
+                     "a minibatch-std layer, a WGAN-GP or hinge loss, a lower train.lr_g, or "
+                     "resume from an earlier checkpoint",
+    "nonfinite": "a loss or gradient became NaN/Inf. Lower the learning rates, set "
+                 "train.grad_clip, use train.amp=off, or train.nan_policy=rollback",
+    "oscillation": "the losses swing back and forth instead of settling: the players "
+                   "overshoot each other. Lower both learning rates, lower train.beta1 "
+                   "(e.g. 0.0-0.5), or enable an EMA of G (train.ema_decay=0.999)",
+}
+
+
+PROB_LOSSES = ("bce", "lsgan")
+
+
+def _mean(xs) -> float:
+    xs = [x for x in xs if x is not None and math.isfinite(x)]
+    return sum(xs) / len(xs) if xs else float("nan")
+
+
+def _std(xs) -> float:
+    m = _mean(xs)
+    return math.sqrt(_mean([(x - m) ** 2 for x in xs])) if xs else float("nan")
+
+
+def oscillation_score(values: list[float]) -> tuple[float, float]:
+    """(relative amplitude, share of direction flips or sign changes) of a loss series."""
+    v = [x for x in values if math.isfinite(x)]
+    if len(v) < 4:
+        return 0.0, 0.0
+    amp = _std(v) / (abs(_mean(v)) + 0.1)
+    diffs = [b - a for a, b in zip(v, v[1:])]
+    flips = sum(1 for a, b in zip(diffs, diffs[1:]) if a * b < 0) / (len(diffs) - 1)
+    signs = sum(1 for a, b in zip(v, v[1:]) if a * b < 0) / (len(v) - 1)
+    return amp, max(flips, signs)
+
+
+def diversity(fakes, reals) -> tuple[float, float]:
+    """(mean pairwise distance of fakes / that of reals, near-duplicate rate of fakes).
+
+    ``fakes`` and ``reals`` are N x ... float tensors (N >= 2) on the same scale.
+    """
+    import torch
+
+    f = fakes.flatten(1).double()
+    r = reals.flatten(1).double()
+    df, dr = torch.cdist(f, f), torch.cdist(r, r)
+    n, m = f.shape[0], r.shape[0]
+    mean_f = df.sum() / (n * (n - 1))
+    mean_r = dr.sum() / (m * (m - 1))
+    if mean_r <= 0:
+        return float("nan"), float("nan")
+    nearest = df.clone().fill_diagonal_(float("inf")).min(dim=1).values
+    dup = (nearest < 0.05 * mean_r).double().mean()
+    return float(mean_f / mean_r), float(dup)
+
+
+def read_grid(path: str | Path, n: int, size: int, channels: int, padding: int = 2):
+    """Cut a sample grid PNG (as written by ``save_grid``) back into ``n`` images in [-1, 1]."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    with Image.open(path) as im:
+        arr = np.asarray(im.convert("L" if channels == 1 else "RGB"), dtype=np.float32)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    ncol = (arr.shape[1] - padding) // (size + padding)
+    out = []
+    for i in range(n):
+        r, c = divmod(i, max(ncol, 1))
+        y, x = padding + r * (size + padding), padding + c * (size + padding)
+        tile = arr[y:y + size, x:x + size]
+        if tile.shape[:2] != (size, size):
+            break
+        out.append(torch.from_numpy(tile.copy()).permute(2, 0, 1))
+    return torch.stack(out) / 127.5 - 1 if out else None
+
+
+class HealthMonitor(Callback):
+    """Watches a run for failure modes and warns with the step and a plain-language hint."""
+
+    def __init__(self, cfg: Any):
+        t = cfg.train if hasattr(cfg, "train") else cfg
+        self.t = t
+        model = getattr(cfg, "model", None)
+        loss = getattr(model, "loss", None)
+        # exp(-loss_g) is the geometric mean of D(G(z)) only for the non-saturating bce loss
+        self.bce = loss == "bce"
+        # d_real / d_fake are probabilities (or, for lsgan, scores with targets 1 and 0) only
+        # for these losses; other models log raw scores, logits or loss terms under the names
+        self.probs = model is None or loss in PROB_LOSSES
+        self.hints = dict(HINTS)
+        if float(getattr(model, "label_smoothing", 1.0) or 1.0) < 1.0:  # already smoothed
+            self.hints["d_wins"] = HINTS["d_wins_smoothed"]
+        self.window = int(t.health_window)
+        self.records: deque[dict[str, Any]] = deque(maxlen=2 * self.window)
+        self.last_warned: dict[str, int] = {}   # kind -> index of the record it was warned at
+        self.active: set[str] = set()
+        self.n_records = 0
+        self.pending_numbers: dict[str, float] = {}
+        self.warnings: list[dict[str, Any]] = []  # every warning of this run, in order
+        self._stats_offset = 0
+        self._real_ref = None
+        self.best_diversity = 0.0
+
+    # ------------------------------------------------------------------ callback hooks
+    def on_start(self, trainer: Any) -> None:
+        # skip nonfinite events of an earlier part of a resumed run: they were reported then
+        stats = Path(trainer.out) / "stats.jsonl"
+        self._stats_offset = stats.stat().st_size if stats.exists() else 0
+
+    def on_log(self, trainer: Any, record: dict[str, Any]) -> None:
+        self.n_records += 1
+        self.records.append({k: v for k, v in record.items() if isinstance(v, (int, float))})
+        step = int(record.get("step", trainer.step))
+        found = self._nonfinite_events(trainer) + self._check_d_outputs(step)
+        found += self._check_oscillation(step)
+        emitted = self._emit(found, step, ("d_wins", "d_collapsed", "oscillation"))
+        if emitted:
+            record.setdefault("warnings", []).extend(emitted)
+
+    def on_sample(self, trainer: Any, path: Any) -> None:
+        # its own stats line, at the step of the grid it measured
+        found = self._check_diversity(trainer, Path(path))
+        emitted = self._emit(found, trainer.step, ("mode_collapse",))
+        if self.pending_numbers or emitted:
+            line: dict[str, Any] = {"step": trainer.step, **self.pending_numbers}
+            if emitted:
+                line["warnings"] = emitted
+            self.pending_numbers = {}
+            trainer._write_stats(line)
+
+    def on_end(self, trainer: Any) -> None:
+        left = self._emit(self._nonfinite_events(trainer), trainer.step, ())
+        if left:
+            trainer._write_stats({"step": trainer.step, "warnings": left})
+
+    # ------------------------------------------------------------------ checks
+    def _emit(self, found: list[tuple], step: int,
+              checked: tuple[str, ...]) -> list[dict[str, Any]]:
+        """Warnings for kinds whose condition just became true, or stayed true a cooldown.
+
+        ``checked`` are the kinds this call evaluated: their state is replaced by ``found``.
+        """
+        out = []
+        for kind, message, *at in found:  # (kind, message[, step it happened at])
+            last = self.last_warned.get(kind)
+            recent = last is not None and self.n_records - last < self.t.health_cooldown
+            if kind != "nonfinite" and kind in self.active and recent:
+                continue
+            if any(w["kind"] == kind for w in out):
+                continue
+            self.last_warned[kind] = self.n_records
+            w = {"kind": kind, "step": at[0] if at else step, "message": message,
+                 "hint": self.hints[kind]}
+            log.warning("health warning at step %d [%s]: %s. Hint: %s", w["step"], kind,
+                        message, w["hint"])
+            out.append(w)
+            self.warnings.append(w)
+        self.active = (self.active - set(checked)) | {f[0] for f in found}
+        return out
+
+    def _nonfinite_events(self, trainer: Any) -> list[tuple[str, str]]:
+        import json
+
+        stats = Path(trainer.out) / "stats.jsonl"
+        if not stats.exists():
+            return []
+        found = []
+        with open(stats, "rb") as f:
+            f.seek(self._stats_offset)
+            data = f.read()
+        end = data.rfind(b"\n") + 1
+        self._stats_offset += end
+        for line in data[:end].splitlines():
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue
+            if r.get("event") == "nonfinite":
+                what = "rolled back to the last checkpoint with halved learning rates" \
+                    if trainer.cfg.train.nan_policy == "rollback" else "training stopped"
+                found.append(("nonfinite", f"{r.get('what', 'non-finite value')} at step "
+                                           f"{r.get('step')} in phase {r.get('phase')}; {what}",
+                              r.get("step")))
+        return found
+
+    def _series(self, key: str, n: int | None = None) -> list[float]:
+        recs = list(self.records)[-(n or self.window):]
+        return [float(r[key]) for r in recs if key in r]
+
+    def _check_d_outputs(self, step: int) -> list[tuple[str, str]]:
+        t = self.t
+        real, fake = self._series("d_real"), self._series("d_fake")
+        if len(real) < self.window or len(fake) < self.window:
+            return []
+        if not self.probs or not all(0.0 <= v <= 1.0 for v in real + fake):
+            return []  # not probabilities (scores, logits or losses logged under these names)
+        mr, mf = _mean(real), _mean(fake)
+        g_norm = self._series("grad_norm/G", 2 * self.window)
+        first = self._series("grad_norm/G", 2 * self.window)[:1]
+        found = []
+        loss_g = self._series("loss_g")
+        # the median record: one exploded step must not decide it
+        geo = (math.exp(-sorted(loss_g)[len(loss_g) // 2])
+               if self.bce and len(loss_g) == self.window else None)
+        rejected = mf < t.health_d_fake_low or (geo is not None
+                                                 and geo < t.health_d_fake_geo_low)
+        if rejected and mr > t.health_d_real_high:
+            if g_norm and g_norm[-1] < 1e-3:
+                g_txt = f"G's gradient norm has vanished ({g_norm[-1]:.2g})"
+            elif g_norm:
+                g_txt = (f"G's gradient norm is {g_norm[-1]:.3g}"
+                         + (f" (was {first[0]:.3g} {len(g_norm) - 1} records earlier)"
+                            if first and len(g_norm) > 1 else ""))
+            else:
+                g_txt = "G's gradient norm was not logged"
+            geo_txt = f" (geometric mean {geo:.2g})" if geo is not None else ""
+            found.append(("d_wins", f"D(x) = {mr:.3f} and D(G(z)) = {mf:.3f}{geo_txt} over the "
+                                    f"last {len(real)} log records: the discriminator wins; "
+                                    f"{g_txt}"))
+        d_grad = self._series("grad_norm/D")
+        band = t.health_collapse_band
+        collapsed = (all(abs(v - 0.5) < band for v in real + fake) and d_grad
+                     and max(d_grad) < t.health_d_grad_low)
+        if collapsed:
+            found.append(("d_collapsed", f"D outputs ~0.5 for everything (D(x) = {mr:.3f}, "
+                                         f"D(G(z)) = {mf:.3f}) and its gradient norm is "
+                                         f"{max(d_grad):.2g}: the discriminator has collapsed"))
+        elif mf > t.health_d_fake_high:
+            found.append(("d_collapsed", f"D(G(z)) = {mf:.3f} over the last {len(fake)} log "
+                                         f"records: the generator fools the discriminator"))
+        return found
+
+    def _check_oscillation(self, step: int) -> list[tuple[str, str]]:
+        t = self.t
+        found = []
+        for key in ("loss_d", "loss_g"):
+            v = self._series(key, 2 * self.window)
+            if len(v) < 2 * self.window:
+                continue
+            amp, flips = oscillation_score(v)
+            if amp > t.health_osc_amplitude and flips >= t.health_osc_flips:
+                found.append(("oscillation", f"{key} swings (relative amplitude {amp:.2f}, "
+                                             f"{flips:.0%} direction flips over the last "
+                                             f"{len(v)} log records)"))
+                break
+        return found
+
+    def _check_diversity(self, trainer: Any, path: Path) -> list[tuple[str, str]]:
+        t = self.t
+        model = trainer.model
+        caps = getattr(model, "capabilities", frozenset())
+        info = model.info
+        if (not model.latent_dim or "translate" in caps or info.kind != "image"
+                or trainer.fixed_z is None or trainer.fixed_z.shape[0] < 4):
+            return []
+        real = trainer.fixed_batch.get("real")
+        if real is None:
+            return []
+        n = trainer.fixed_z.shape[0]
+        try:
+            fakes = read_grid(path, n, info.resolution, info.channels)
+        except (OSError, ValueError):
+            return []
+        if fakes is None or fakes.shape[0] < 4:
+            return []
+        if self._real_ref is None:
+            # the reals at the same 8-bit precision as the grid's fakes
+            self._real_ref = (real.detach().float().cpu().clamp(-1, 1).add(1).mul(127.5)
+                              .round().div(127.5).sub(1))
+        ratio, dup = diversity(fakes, self._real_ref)
+        if not math.isfinite(ratio):
+            return []
+        self.pending_numbers = {"health/diversity": round(ratio, 4),
+                                "health/duplicates": round(dup, 4)}
+        best, self.best_diversity = self.best_diversity, max(self.best_diversity, ratio)
+        dropped = ratio < t.health_diversity_drop * best
+        if ratio < t.health_diversity_min or dup > t.health_duplicate_max or dropped:
+            why = f", down from {best:.2f} earlier in the run" if dropped else ""
+            return [("mode_collapse", f"the fixed-seed samples are {ratio:.2f}x as diverse as "
+                                      f"real images (mean pairwise distance){why}, and {dup:.0%} "
+                                      f"of them have a near-duplicate")]
+        return []
