@@ -236,3 +236,20 @@ def test_resume_with_another_global_batch_is_refused(finished_run, tmp_path, cap
     rc, err = cli(["train", bigger, "--out", str(run), "--resume", "auto"], capsys)
     assert rc == 2 and "different global batch size (8 before, 16 now)" in err
     assert snapshot(run) == before
+
+
+def test_tidy_for_resume_keeps_what_preceded_the_checkpoint(tmp_path):
+    from gankit.train.checkpoint import tidy_for_resume
+
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / ".ckpt-000006.pt.abc.tmp").write_bytes(b"half")
+    before = b'{"step": 2}\n{"step": 4}\n{"step": 4, "health/diversity": 0.3}\n'
+    after = b'{"step": 6}\n{"step": 6, "event": "nonfinite"}\n{"step": 8, "lo'
+    (tmp_path / "stats.jsonl").write_bytes(before + after)
+    tidy_for_resume(tmp_path, 4, len(before))
+    assert (tmp_path / "stats.jsonl").read_bytes() == before + b'{"step": 6, "event": "nonfinite"}\n'
+    assert not list((tmp_path / "checkpoints").iterdir())
+    # older checkpoints without the size: by step
+    (tmp_path / "stats.jsonl").write_bytes(before + after)
+    tidy_for_resume(tmp_path, 2, None)
+    assert (tmp_path / "stats.jsonl").read_bytes() == b'{"step": 2}\n{"step": 6, "event": "nonfinite"}\n'

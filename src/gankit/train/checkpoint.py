@@ -1,7 +1,8 @@
 """Checkpoints: plain dicts of state dicts and primitives, written atomically.
 
 Layout (``FORMAT``): ``format, version, model, step, images_seen, config, data_info, nets,
-ema, optimizers, scaler, loader, noise, rng, model_extra, lr_scale``. Everything loads with
+ema, optimizers, scaler, loader, noise, rng, model_extra, lr_scale, rollbacks, stats_bytes``.
+Everything loads with
 ``torch.load(weights_only=True)``: no pickled classes, so a checkpoint from an untrusted
 source cannot run code. A checkpoint is a zip archive whose members carry CRC-32 sums;
 ``torch.load`` does not check them, so :func:`load_checkpoint` does: a file truncated, torn or
@@ -18,7 +19,7 @@ from typing import Any
 import torch
 
 from gankit.errors import CheckpointError
-from gankit.utils.io import atomic_write, atomic_write_text
+from gankit.utils.io import atomic_write
 
 FORMAT = "gankit.checkpoint"
 VERSION = 1
@@ -114,21 +115,25 @@ def prune_checkpoints(ckpt_dir: str | Path, keep: int) -> None:
         p.unlink(missing_ok=True)
 
 
-def tidy_for_resume(out: Path, step: int) -> None:
+def tidy_for_resume(out: Path, step: int, stats_bytes: int | None = None) -> None:
     """Before resuming at ``step``: drop the temp files of writes a crash interrupted and the
-    stats.jsonl lines of steps past ``step`` (they will be logged again), so that the run folder
-    reads as if the run had never stopped. Events (e.g. a non-finite loss) are kept."""
+    stats.jsonl lines written after the checkpoint (they will be written again), so that the run
+    folder reads as if the run had never stopped. ``stats_bytes`` is the size stats.jsonl had
+    when the checkpoint was written; without it (older checkpoints) lines of steps past ``step``
+    are dropped. Events (e.g. a non-finite loss that stopped the run) are kept."""
     for tmp in (out / "checkpoints").glob(".*.tmp"):
         tmp.unlink(missing_ok=True)
     stats = out / "stats.jsonl"
     if not stats.exists():
         return
-    kept = []
-    for line in stats.read_text().splitlines(keepends=True):
+    data = stats.read_bytes()
+    exact = stats_bytes is not None and stats_bytes <= len(data)
+    kept = [data[:stats_bytes]] if exact else []
+    for line in (data[stats_bytes:] if exact else data).splitlines(keepends=True):
         try:
             record = json.loads(line)
         except ValueError:  # a line torn by the crash
             continue
-        if "event" in record or record.get("step", 0) <= step:
+        if "event" in record or (not exact and record.get("step", 0) <= step):
             kept.append(line)
-    atomic_write_text(stats, "".join(kept))
+    atomic_write(stats, lambda f: f.write(b"".join(kept)))

@@ -127,7 +127,9 @@ class Trainer:
         # boundary; nothing is ever written from a step after a bad one.
         self.sync_checks = self.device.type != "cuda"
         self._first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
-        if self.is_main:  # once data and model have loaded: a failed start keeps the old one
+        if self.is_main:  # once data and model have loaded: a failed start changes nothing
+            state = self.resume_state or {}
+            tidy_for_resume(self.out, int(state.get("step", 0)), state.get("stats_bytes"))
             save_config(self.cfg, self.out / "config.yaml")
 
         self.step = 0
@@ -216,7 +218,6 @@ class Trainer:
         if free < 64 * 2**20:
             raise TrainingError(f"only {free / 2**20:.0f} MiB free on the disk of {out}; free "
                                 f"some space or choose another --out")
-        tidy_for_resume(out, int(self.resume_state["step"]) if self.resume_state else 0)
         self._log_handler = logging.FileHandler(out / "log.txt")
         self._log_handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
         logging.getLogger("gankit").addHandler(self._log_handler)
@@ -445,6 +446,7 @@ class Trainer:
         return path
 
     def state_dict(self) -> dict[str, Any]:
+        stats = self.out / "stats.jsonl"
         rng = {"cpu": torch.get_rng_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
@@ -465,6 +467,7 @@ class Trainer:
             "model_extra": self.model.extra_state(),
             "lr_scale": self.lr_scale,
             "rollbacks": self.rollbacks,
+            "stats_bytes": stats.stat().st_size if stats.exists() else 0,  # see tidy_for_resume
         }
 
     def _restore(self, state: dict[str, Any]) -> None:
