@@ -141,7 +141,7 @@ def test_batchnorm_model_trains_on_two_and_resumes_on_one(tmp_path):
 
 @pytest.mark.slow
 def test_a_failed_start_on_rank_0_stops_every_rank(tmp_path):
-    """Rank 0 refuses the folder; rank 1, waiting in the weight broadcast, is stopped by torchrun."""
+    """Rank 0 refuses the folder; rank 1, waiting in the broadcast, is stopped by torchrun."""
     cfg = write_yaml(tmp_path / "c.yaml", raw_config(batch_size=4, steps=2))
     train(config_from_dict(raw_config(batch_size=8, steps=2)), tmp_path / "run")
     start = time.monotonic()
