@@ -293,11 +293,12 @@ def _check_value(path: str, tp: Any, value: Any, meta: Any) -> Any:
         if choices is not None and value not in choices:
             raise ConfigError(f"{path}: {value!r} is not one of {', '.join(map(str, choices))}"
                               f"{did_you_mean(str(value), map(str, choices))}")
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if lo is not None and value < lo:
-                raise ConfigError(f"{path}: {value} is below the minimum {lo}")
-            if hi is not None and value > hi:
-                raise ConfigError(f"{path}: {value} is above the maximum {hi}")
+        for v in value if isinstance(value, (list, tuple)) else [value]:  # bounds of each item
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                if lo is not None and v < lo:
+                    raise ConfigError(f"{path}: {v} is below the minimum {lo}")
+                if hi is not None and v > hi:
+                    raise ConfigError(f"{path}: {v} is above the maximum {hi}")
     return value
 
 

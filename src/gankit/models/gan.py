@@ -16,8 +16,8 @@ from gankit.registry import MODELS
 class GANConfig(AdversarialConfig):
     name: str = "gan"
     z_dim: int = opt(64, "size of the latent vector z", min=1)
-    g_hidden: list[int] = opt([256, 512, 1024], "generator hidden layer widths")
-    d_hidden: list[int] = opt([1024, 512, 256], "discriminator hidden layer widths")
+    g_hidden: list[int] = opt([256, 512, 1024], "generator hidden layer widths", min=1)
+    d_hidden: list[int] = opt([1024, 512, 256], "discriminator hidden layer widths", min=1)
     d_dropout: float = opt(0.3, "dropout after each discriminator hidden layer (0 = off)",
                            min=0.0, max=0.9)
     slope: float = opt(0.2, "LeakyReLU negative slope", min=0.0, max=1.0)

@@ -1,13 +1,18 @@
 """Checkpoints: plain dicts of state dicts and primitives, written atomically.
 
 Layout (``FORMAT``): ``format, version, model, step, images_seen, config, data_info, nets,
-ema, optimizers, scaler, loader, noise, rng, model_extra, lr_scale``. Everything loads with
+ema, optimizers, scaler, loader, noise, rng, model_extra, lr_scale, rollbacks, stats_bytes``.
+Everything loads with
 ``torch.load(weights_only=True)``: no pickled classes, so a checkpoint from an untrusted
-source cannot run code.
+source cannot run code. A checkpoint is a zip archive whose members carry CRC-32 sums;
+``torch.load`` does not check them, so :func:`load_checkpoint` does: a file truncated, torn or
+with flipped bits is refused with a message rather than loaded as silently wrong weights.
 """
 from __future__ import annotations
 
+import json
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +40,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint {path} is empty (a write was interrupted?); use an "
                               f"earlier checkpoint from the same folder")
+    damaged = _crc_failure(path)
+    if damaged:
+        raise CheckpointError(f"checkpoint {path} is damaged ({damaged}); use an earlier "
+                              f"checkpoint or `--resume auto`, which falls back to the newest "
+                              f"readable one")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated zip, foreign pickle, random bytes...
@@ -51,6 +61,21 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         if key not in state:
             raise CheckpointError(f"checkpoint {path} lacks {key!r}; it is damaged")
     return state
+
+
+def _crc_failure(path: Path) -> str | None:
+    """Why the zip archive at ``path`` fails its CRC check, or None (also for non-zip files,
+    which ``torch.load`` then rejects with its own message)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            bad = z.testzip()  # reads every member and compares its CRC-32
+    except zipfile.BadZipFile:
+        return None
+    except (OSError, EOFError, RuntimeError, ValueError) as e:  # torn member headers, ...
+        return f"{type(e).__name__}: {e}"
+    if bad:
+        return f"member {bad} fails its CRC-32 check: the file changed after it was written"
+    return None
 
 
 def checkpoint_candidates(ckpt_dir: str | Path) -> list[Path]:
@@ -88,3 +113,27 @@ def prune_checkpoints(ckpt_dir: str | Path, keep: int) -> None:
     numbered = [p for p in checkpoint_candidates(ckpt_dir) if p.name != "latest.pt"]
     for p in numbered[keep:]:
         p.unlink(missing_ok=True)
+
+
+def tidy_for_resume(out: Path, step: int, stats_bytes: int | None = None) -> None:
+    """Before resuming at ``step``: drop the temp files of writes a crash interrupted and the
+    stats.jsonl lines written after the checkpoint (they will be written again), so that the run
+    folder reads as if the run had never stopped. ``stats_bytes`` is the size stats.jsonl had
+    when the checkpoint was written; without it (older checkpoints) lines of steps past ``step``
+    are dropped. Events (e.g. a non-finite loss that stopped the run) are kept."""
+    for tmp in (out / "checkpoints").glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+    stats = out / "stats.jsonl"
+    if not stats.exists():
+        return
+    data = stats.read_bytes()
+    exact = stats_bytes is not None and stats_bytes <= len(data)
+    kept = [data[:stats_bytes]] if exact else []
+    for line in (data[stats_bytes:] if exact else data).splitlines(keepends=True):
+        try:
+            record = json.loads(line)
+        except ValueError:  # a line torn by the crash
+            continue
+        if "event" in record or (not exact and record.get("step", 0) <= step):
+            kept.append(line)
+    atomic_write(stats, lambda f: f.write(b"".join(kept)))

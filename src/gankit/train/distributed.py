@@ -60,6 +60,27 @@ def all_reduce_grads(params: list[nn.Parameter], world: int) -> None:
                                  zip(flat.split([g.numel() for g in grads]), grads)])
 
 
+def gather_tensor(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """Concatenate every rank's ``t`` along dim 0, in rank order; ranks may hold different counts.
+
+    For metric features: each rank embeds its share of the images and every rank gets all
+    features back. Tensors travel on their own device (gloo: CPU, nccl: CUDA); the first
+    dimension is padded to the largest rank's count for the collective and trimmed after.
+    """
+    if not info.enabled:
+        return t
+    t = t.contiguous()
+    n = torch.tensor([t.shape[0]], device=t.device, dtype=torch.int64)
+    counts = [torch.zeros_like(n) for _ in range(info.world)]
+    dist.all_gather(counts, n)
+    sizes = [int(c) for c in counts]
+    padded = t.new_zeros((max(sizes), *t.shape[1:]))
+    padded[: t.shape[0]] = t
+    parts = [torch.empty_like(padded) for _ in range(info.world)]
+    dist.all_gather(parts, padded)
+    return torch.cat([p[:k] for p, k in zip(parts, sizes)])
+
+
 def gather_objects(obj, info: DistInfo) -> list:
     if not info.enabled:
         return [obj]

@@ -38,8 +38,8 @@ from gankit.errors import CheckpointError, TrainingError
 from gankit.models.base import GANModel, Phase, build_model
 from gankit.train import distributed as D
 from gankit.train.callbacks import Callback, default_callbacks
-from gankit.train.checkpoint import (find_resumable, load_checkpoint, prune_checkpoints,
-                                     save_checkpoint)
+from gankit.train.checkpoint import (checkpoint_candidates, find_resumable, load_checkpoint,
+                                     prune_checkpoints, save_checkpoint, tidy_for_resume)
 from gankit.train.ema import EMA
 from gankit.train.export import export_generator
 from gankit.train.runtime import (autocast, choose_threads, is_conv_model, resolve_amp,
@@ -84,12 +84,19 @@ class Trainer:
             self._check_compatible(self.resume_state)
         if self.is_main:
             self._prepare_run_dir()
+        try:
+            self._build()
+        except BaseException:  # a failed start leaves no log handler attached to the run
+            self._close_log()
+            raise
 
+    def _build(self) -> None:
+        t = self.cfg.train
         # Data, then the model built for it. Every rank builds the same initial weights from the
         # run seed; rank 0's are broadcast anyway so that nothing depends on that.
-        self.dataset = load_dataset(cfg.data)
+        self.dataset = load_dataset(self.cfg.data)
         torch.manual_seed(t.seed)
-        self.model: GANModel = build_model(cfg.model, self.dataset.info)
+        self.model: GANModel = build_model(self.cfg.model, self.dataset.info)
         self.threads = choose_threads(t.threads, self.model, self.dist.world)
         if self.device.type == "cpu":
             torch.set_num_threads(self.threads)
@@ -120,6 +127,10 @@ class Trainer:
         # boundary; nothing is ever written from a step after a bad one.
         self.sync_checks = self.device.type != "cuda"
         self._first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
+        if self.is_main:  # once data and model have loaded: a failed start changes nothing
+            state = self.resume_state or {}
+            tidy_for_resume(self.out, int(state.get("step", 0)), state.get("stats_bytes"))
+            save_config(self.cfg, self.out / "config.yaml")
 
         self.step = 0
         self.images_seen = 0
@@ -136,6 +147,7 @@ class Trainer:
         self.fixed_batch = next(self.dataset.loader(n, t.seed + 1, device=self.device))
         if self.resume_state is not None:
             self._restore(self.resume_state)
+            self.last_checkpoint = self.resume_path  # a good state to roll back to
             log.info("resumed from %s at step %d", self.resume_path, self.step)
             self.resume_state = None  # free the memory
 
@@ -166,6 +178,10 @@ class Trainer:
         if str(resume) == "auto":
             found = find_resumable(self.out / "checkpoints", log)
             if found is None:
+                if checkpoint_candidates(self.out / "checkpoints"):  # never overwrite them
+                    raise CheckpointError(f"--resume auto: no checkpoint in {self.out} can be "
+                                          f"read (see the warnings above); move them away to "
+                                          f"start the run over, or pass --resume PATH")
                 log.info("--resume auto: no checkpoint in %s, starting a new run", self.out)
                 return None, None
             return found[1], found[0]
@@ -185,8 +201,9 @@ class Trainer:
 
     def _prepare_run_dir(self) -> None:
         out = self.out
-        if self.resume_state is None and ((out / "config.yaml").exists()
-                                          or (out / "checkpoints").exists()):
+        # a folder without checkpoints (a run that failed or died before its first one) has
+        # nothing to lose and starts over; one with checkpoints is never overwritten
+        if self.resume_state is None and checkpoint_candidates(out / "checkpoints"):
             raise TrainingError(f"{out} already holds a run; pass --resume auto to continue it, "
                                 f"or choose another --out (nothing was changed)")
         try:
@@ -201,7 +218,6 @@ class Trainer:
         if free < 64 * 2**20:
             raise TrainingError(f"only {free / 2**20:.0f} MiB free on the disk of {out}; free "
                                 f"some space or choose another --out")
-        save_config(self.cfg, out / "config.yaml")
         self._log_handler = logging.FileHandler(out / "log.txt")
         self._log_handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
         logging.getLogger("gankit").addHandler(self._log_handler)
@@ -218,11 +234,19 @@ class Trainer:
                     save_grid(self.fixed_batch["real"], self.out / "reals.png")
             self._loop()
             self._finish()
+        except OSError as e:  # a full disk while writing stats, samples or the export
+            raise TrainingError(f"could not write to {e.filename or self.out}: "
+                                f"{e.strerror or e}; {self._kept()}. Free some space and "
+                                f"continue with --resume auto") from e
         finally:
-            if self._log_handler is not None:
-                logging.getLogger("gankit").removeHandler(self._log_handler)
-                self._log_handler.close()
+            self._close_log()
         return self.out
+
+    def _close_log(self) -> None:
+        if self._log_handler is not None:
+            logging.getLogger("gankit").removeHandler(self._log_handler)
+            self._log_handler.close()
+            self._log_handler = None
 
     def _loop(self) -> None:
         t = self.cfg.train
@@ -296,19 +320,19 @@ class Trainer:
             self.scaler.unscale_(opt)
         grads = [p.grad for p in params if p.grad is not None]
         norm = torch.nn.utils.get_total_norm(grads) if grads else torch.zeros((), device=self.device)
-        finite = torch.isfinite(loss.detach()) & torch.isfinite(norm)
         if self.scaler is None:  # (with fp16 the scaler skips inf steps itself, by design)
-            if self.dist.enabled:  # a NaN on any rank stops every rank at the same step
-                flag = finite.float()
-                dist.all_reduce(flag, op=dist.ReduceOp.MIN)
-                finite = flag > 0
+            # [loss finite, gradient finite]; under DDP agreed by every rank, so that a NaN on
+            # one rank stops all of them at the same step, with the same message
+            finite = torch.stack([torch.isfinite(loss.detach()), torch.isfinite(norm)]).float()
+            if self.dist.enabled:
+                dist.all_reduce(finite, op=dist.ReduceOp.MIN)
             if self.sync_checks:
-                if not bool(finite):
-                    raise NonFiniteError(phase.name, "non-finite loss" if not
-                                         torch.isfinite(loss) else "non-finite gradient", self.step)
+                if not bool(finite.all()):
+                    raise NonFiniteError(phase.name, "non-finite loss" if finite[0] == 0
+                                         else "non-finite gradient", self.step)
             else:
                 code = torch.tensor(self.step * 64 + index, device=self.device)
-                self._first_bad = torch.where((self._first_bad < 0) & ~finite, code,
+                self._first_bad = torch.where((self._first_bad < 0) & (finite.min() == 0), code,
                                               self._first_bad)
         if self.cfg.train.grad_clip > 0:
             torch.nn.utils.clip_grads_with_norm_(params, self.cfg.train.grad_clip, norm)
@@ -335,8 +359,7 @@ class Trainer:
     def _on_nonfinite(self, e: NonFiniteError) -> None:
         t = self.cfg.train
         where = f"{e.what} at step {e.step} in phase {e.phase}"
-        keep = (f"the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint
-                else "no checkpoint had been written yet")
+        keep = self._kept()
         if self.is_main:
             self._write_stats({"step": e.step, "event": "nonfinite", "phase": e.phase,
                                "what": e.what})
@@ -354,6 +377,10 @@ class Trainer:
             for cb in self.callbacks:
                 cb.on_error(self, error)
         raise error
+
+    def _kept(self) -> str:
+        return (f"the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint
+                else "no checkpoint had been written yet")
 
     # ------------------------------------------------------------------ outputs
     def _describe(self) -> None:
@@ -418,6 +445,7 @@ class Trainer:
         return path
 
     def state_dict(self) -> dict[str, Any]:
+        stats = self.out / "stats.jsonl"
         rng = {"cpu": torch.get_rng_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
@@ -438,6 +466,7 @@ class Trainer:
             "model_extra": self.model.extra_state(),
             "lr_scale": self.lr_scale,
             "rollbacks": self.rollbacks,
+            "stats_bytes": stats.stat().st_size if stats.exists() else 0,  # see tidy_for_resume
         }
 
     def _restore(self, state: dict[str, Any]) -> None:
@@ -478,12 +507,19 @@ class Trainer:
 
     def _checkpoint(self) -> Path | None:
         state = self.state_dict()  # every rank takes part (RNG states are gathered)
-        if not self.is_main:
-            return None
         ckpt_dir = self.out / "checkpoints"
-        path = save_checkpoint(state, ckpt_dir / f"ckpt-{self.step:06d}.pt")
-        _replace_with_link(path, ckpt_dir / "latest.pt")
-        prune_checkpoints(ckpt_dir, self.cfg.train.keep_checkpoints)
+        path = ckpt_dir / f"ckpt-{self.step:06d}.pt"
+        if not self.is_main:
+            self.last_checkpoint = path  # every rank may roll back to it (a shared folder)
+            return None
+        try:
+            save_checkpoint(state, path)
+            _replace_with_link(path, ckpt_dir / "latest.pt")
+            prune_checkpoints(ckpt_dir, self.cfg.train.keep_checkpoints)
+        except OSError as e:  # full disk, quota, folder removed: the temp file is gone
+            raise TrainingError(f"could not write checkpoint {path}: {e.strerror or e}; "
+                                f"{self._kept()}. Free some space and continue with "
+                                f"--resume auto") from e
         self.last_checkpoint = path
         for cb in self.callbacks:
             cb.on_checkpoint(self, path)
