@@ -148,27 +148,45 @@ class BatchLoader:
             self._perm_epoch = epoch
         return self._perm
 
-    def indices(self, k: int) -> torch.Tensor:
-        """Indices of this rank's part of global batch ``k``."""
-        n = len(self.dataset)
-        start = (k * self.world + self.rank) * self.batch_size
-        pos = torch.arange(start, start + self.batch_size)
+    def _walk(self, k: int, n: int, permutation, whole: bool = False) -> torch.Tensor:
+        """Indices of global batch ``k`` over ``permutation(epoch)`` of ``n`` items: this rank's
+        contiguous slice, or (``whole``) the entire global batch. A batch may span epochs."""
+        size = self.batch_size * (self.world if whole else 1)
+        start = (k * self.world + (0 if whole else self.rank)) * self.batch_size
+        pos = torch.arange(start, start + size)
         epochs = pos // n
         out = torch.empty_like(pos)
-        for e in epochs.unique().tolist():  # at most two epochs per batch
+        for e in epochs.unique().tolist():
             m = epochs == e
-            out[m] = self._permutation(int(e))[pos[m] % n]
+            out[m] = permutation(int(e))[pos[m] % n]
         return out
+
+    def indices(self, k: int, whole: bool = False) -> torch.Tensor:
+        """Indices of this rank's part of global batch ``k`` (or of all of it)."""
+        return self._walk(k, len(self.dataset), self._permutation, whole)
+
+    def _augment_generator(self, k: int) -> torch.Generator:
+        # one generator for the whole global batch, the same on every rank
+        return torch.Generator().manual_seed(self.seed * 7919 + k)
+
+    def _my_slice(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if self.world == 1:
+            return batch
+        lo = self.rank * self.batch_size
+        return {key: v[lo:lo + self.batch_size] for key, v in batch.items()}
 
     def __iter__(self):
         return self
 
     def __next__(self) -> dict[str, torch.Tensor]:
-        idx = self.indices(self.drawn)
-        # augmentation randomness is a function of (seed, batch number, rank) too
-        gen = torch.Generator().manual_seed((self.seed * 7919 + self.drawn) * 131 + self.rank)
+        # Every rank prepares the whole global batch (indexing and uint8 -> float of in-memory
+        # data: cheap) with one shared generator and keeps its slice, so random augmentation
+        # (flips, crops, jitter) is identical to one process running the global batch.
+        k = self.drawn
         self.drawn += 1
-        return self.dataset.get_batch(idx, gen, self.device)
+        batch = self.dataset.get_batch(self.indices(k, whole=True), self._augment_generator(k),
+                                       self.device)
+        return self._my_slice(batch)
 
     def state_dict(self) -> dict[str, int]:
         return {"drawn": self.drawn, "seed": self.seed, "batch_size": self.batch_size,

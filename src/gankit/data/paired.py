@@ -187,35 +187,15 @@ class UnpairedLoader(BatchLoader):
             self._perm_b_epoch = epoch
         return self._perm_b
 
-    def indices_b(self, k: int) -> torch.Tensor:
-        n = self.dataset.B.shape[0]
-        start = (k * self.world + self.rank) * self.batch_size
-        pos = torch.arange(start, start + self.batch_size)
-        epochs = pos // n
-        out = torch.empty_like(pos)
-        for e in epochs.unique().tolist():  # a batch larger than N_B can span many epochs
-            m = epochs == e
-            out[m] = self._permutation_b(int(e))[pos[m] % n]
-        return out
-
-    def indices(self, k: int) -> torch.Tensor:
-        # same as BatchLoader.indices but correct when a batch spans more than two epochs
-        n = len(self.dataset)
-        start = (k * self.world + self.rank) * self.batch_size
-        pos = torch.arange(start, start + self.batch_size)
-        epochs = pos // n
-        out = torch.empty_like(pos)
-        for e in epochs.unique().tolist():
-            m = epochs == e
-            out[m] = self._permutation(int(e))[pos[m] % n]
-        return out
+    def indices_b(self, k: int, whole: bool = False) -> torch.Tensor:
+        return self._walk(k, self.dataset.B.shape[0], self._permutation_b, whole)
 
     def __next__(self):
         k = self.drawn
-        idx, idx_b = self.indices(k), self.indices_b(k)
-        gen = torch.Generator().manual_seed((self.seed * 7919 + k) * 131 + self.rank)
         self.drawn += 1
-        return self.dataset.get_batch(idx, gen, self.device, index_b=idx_b)
+        batch = self.dataset.get_batch(self.indices(k, whole=True), self._augment_generator(k),
+                                       self.device, index_b=self.indices_b(k, whole=True))
+        return self._my_slice(batch)
 
 
 # --------------------------------------------------------------------------- file reading
