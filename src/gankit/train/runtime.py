@@ -64,18 +64,22 @@ def available_cores() -> int:
 def choose_threads(requested: int, model: nn.Module, world: int = 1) -> int:
     """CPU threads for this run.
 
-    Small fully-connected models do too little work per op for a second thread to pay for its
-    synchronisation, so they get one; so does any model on a machine of two cores or fewer;
-    convolutional models on bigger machines get the cores this process may use, shared between
-    local ranks. ``train.threads`` overrides the choice, which is logged at the start of a run.
+    Any model on a machine of two cores or fewer gets one thread, and so do small
+    fully-connected models anywhere; convolutional models on bigger machines get the cores this
+    process may use, shared between local ranks. ``train.threads`` overrides the choice, which
+    is logged at the start of a run.
     """
     if requested:
         return requested
     cores = max(1, available_cores() // max(1, world))
     if cores <= 2 or not is_conv_model(model):
-        # measured on a 2-core VM (DCGAN 28x28, batch 64, another job running): 1 thread gave
-        # 313 img/s, 2 threads 32 img/s. Two threads only pay off on an idle machine, and a
-        # second process (data, a browser, another run) makes them lose badly.
+        # Measured on a 2-core VM (benchmarks/speed/RESULTS.md): on an idle machine 2 threads
+        # train DCGAN-32 1.8x and the MNIST MLP 1.3x faster than 1; with one other busy
+        # process, 1 thread was up to 10x faster than 2. Small machines are usually shared, and
+        # the loss when idle is bounded while the loss under load is not, so they get 1 thread
+        # (train.threads=2 on a machine you know is idle). The choice is deterministic on
+        # purpose: conv results depend on the thread count in the last bits, and two runs of
+        # one config must match exactly.
         return 1
     return cores
 

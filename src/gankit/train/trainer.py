@@ -235,12 +235,28 @@ class Trainer:
             self._loop()
             self._finish()
         except OSError as e:  # a full disk while writing stats, samples or the export
-            raise TrainingError(f"could not write to {e.filename or self.out}: "
-                                f"{e.strerror or e}; {self._kept()}. Free some space and "
-                                f"continue with --resume auto") from e
+            error = TrainingError(f"could not write to {e.filename or self.out}: "
+                                  f"{e.strerror or e}; {self._kept()}. Free some space and "
+                                  f"continue with --resume auto")
+            self._notify_error(error)
+            raise error from e
+        except TrainingError as e:  # non-finite values, a checkpoint that could not be written
+            self._notify_error(e)
+            raise
         finally:
             self._close_log()
         return self.out
+
+    def _notify_error(self, error: BaseException) -> None:
+        """Tell the callbacks (e.g. the report) why the run stops; their own failures (the disk
+        may be full) are logged, never allowed to hide the original error."""
+        if not self.is_main:
+            return
+        for cb in self.callbacks:
+            try:
+                cb.on_error(self, error)
+            except Exception as cb_error:  # noqa: BLE001
+                log.warning("could not record the error in %s: %s", type(cb).__name__, cb_error)
 
     def _close_log(self) -> None:
         if self._log_handler is not None:
@@ -373,9 +389,6 @@ class Trainer:
         error = TrainingError(f"{where}; training stopped and {keep}. Lower the learning rates "
                               f"(train.lr_d, train.lr_g), set train.grad_clip, use "
                               f"train.amp=off, or set train.nan_policy=rollback")
-        if self.is_main:
-            for cb in self.callbacks:
-                cb.on_error(self, error)
         raise error
 
     def _kept(self) -> str:
