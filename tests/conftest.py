@@ -7,6 +7,13 @@ import torch
 # one thread: tests are many small ops, and CI's two cores are shared
 torch.set_num_threads(1)
 
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Keep every test on one thread even after a trainer chose another count."""
+    torch.set_num_threads(1)
+    yield
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 

@@ -14,14 +14,6 @@ from gankit.errors import DataError
 
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny networks: extra threads only add synchronisation cost on a shared CPU
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 
 def test_crop_and_mirror_keep_pairs_aligned():

@@ -9,13 +9,6 @@ from gankit.errors import GankitError
 from gankit.models.cyclegan import CycleGAN, ImagePool
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def make(**kw):
     cfg = CycleGAN.Config(**{"ngf": 4, "ndf": 4, "n_blocks": 1, **kw})

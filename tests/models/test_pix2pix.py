@@ -8,13 +8,6 @@ from gankit.errors import ConfigError, DataError, GankitError
 from gankit.models.pix2pix import Pix2Pix, linear_decay
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def make(**kw):
     cfg = Pix2Pix.Config(**{"ngf": 4, "ndf": 4, **kw})

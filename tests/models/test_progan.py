@@ -13,14 +13,6 @@ from gankit.models.progan import ProGAN, ProGANConfig, internal_resolution
 from gankit.nn.equalized import downsample2x, upsample2x
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny models: extra threads only add contention on a shared CPU
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def make(res=16, channels=3, **kw):
     torch.manual_seed(0)

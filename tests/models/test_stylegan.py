@@ -12,13 +12,6 @@ from gankit.errors import ConfigError
 from gankit.models.stylegan import StyleGAN, StyleGANConfig
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def make(res=16, channels=3, **kw):
     torch.manual_seed(0)

@@ -6,14 +6,6 @@ from gankit.nn.translation import (PatchDiscriminator, ResnetGenerator, UNetGene
                                    fit_patch_layers, receptive_field)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny networks: extra threads only add synchronisation cost on a shared CPU
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 
 @pytest.mark.parametrize("res", [8, 32, 64])

@@ -10,13 +10,6 @@ from gankit.models.pix2pix import Pix2Pix
 from gankit.sampling.translate import translate_images
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def user_folder(tmp_path):
     d = tmp_path / "in"
