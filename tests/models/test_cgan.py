@@ -6,6 +6,7 @@ from gankit.config import load_config
 from gankit.data.base import DataInfo, ImageDataset
 from gankit.errors import ConfigError, DataError
 from gankit.models.base import build_model
+from loops import fit
 
 
 def _model(**over):
@@ -63,16 +64,7 @@ def test_learns_class_conditional_images():
             .clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8))
     ds = ImageDataset(imgs, labels)
     m = _model()
-    opt = {k: torch.optim.Adam(m.nets[k].parameters(), 2e-3, betas=(0.5, 0.999))
-           for k in ("D", "G")}
-    loader = ds.loader(48, seed=0)
-    for _ in range(150):
-        batch = next(loader)
-        for phase in ("D", "G"):
-            loss, _ = m.loss(phase, batch, m.nets)
-            opt[phase].zero_grad()
-            loss.backward()
-            opt[phase].step()
+    fit(m, ds.loader(48, seed=0), steps=150, lr=2e-3)
     m.eval()
     with torch.no_grad():
         z = m.make_latents(list(range(60)))

@@ -11,6 +11,7 @@ from gankit.data.semi import SemiSupervised, balanced_subset
 from gankit.errors import DataError
 from gankit.models.base import build_model
 from gankit.models.sgan import classifier_accuracy
+from loops import fit
 
 
 def _dataset(n=600, k=3, seed=0):
@@ -74,16 +75,7 @@ def test_classifies_from_nine_labels():
     torch.manual_seed(0)
     train, test = SemiSupervised(_dataset(), 9), _dataset(300, seed=1)
     m = _model(width=0.2)
-    opt = {k: torch.optim.Adam(m.nets[k].parameters(), 3e-3, betas=(0.5, 0.999))
-           for k in ("D", "G")}
-    loader = train.loader(32, seed=0)
-    for _ in range(150):
-        batch = next(loader)
-        for phase in ("D", "G"):
-            loss, _ = m.loss(phase, batch, m.nets)
-            opt[phase].zero_grad()
-            loss.backward()
-            opt[phase].step()
+    fit(m, train.loader(32, seed=0), steps=150, lr=3e-3)
     x = test.images.float() / 127.5 - 1
     res = classifier_accuracy(m, x, test.labels)
     assert res["accuracy"] > 0.95, res
