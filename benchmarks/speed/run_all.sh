@@ -21,3 +21,9 @@ sleep 2
 $B --model dcgan --reps 5 --steps 10 --json "$OUT/dcgan_busy.json"
 $B --model gan --reps 5 --steps 30 --json "$OUT/gan_busy.json"
 $PY benchmarks/speed/memory.py --steps 10 --json "$OUT/memory.json"
+# sampling throughput needs a trained run: `make quickstart` makes runs/quickstart
+if [ -d runs/quickstart ]; then
+  for t in 1 2; do
+    $PY benchmarks/speed/sampling.py runs/quickstart --threads $t --json "$OUT/sampling_t$t.json"
+  done
+fi
