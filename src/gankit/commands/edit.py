@@ -1,7 +1,6 @@
 """gankit edit SOURCE --seeds 0-7 --direction dir.npy --strengths -3,-1.5,0,1.5,3 --out edit.png"""
 from __future__ import annotations
 
-from pathlib import Path
 
 NAME = "edit"
 HELP = "walk along a latent direction (rows: seeds or latents, columns: strengths)"
@@ -36,7 +35,7 @@ def run(args) -> int:
     import torch
 
     from gankit.commands.grid import parse_floats
-    from gankit.commands.sample import parse_options
+    from gankit.commands.sample import output_path, parse_options
     from gankit.errors import GankitError
     from gankit.sampling import load_generator
     from gankit.sampling.editing import load_direction, walk, walk_latents
@@ -59,8 +58,7 @@ def run(args) -> int:
         seeds = parse_seeds(args.seeds)
         images, ncol = walk(gen, seeds, direction, strengths, class_id=args.class_id, **options)
         rows = f"seeds {args.seeds}"
-    src = Path(args.source)
-    out = Path(args.out) if args.out else (src if src.is_dir() else src.parent) / "edit.png"
+    out = output_path(args.source, args.out, "edit.png")
     save_grid(images, out, nrow=ncol)
     print(f"wrote an edit grid to {out}: rows = {rows}; columns = strengths "
           f"{', '.join(f'{s:g}' for s in strengths)}")

@@ -1,7 +1,6 @@
 """gankit grid SOURCE --per-class 8 --out grid.png | gankit grid SOURCE --psi 1,0.7,0.5"""
 from __future__ import annotations
 
-from pathlib import Path
 
 NAME = "grid"
 HELP = "comparison grids: one row per class (conditional models) or per truncation psi"
@@ -33,7 +32,7 @@ def parse_floats(text: str, what: str) -> list[float]:
 
 
 def run(args) -> int:
-    from gankit.commands.sample import parse_options
+    from gankit.commands.sample import output_path, parse_options
     from gankit.sampling import load_generator
     from gankit.sampling.grids import class_grid, class_names, truncation_grid
     from gankit.utils.images import save_grid
@@ -41,8 +40,7 @@ def run(args) -> int:
 
     gen = load_generator(args.source, args.device)
     options = parse_options(args.option)
-    src = Path(args.source)
-    out = Path(args.out) if args.out else (src if src.is_dir() else src.parent) / "grid.png"
+    out = output_path(args.source, args.out, "grid.png")
     if args.psi:
         psis = parse_floats(args.psi, "--psi")
         seeds = parse_seeds(args.seeds) if args.seeds else list(range(args.per_class))

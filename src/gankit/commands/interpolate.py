@@ -1,7 +1,6 @@
 """gankit interpolate SOURCE --seeds 3,17 --steps 8 --mode slerp --out strip.png [--gif a.gif]"""
 from __future__ import annotations
 
-from pathlib import Path
 
 NAME = "interpolate"
 HELP = "interpolate in latent space between seeds (PNG strip and/or animated GIF)"
@@ -30,7 +29,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from gankit.commands.sample import parse_options
+    from gankit.commands.sample import output_path, parse_options
     from gankit.sampling import load_generator
     from gankit.sampling.gif import save_gif
     from gankit.sampling.interpolate import interpolate
@@ -43,8 +42,7 @@ def run(args) -> int:
                          **parse_options(args.option))
     out = args.out
     if out is None and not args.gif:
-        src = Path(args.source)
-        out = (src if src.is_dir() else src.parent) / "interpolation.png"
+        out = output_path(args.source, None, "interpolation.png")
     n = frames.shape[0]
     if out:
         save_grid(frames, out, nrow=args.nrow or (n if n <= 24 else args.steps))

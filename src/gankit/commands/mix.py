@@ -1,7 +1,6 @@
 """gankit mix SOURCE --rows 0-3 --cols 10-14 [--layers 4,8] --out mix.png"""
 from __future__ import annotations
 
-from pathlib import Path
 
 NAME = "mix"
 HELP = "style-mixing grid for style-based generators (rows x columns of seeds)"
@@ -20,7 +19,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from gankit.commands.sample import parse_options
+    from gankit.commands.sample import output_path, parse_options
     from gankit.errors import GankitError
     from gankit.sampling import load_generator
     from gankit.sampling.grids import mixing_grid
@@ -38,8 +37,7 @@ def run(args) -> int:
     gen = load_generator(args.source, args.device)
     images, ncol = mixing_grid(gen, parse_seeds(args.rows), parse_seeds(args.cols),
                                mix_layers=layers, **parse_options(args.option))
-    src = Path(args.source)
-    out = Path(args.out) if args.out else (src if src.is_dir() else src.parent) / "mixing.png"
+    out = output_path(args.source, args.out, "mixing.png")
     save_grid(images, out, nrow=ncol)
     print(f"wrote a style-mixing grid to {out} (first row: column sources, first column: "
           f"row sources)")

@@ -24,6 +24,14 @@ def add_arguments(p) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
 
 
+def output_path(source: str, out: str | None, name: str) -> Path:
+    """``out`` if given, else ``name`` inside the run/export folder (or beside a checkpoint)."""
+    if out:
+        return Path(out)
+    src = Path(source)
+    return (src if src.is_dir() else src.parent) / name
+
+
 def parse_options(items: list[str]) -> dict:
     import yaml
 
@@ -62,7 +70,6 @@ def run(args) -> int:
     else:
         labels = gen.labels_for(seeds, args.class_id)
     x = gen.generate(seeds, labels, **parse_options(args.option))
-    src = Path(args.source)
     if gen.info.kind == "points":
         if args.npz:
             np.savez(args.npz, samples=x.numpy().astype(np.float32), seeds=np.array(seeds))
@@ -70,7 +77,7 @@ def run(args) -> int:
         else:
             print("point data: use --npz FILE to write the samples")
         return 0
-    out = Path(args.out) if args.out else (src if src.is_dir() else src.parent) / "samples.png"
+    out = output_path(args.source, args.out, "samples.png")
     save_grid(x, out, nrow=args.nrow or max(1, int(math.sqrt(len(seeds)))))
     print(f"wrote a grid of {len(seeds)} images to {out}")
     if args.npz:
