@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from gankit.config import opt
+from gankit.errors import ConfigError
 from gankit.models._adversarial import AdversarialConfig, AdversarialGAN
 from gankit.registry import MODELS
 
@@ -20,7 +21,21 @@ class GANConfig(AdversarialConfig):
     d_hidden: list[int] = opt([1024, 512, 256], "discriminator hidden layer widths", min=1)
     d_dropout: float = opt(0.3, "dropout after each discriminator hidden layer (0 = off)",
                            min=0.0, max=0.9)
-    slope: float = opt(0.2, "LeakyReLU negative slope", min=0.0, max=1.0)
+    slope: float = opt(0.2, "LeakyReLU negative slope of G and D (0 = ReLU)", min=0.0, max=1.0)
+    g_slope: float = opt(-1.0, "LeakyReLU negative slope of G only (-1 = model.slope)",
+                         min=-1.0, max=1.0)
+    d_slope: float = opt(-1.0, "LeakyReLU negative slope of D only (-1 = model.slope)",
+                         min=-1.0, max=1.0)
+
+    def slopes(self) -> tuple[float, float]:
+        """(G's, D's) negative slope: the per-net value where set, else the shared ``slope``."""
+        for name in ("g_slope", "d_slope"):
+            v = getattr(self, name)
+            if v != -1.0 and v < 0:
+                raise ConfigError(f"model.{name}={v}: a LeakyReLU slope is in [0, 1], or -1 to "
+                                  f"use model.slope")
+        return (self.slope if self.g_slope == -1.0 else self.g_slope,
+                self.slope if self.d_slope == -1.0 else self.d_slope)
 
 
 def _mlp(sizes: list[int], slope: float, dropout: float = 0.0, norm: bool = False) -> list[nn.Module]:
@@ -86,9 +101,9 @@ class GAN(AdversarialGAN):
             shape: tuple[int, ...] = (info.dim,)
         else:
             shape = (info.channels, info.resolution, info.resolution)
-        self.nets["G"] = MLPGenerator(cfg.z_dim, list(cfg.g_hidden), shape, cfg.slope,
+        g_slope, d_slope = cfg.slopes()
+        self.nets["G"] = MLPGenerator(cfg.z_dim, list(cfg.g_hidden), shape, g_slope,
                                       tanh=info.kind != "points")
         # (PacGAN: D reads cfg.pack samples side by side)
         self.nets["D"] = MLPDiscriminator(math.prod(shape) * cfg.pack, list(cfg.d_hidden),
-                                          cfg.slope,
-                                          cfg.d_dropout)
+                                          d_slope, cfg.d_dropout)

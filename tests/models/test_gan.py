@@ -1,0 +1,41 @@
+"""The MLP `gan` model: per-network LeakyReLU slopes (model.g_slope / model.d_slope)."""
+import pytest
+import torch
+from torch import nn
+
+from gankit.config import config_from_dict
+from gankit.errors import ConfigError
+from gankit.train.trainer import Trainer
+
+
+def _model(tmp_path, **over):
+    raw = {"model": {"name": "gan", "g_hidden": [16, 16], "d_hidden": [16], "z_dim": 4, **over},
+           "data": {"dataset": "ring8"},
+           "train": {"steps": 1, "batch_size": 8, "sample_every": 0, "checkpoint_every": 0,
+                     "progress": False, "threads": 1}}
+    return Trainer(config_from_dict(raw), tmp_path / "run").model
+
+
+def _slopes(net: nn.Module) -> set[float]:
+    return {m.negative_slope for m in net.modules() if isinstance(m, nn.LeakyReLU)}
+
+
+def test_shared_slope_by_default(tmp_path):
+    m = _model(tmp_path, slope=0.1)
+    assert _slopes(m.nets["G"]) == {0.1} and _slopes(m.nets["D"]) == {0.1}
+
+
+def test_separate_slopes(tmp_path):
+    # ReLU generator, LeakyReLU 0.2 discriminator; the unset side keeps model.slope
+    m = _model(tmp_path, slope=0.3, g_slope=0.0, d_slope=0.2)
+    assert _slopes(m.nets["G"]) == {0.0} and _slopes(m.nets["D"]) == {0.2}
+    m = _model(tmp_path, slope=0.3, g_slope=0.0)
+    assert _slopes(m.nets["G"]) == {0.0} and _slopes(m.nets["D"]) == {0.3}
+    # a ReLU G really is a ReLU: negative pre-activations give exactly 0
+    act = next(x for x in m.nets["G"].modules() if isinstance(x, nn.LeakyReLU))
+    assert torch.equal(act(torch.tensor([-2.0, 3.0])), torch.tensor([0.0, 3.0]))
+
+
+def test_negative_slope_rejected(tmp_path):
+    with pytest.raises(ConfigError, match="g_slope"):
+        _model(tmp_path, g_slope=-0.5)
