@@ -4,16 +4,18 @@ import torch
 from torch import nn
 
 from gankit.config import config_from_dict
+from gankit.data.base import DataInfo
 from gankit.errors import ConfigError
-from gankit.train.trainer import Trainer
+from gankit.registry import MODELS
+
+POINTS = DataInfo("points", channels=0, resolution=0, dim=2)
 
 
 def _model(tmp_path, **over):
     raw = {"model": {"name": "gan", "g_hidden": [16, 16], "d_hidden": [16], "z_dim": 4, **over},
-           "data": {"dataset": "ring8"},
-           "train": {"steps": 1, "batch_size": 8, "sample_every": 0, "checkpoint_every": 0,
-                     "progress": False, "threads": 1}}
-    return Trainer(config_from_dict(raw), tmp_path / "run").model
+           "data": {"dataset": "ring8"}}
+    cfg = config_from_dict(raw).model
+    return MODELS.get("gan")(cfg, POINTS)
 
 
 def _slopes(net: nn.Module) -> set[float]:

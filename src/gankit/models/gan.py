@@ -89,6 +89,9 @@ class GAN(AdversarialGAN):
     is trained with the loss named in ``model.loss`` (default: BCE on logits, non-saturating G).
     Dropout in D (Goodfellow et al. used it in the maxout D) keeps D from memorising early.
     Also trains on 2-D point data (``ring8``, ``grid25``): then G has a linear output.
+    ``slope`` sets both nets' LeakyReLU slope; ``g_slope`` / ``d_slope`` override one net, e.g.
+    a ReLU G with a LeakyReLU(0.2) D, which on ``grid25`` kept the inner modes that a ReLU D
+    lost (benchmarks/modes/RESULTS.md).
     """
 
     Config = GANConfig
