@@ -106,9 +106,8 @@ def main(argv=None) -> int:
             else:
                 t = train(preset, run, seed, overrides)
             s = score_images(sample(run, a.n))
-            print(f"{preset} seed {seed}: {describe(s)}; train CPU "
-                  f"{t.get('train_cpu_s', float('nan')):.0f}s (wall "
-                  f"{t.get('train_wall_s', float('nan')):.0f}s)", flush=True)
+            cpu = f"{t['train_cpu_s']:.0f}s (wall {t['train_wall_s']:.0f}s)" if t else "unknown"
+            print(f"{preset} seed {seed}: {describe(s)}; train CPU {cpu}", flush=True)
             import yaml
 
             resolved = yaml.safe_load((run / "config.yaml").read_text())
