@@ -36,6 +36,7 @@ def test_channels_are_the_indexed_digits_and_label_is_the_triple(digits):
     # the three channels are drawn independently: not all the same digit
     assert (triples[:, 0] != triples[:, 1]).float().mean() > 0.8
     assert len(load("stacked-mnist", root)) == 20  # default size = the source split's size
+    assert torch.equal(ds.labels, ds.modes)
 
 
 def test_deterministic_given_the_seed_and_splits(digits):

@@ -67,6 +67,11 @@ class StackedMNIST(Dataset):
     def __len__(self) -> int:
         return self.size
 
+    @property
+    def labels(self) -> torch.Tensor | None:
+        """The mode (digit triple) of every example, or None when labels are off."""
+        return self.modes if self.with_labels else None
+
     def images_at(self, index: torch.Tensor) -> torch.Tensor:
         """uint8 N x 3 x H x W images of examples ``index``."""
         x = self.digits[self.index[index.cpu()]]  # N x 3 x 28 x 28: channel k = digit k
