@@ -38,6 +38,8 @@ from torch import nn
 HERE = Path(__file__).resolve().parent
 RUNS = Path(os.environ.get("FACES_RUNS", "/tmp/gankit-faces-runs"))
 PRESETS = ("faces-dcgan", "faces-progan", "faces-stylegan")
+# longer runs for one question each, trained on request only (not by run_all.sh)
+EXTRA_PRESETS = ("faces-stylegan32-long",)
 
 
 def cpu_seconds() -> float:
@@ -277,7 +279,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train")
-    t.add_argument("preset", choices=PRESETS)
+    t.add_argument("preset", choices=PRESETS + EXTRA_PRESETS)
     t.add_argument("--cpu", type=float, default=180, help="CPU seconds of training")
     t.add_argument("--log-every", type=int, default=5)
     t.add_argument("--set", action="append", default=[], help="extra config override")
