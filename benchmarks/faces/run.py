@@ -104,24 +104,39 @@ def cmd_train(args) -> None:
     preset_steps = cfg.train.steps
     cfg.train.steps = preset_steps * 20  # the CPU budget ends the run
 
+    out = RUNS / (args.name or args.preset)
+
     class CpuBudget(Callback):
+        prior = 0.0  # training CPU seconds of earlier segments of a resumed run
+        stopped_by = "cpu budget"
+
         def on_start(self, trainer):
             self.t0, self.w0 = cpu_seconds(), time.time()
+            if trainer.step:  # resumed: count the CPU time logged up to the checkpoint
+                for line in (out / "stats.jsonl").read_text().splitlines():
+                    rec = json.loads(line)
+                    if rec.get("step", 0) <= trainer.step and "cpu_s" in rec:
+                        self.prior = rec["cpu_s"]
+
+        def used(self):
+            return self.prior + cpu_seconds() - self.t0
 
         def on_log(self, trainer, record):
-            used = cpu_seconds() - self.t0
+            used = self.used()
             record["cpu_s"] = round(used, 1)
-            if used >= args.cpu:
+            stop_file = args.stop_file and Path(args.stop_file).exists()
+            if used >= args.cpu or stop_file:
+                self.stopped_by = "cpu budget" if used >= args.cpu else "stop file"
                 trainer.cfg.train.steps = trainer.step  # the loop ends, _finish runs
 
-    out = RUNS / (args.name or args.preset)
     budget = CpuBudget()
     c0 = cpu_seconds()
-    trainer = Trainer(cfg, out, callbacks=[budget])
+    trainer = Trainer(cfg, out, "auto" if args.resume else None, callbacks=[budget])
     setup_cpu = cpu_seconds() - c0
     trainer.run()
     info = {"preset": args.preset, "run": args.name or args.preset, "cpu_budget_s": args.cpu,
-            "train_cpu_s": round(cpu_seconds() - budget.t0, 1),
+            "train_cpu_s": round(budget.used(), 1), "stopped_by": budget.stopped_by,
+            "cpu_s_before_resume": round(budget.prior, 1),
             "setup_cpu_s": round(setup_cpu, 1), "wall_s": round(time.time() - budget.w0, 1),
             "steps": trainer.step, "preset_steps": preset_steps,
             "images_seen": trainer.images_seen, "batch_size": cfg.train.batch_size,
@@ -284,6 +299,11 @@ def main() -> None:
     t.add_argument("--log-every", type=int, default=5)
     t.add_argument("--set", action="append", default=[], help="extra config override")
     t.add_argument("--name", help="run folder name (default: the preset), for variants")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run folder's latest checkpoint; --cpu is then the total "
+                        "over all segments (the CPU time logged up to that checkpoint counts)")
+    t.add_argument("--stop-file", help="also end the run (checkpoint + export) at the first "
+                                       "log line after this file appears")
     e = sub.add_parser("eval")
     e.add_argument("--presets", nargs="*", default=list(PRESETS), help="run folder names")
     e.add_argument("--n-fake", type=int, default=2000)
