@@ -23,13 +23,16 @@ Each image is reduced to three descriptors (images in [-1, 1]):
   say where light and dark regions sit: head position and size, pose, hair outline;
 - **pattern**: the layout scaled to unit length, so that only the arrangement counts, not
   the contrast (which the last, fine AdaIN layers also set);
+- **edges**: where the boundaries are, whichever side of them is darker (so a colour swap
+  that turns dark hair on a light background into light hair on a dark one does not count):
+  the luma's gradient magnitude at 16x16, pooled to 8x8, mean removed, unit length;
 - **colour**: the mean of each RGB channel over the image (3 numbers);
 - **texture**: the RMS of each channel's high-pass residual ``x - box3x3(x)`` (3 numbers), a
   position-free measure of fine detail and noise.
 
 For each pair and descriptor it compares the Euclidean distances ``d(M, R)`` and
 ``d(M, C)``. Reported per crossover: the fraction of pairs whose mixed image is closer to the
-row source in layout and pattern, and closer to the column source in colour and in texture
+row source in layout, pattern and edges, and closer to the column source in colour and in texture
 (printed as such; the JSON stores every fraction as "closer to row"), plus the
 mean distances, next to the mean ``d(R, C)`` between the two unrelated sources as the scale.
 Nothing here is learned or tuned on the results.
@@ -45,7 +48,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-DESCRIPTORS = ("layout", "pattern", "colour", "texture")
+DESCRIPTORS = ("layout", "pattern", "edges", "colour", "texture")
 
 
 def describe(x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -57,7 +60,16 @@ def describe(x: torch.Tensor) -> dict[str, torch.Tensor]:
     blur = F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
     texture = (x - blur).pow(2).mean((2, 3)).sqrt()
     pattern = layout / layout.norm(dim=1, keepdim=True).clamp_min(1e-8)
-    return {"layout": layout, "pattern": pattern, "colour": colour, "texture": texture}
+    # where the boundaries are, whichever side is darker: gradient magnitude of the luma at
+    # 16x16 (finer texture averaged away), pooled to 8x8, mean removed, unit length
+    small = F.adaptive_avg_pool2d(luma, 16)
+    gx, gy = small[..., :, 1:] - small[..., :, :-1], small[..., 1:, :] - small[..., :-1, :]
+    grad = (F.pad(gx, (0, 1)).pow(2) + F.pad(gy, (0, 0, 0, 1)).pow(2)).sqrt()
+    edges = F.adaptive_avg_pool2d(grad, 8).flatten(1)
+    edges = edges - edges.mean(1, keepdim=True)
+    edges = edges / edges.norm(dim=1, keepdim=True).clamp_min(1e-8)
+    return {"layout": layout, "pattern": pattern, "edges": edges, "colour": colour,
+            "texture": texture}
 
 
 def dist(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -119,7 +131,8 @@ def main() -> None:
     print(f"{args.run}: step {gen.step}, {gen.info.resolution}px, num_ws {num_ws}, "
           f"{args.pairs} pairs; mean d(R, C): " + ", ".join(f"{k} {v:.3f}"
                                                           for k, v in scale.items()))
-    print("k  | mix: layout->row  pattern->row  colour->col  texture->col | control: same")
+    print("k  | mix: layout->row  pattern->row  edges->row  colour->col  texture->col | "
+          "control: same")
     for r in rows:
         cells = []
         for part in ("mix", "control"):
@@ -129,6 +142,8 @@ def main() -> None:
                          f"  {v['pattern']['frac_closer_to_row']:.3f} "
                          f"({v['pattern']['mean_d_to_row']:.2f}/"
                          f"{v['pattern']['mean_d_to_col']:.2f})"
+                         f"  {v['edges']['frac_closer_to_row']:.3f} "
+                         f"({v['edges']['mean_d_to_row']:.2f}/{v['edges']['mean_d_to_col']:.2f})"
                          f"  {1 - v['colour']['frac_closer_to_row']:.3f} "
                          f"({v['colour']['mean_d_to_row']:.3f}/{v['colour']['mean_d_to_col']:.3f})"
                          f"  {1 - v['texture']['frac_closer_to_row']:.3f} "

@@ -229,6 +229,7 @@ def frechet(f1: np.ndarray, f2: np.ndarray) -> float:
 def cmd_eval(args) -> None:
     from gankit.data.base import to_uint8
     from gankit.sampling import load_generator
+    from gankit.sampling.grids import mixing_grid
     from gankit.utils.images import save_grid
 
     torch.set_num_threads(1)
@@ -263,6 +264,21 @@ def cmd_eval(args) -> None:
         t0 = time.process_time()
         fake = to_uint8(gen.generate(seeds, batch_size=250))
         gen_cpu = time.process_time() - t0
+        res = fake.shape[-1]
+        if res != 64:
+            # the feature net sees 64x64: upsample, and score real faces made at the same
+            # resolution the same way, the floor that resolution alone sets
+            def up(x):
+                return torch.nn.functional.interpolate(
+                    x.float(), size=64, mode="bilinear", align_corners=False
+                ).round().clamp(0, 255).to(torch.uint8)
+
+            key = f"real faces at {res}x{res} (Lanczos), bilinear up to 64"
+            if key not in rows:
+                low = up(load_faces(data_root(), size=res)[:args.n_fake])
+                f_low = net.features(low)
+                rows[key] = {"kid": kid(f_low, f_ref), "fid_sub": frechet(f_low, f_ref)}
+            fake = up(fake)
         f_fake = net.features(fake)
         rows[preset] = {"kid": kid(f_fake, f_ref), "fid_sub": frechet(f_fake, f_ref),
                         "gen_cpu_s_per_1000": round(gen_cpu / args.n_fake * 1000, 2), **meta}
@@ -271,11 +287,12 @@ def cmd_eval(args) -> None:
             z_seeds = list(range(8))
             grid = torch.cat([gen.generate(z_seeds, psi=p) for p in (0.0, 0.5, 0.7, 1.0)])
             save_grid(grid, HERE / f"truncation-{preset}.jpg", nrow=8)
-        if "mix" in gen.capabilities and hasattr(gen.model, "mix_grid"):
-            rz, cz = gen.latents(list(range(5))), gen.latents(list(range(10, 15)))
-            with torch.no_grad():
-                mix = gen.model.mix_grid(rz, cz, mix_layers=(4, gen.model.num_ws), G=gen.G)
-            save_grid(mix, HERE / f"mixing-{preset}.jpg", nrow=5)
+        if "mix" in gen.capabilities:
+            # what `gankit mix RUN --rows 0-4 --cols 10-14 --layers 4,NUM_WS` draws: row seeds
+            # give the 4x4 and 8x8 styles, column seeds the rest; sources in row/column 0
+            mix, ncol = mixing_grid(gen, list(range(5)), list(range(10, 15)),
+                                    mix_layers=(4, gen.model.num_ws))
+            save_grid(mix, HERE / f"mixing-{preset}.jpg", nrow=ncol)
         print(preset, rows[preset]["kid"], rows[preset]["fid_sub"], flush=True)
     out = {"feature_net": "random conv net (seed 0), BN stats set on the 5,000 real faces, "
                           "896-d (substitute, not Inception)",
