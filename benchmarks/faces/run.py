@@ -8,6 +8,10 @@ Usage (from the repository root, one heavy job at a time)::
     PYTHONPATH=src nice -n 10 python benchmarks/faces/run.py train faces-stylegan --cpu 180
     PYTHONPATH=src nice -n 10 python benchmarks/faces/run.py eval
 
+``faces-stylegan32-long`` (the style-mixing run, not part of ``run_all.sh``) is trained the
+same way; ``--stop-file F`` ends a run cleanly (checkpoint + export) once F exists and
+``--resume`` continues a run folder, with ``--cpu`` counted over all its segments.
+
 ``train`` runs a preset through the normal trainer with ``train.steps`` raised out of the way
 and stops it (checkpoint + export, as at a normal end) at the first log line after ``--cpu``
 seconds of process CPU time spent in training (data loading excluded), on one thread. ``eval``
