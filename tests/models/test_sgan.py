@@ -80,3 +80,54 @@ def test_classifies_from_nine_labels():
     res = classifier_accuracy(m, x, test.labels)
     assert res["accuracy"] > 0.95, res
     assert math.isclose(res["errors"], 300 * (1 - res["accuracy"]), abs_tol=1e-6)
+
+
+def test_data_init_normalises_every_layer_once():
+    """Salimans & Kingma init: each unit's pre-activation has mean 0, std 1 on the batch;
+    the first D loss runs it once and later losses leave the scales alone."""
+    m = _model(input_noise=0.0, hidden_noise=0.0)
+    D = m.nets["D"]
+    ds = SemiSupervised(_dataset(), 9)
+    batch = next(ds.loader(64, seed=0))
+    assert int(D.initialized) == 0
+    m.loss("D", batch, m.nets)
+    assert int(D.initialized) == 1
+    h = batch["real"].flatten(1)
+    for layer in D.body:
+        if hasattr(layer, "direction"):
+            pre = layer(h)
+            assert pre.mean(0).abs().max() < 1e-4
+            assert (pre.std(0, unbiased=False) - 1).abs().max() < 1e-3
+        h = layer(h)
+    scales = [layer.scale.clone() for layer in D.body if hasattr(layer, "direction")]
+    m.loss("D", next(ds.loader(64, seed=1)), m.nets)
+    assert all(torch.equal(a, layer.scale) for a, layer in
+               zip(scales, [x for x in D.body if hasattr(x, "direction")]))
+    # resuming keeps the flag, so trained weights are not re-initialised
+    assert "initialized" in D.state_dict()
+
+
+def test_hidden_scales_fixed_unless_asked():
+    fixed = {n for n, _ in _model().nets["D"].named_parameters() if n.endswith("scale")}
+    assert fixed == {"head.scale"}  # the paper trains only the output layer's scale
+    trained = {n for n, _ in _model(train_scale=True).nets["D"].named_parameters()
+               if n.endswith("scale")}
+    assert len(trained) == 6
+
+
+def test_feature_matching_uses_features_before_the_noise():
+    """The matched features are the last hidden ReLU's output (>= 0), not the noisy copy."""
+    m = _model(hidden_noise=5.0)
+    D = m.nets["D"].train()
+    logits, f = D(torch.rand(16, 1, 8, 8) * 2 - 1, return_features=True)
+    assert (f >= 0).all() and logits.shape == (16, 3)
+    leaky = _model(leak=0.2).nets["D"]
+    assert any(isinstance(x, torch.nn.LeakyReLU) for x in leaky.body)
+    assert not any(isinstance(x, torch.nn.LeakyReLU) for x in m.nets["D"].body)
+
+
+def test_lr_decay():
+    assert _model().lr_factor(900, 1000) == 1.0
+    m = _model(lr_decay=0.5)
+    assert m.lr_factor(0, 1000) == 1.0 and m.lr_factor(500, 1000) == 1.0
+    assert m.lr_factor(750, 1000) == pytest.approx(0.5) and m.lr_factor(1000, 1000) == 0.0
