@@ -74,7 +74,7 @@ def test_losses_backprop_and_need_semi_data():
 def test_classifies_from_nine_labels():
     torch.manual_seed(0)
     train, test = SemiSupervised(_dataset(), 9), _dataset(300, seed=1)
-    m = _model(width=0.2)
+    m = _model(width=0.2, d_ema=0.9)  # a window of ~10 of the 150 steps
     fit(m, train.loader(32, seed=0), steps=150, lr=3e-3)
     x = test.images.float() / 127.5 - 1
     res = classifier_accuracy(m, x, test.labels)
@@ -131,3 +131,25 @@ def test_lr_decay():
     m = _model(lr_decay=0.5)
     assert m.lr_factor(0, 1000) == 1.0 and m.lr_factor(500, 1000) == 1.0
     assert m.lr_factor(750, 1000) == pytest.approx(0.5) and m.lr_factor(1000, 1000) == 0.0
+
+
+def test_classify_uses_the_running_average_of_d():
+    m = _model(d_ema=0.5)
+    ds = SemiSupervised(_dataset(), 9)
+    fit(m, ds.loader(16, seed=0), steps=3, lr=1e-2)
+    D, avg = m.nets["D"], m.nets["D_ema"]
+    assert not any(p.requires_grad for p in avg.parameters())
+    x = torch.rand(4, 1, 8, 8) * 2 - 1
+    assert torch.equal(m.classify(x), m.classify(x, D=avg))
+    assert not torch.allclose(m.classify(x), m.classify(x, D=D))
+    # one more D step moves the average half way (decay 0.5) towards D's new weights
+    before = [p.clone() for p in avg.parameters()]
+    loss, _ = m.loss("D", next(ds.loader(16, seed=5)), m.nets)
+    loss.backward()
+    with torch.no_grad():
+        for p in D.parameters():
+            p -= 0.1 * p.grad
+    m.after_step("D")
+    for b, a, p in zip(before, avg.parameters(), D.parameters()):
+        assert torch.allclose(a, 0.5 * b + 0.5 * p, atol=1e-6)
+    assert "D_ema" not in _model(d_ema=0.0).nets

@@ -36,6 +36,7 @@ unlabelled stream and a labelled one.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -194,6 +195,9 @@ class SGAN(GANModel):
                                     "layers on the first batch (Salimans & Kingma 2016)")
         train_scale: bool = opt(False, "train the weight-norm scales g of D's hidden layers "
                                        "(the authors' code fixes them after the init)")
+        d_ema: float = opt(0.999, "decay of an exponential moving average of D's weights, "
+                                  "which classify() uses (0 = classify with D itself)",
+                           min=0.0, max=0.99999)
         lr_decay: float = opt(0.0, "decay both learning rates linearly to 0 over this last "
                                    "fraction of the run (0 = constant)", min=0.0, max=1.0)
 
@@ -218,6 +222,11 @@ class SGAN(GANModel):
                                            cfg.hidden_noise, cfg.leak, cfg.train_scale)
         if not cfg.data_init:
             self.nets["D"].initialized.fill_(1)
+        if cfg.d_ema > 0:
+            # the authors test with a running average of D's weights (their disc_param_avg):
+            # the classifier of a noisy two-player game is much steadier averaged. Kept in
+            # nets so that checkpoints hold it; no phase optimises it.
+            self.nets["D_ema"] = copy.deepcopy(self.nets["D"]).requires_grad_(False)
 
     def loss(self, phase, batch, nets):
         G, D = nets["G"], nets["D"]
@@ -230,6 +239,8 @@ class SGAN(GANModel):
             if not int(self.nets["D"].initialized):
                 # once, on the first unlabelled batch (the flag is kept in checkpoints)
                 self.nets["D"].data_init(real)
+                if "D_ema" in self.nets:
+                    self.nets["D_ema"].load_state_dict(self.nets["D"].state_dict())
             with torch.no_grad():
                 fake = G(self.noise.randn(n, self.cfg.z_dim).to(real.device))
             sup_logits = D(batch["labelled_real"])
@@ -252,6 +263,15 @@ class SGAN(GANModel):
             return fm, {"loss_g": fm.detach()}
         raise ValueError(f"sgan has no phase {phase!r}")
 
+    @torch.no_grad()
+    def after_step(self, phase: str) -> None:
+        if phase == "D" and "D_ema" in self.nets:
+            avg, net = self.nets["D_ema"], self.nets["D"]
+            for a, p in zip(avg.parameters(), net.parameters()):
+                a.lerp_(p.detach(), 1.0 - self.cfg.d_ema)
+            for a, b in zip(avg.buffers(), net.buffers()):
+                a.copy_(b)
+
     def lr_factor(self, step: int, total_steps: int) -> float:
         # the paper keeps lr 3e-3 and then anneals it linearly to 0; annealing lets D's
         # classifier settle instead of jittering with the two-player game
@@ -264,8 +284,10 @@ class SGAN(GANModel):
 
     @torch.no_grad()
     def classify(self, x: torch.Tensor, D: nn.Module | None = None) -> torch.Tensor:
-        """Class logits (N x K) of images ``x`` (float NCHW in [-1, 1]); D in eval mode."""
-        D = self.nets["D"] if D is None else D
+        """Class logits (N x K) of images ``x`` (float NCHW in [-1, 1]) by the averaged D
+        (``d_ema``; D itself when that is off), in eval mode."""
+        if D is None:
+            D = self.nets["D_ema"] if "D_ema" in self.nets else self.nets["D"]
         was = D.training
         D.eval()
         try:
