@@ -60,6 +60,10 @@ def load_classifier(path: str | Path, device: str = "cpu"):
         raise GankitError(f"model {cfg.model.name!r} is not a classifier (no classify "
                           f"capability), so it has no classifier accuracy; use image metrics "
                           f"such as --metrics fid --ref DATASET")
+    missing = sorted(set(model.nets) - set(state["nets"]))
+    if missing:
+        raise CheckpointError(f"{path} has no weights for {', '.join(missing)}: it was written "
+                              f"by an older version of model {cfg.model.name!r}; train it again")
     for k, v in state["nets"].items():
         model.nets[k].load_state_dict(v)
     model.load_extra_state(state.get("model_extra") or {})
