@@ -71,3 +71,15 @@ def test_yaml_file_errors(tmp_path):
     lst.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="mapping"):
         load_config(lst)
+
+
+def test_off_on_yes_no_stay_strings(tmp_path):
+    """YAML 1.1 would read `off` as False; `train.amp=off` must mean the choice "off"."""
+    cfg = load_config({"model": {"name": "dcgan"}}, ["train.amp=off", "data.flip=false"])
+    assert cfg.train.amp == "off" and cfg.data.flip is False
+    preset = tmp_path / "p.yaml"
+    preset.write_text("model:\n  name: dcgan\ntrain:\n  amp: off\n  compile: False\n")
+    cfg = load_config(str(preset))
+    assert cfg.train.amp == "off" and cfg.train.compile is False
+    with pytest.raises(ConfigError, match="train.amp"):
+        load_config({"model": {"name": "dcgan"}}, ["train.amp=no"])

@@ -1,10 +1,17 @@
-"""Peak resident memory (RSS) of a 64x64 DCGAN training run, measured in a fresh process.
+"""Peak resident memory (RSS) of gankit jobs, each measured in a fresh process.
 
-    python benchmarks/speed/memory.py --steps 20            # DCGAN 64x64 on the CelebA subset
+    python benchmarks/speed/memory.py --job train --steps 20         # DCGAN 64x64, CelebA subset
+    python benchmarks/speed/memory.py --job fid-mnist --num 10000    # FID+KID, 10k vs 10k, MNIST net
+    python benchmarks/speed/memory.py --job fid-inception --num 1000 # FID, Inception, N vs N CIFAR-10
 
 Each measurement runs in its own subprocess and reads that process's ru_maxrss, so the
-number covers everything: torch itself, the dataset in memory, networks, optimizer state,
-activations. The bound we state for a 4 GB laptop is 2 GiB per job.
+number covers everything: torch itself, the data, networks, optimizer state, activations and
+the stored features. The bound we state for a 4 GB laptop is 2 GiB per job.
+
+The Inception job uses a randomly initialised FID Inception-v3 weights file (the standard
+weights are not available offline here); weights do not change the memory a forward pass
+needs. Features stream batch by batch, so its RSS grows with N only by the stored pool
+features (2 x N x 2048 float64 = 32 MiB per 1,000 images a side); run two N to see the slope.
 """
 from __future__ import annotations
 
@@ -20,8 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BOUND_MIB = 2048
 
 
-def child_train(steps: int, out: str) -> None:
-    sys.path.insert(0, str(ROOT / "src"))
+def child_train(steps: int, out: str) -> str:
     from gankit.config import load_config
     from gankit.train.trainer import train
 
@@ -31,37 +37,70 @@ def child_train(steps: int, out: str) -> None:
                       [f"train.steps={steps}", "train.batch_size=64", "train.progress=false",
                        "train.sample_every=0", "train.checkpoint_every=0"])
     train(cfg, out)
+    return f"dcgan 64x64 training, batch 64, {steps} steps, {data}"
 
 
+def child_fid(net: str, num: int, out: str) -> str:
+    import torch
+
+    from gankit.cli import main as cli
+
+    args = ["evaluate", "--metrics", "fid,kid" if net == "mnist" else "fid",
+            "--num", str(num), "--num-ref", str(num), "--feature-net", net, "--no-cache",
+            "--no-progress", "--threads", "1"]
+    if net == "mnist":
+        args = [args[0], "mnist:test", "--ref", "mnist:train", *args[1:]]
+        what = f"FID+KID, MNIST feature net, {num} mnist:test vs {num} mnist:train"
+    else:
+        from gankit.metrics.inception import FIDInceptionV3
+
+        weights = Path(out) / "random-fid-inception.pth"
+        weights.parent.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(0)
+        torch.save(FIDInceptionV3().state_dict(), weights)
+        args = [args[0], "cifar10:test", "--ref", "cifar10:train", *args[1:],
+                "--weights", str(weights)]
+        what = (f"FID, FID Inception-v3 (random weights), 299x299, {num} cifar10:test vs "
+                f"{num} cifar10:train")
+    rc = cli(args)
+    if rc:
+        raise SystemExit(rc)
+    return what
 
 
-def peak_of(args: list[str]) -> float:
-    """Run this script as a child with ``args``; return the child's peak RSS in MiB."""
+def measure(args: list[str]) -> tuple[float, str]:
+    """Run this script as a child with ``args``; return its peak RSS in MiB and its job text."""
     proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True,
                           text=True)
     if proc.returncode != 0:
-        raise SystemExit(proc.stderr[-2000:])
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        raise SystemExit(proc.stderr[-3000:])
+    what = proc.stdout.strip().splitlines()[-1]
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, what
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--job", choices=["train", "fid-mnist", "fid-inception"], default="train")
+    ap.add_argument("--steps", type=int, default=20, help="train: steps")
+    ap.add_argument("--num", type=int, default=10000, help="fid: images on each side")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--out", default="/tmp/gankit-mem-run")
     ap.add_argument("--json")
     args = ap.parse_args()
     if args.child:
+        sys.path.insert(0, str(ROOT / "src"))
         import shutil
         shutil.rmtree(args.out, ignore_errors=True)
-        child_train(args.steps, args.out)
+        if args.job == "train":
+            what = child_train(args.steps, args.out)
+        else:
+            what = child_fid(args.job.split("-")[1], args.num, args.out)
+        print(what)
         return
-    peak = peak_of(["--steps", str(args.steps), "--out", args.out])
-    result = {"job": "dcgan 64x64 training, batch 64", "steps": args.steps,
-              "peak_rss_mib": round(peak, 1), "bound_mib": BOUND_MIB,
-              "within_bound": peak <= BOUND_MIB,
-              "data": "celeba subset (5,000 faces)" if os.environ.get("GANKIT_DATA") else
-              "synthetic 5,000 images"}
+    peak, what = measure(["--job", args.job, "--steps", str(args.steps), "--num",
+                          str(args.num), "--out", args.out])
+    result = {"job": what, "peak_rss_mib": round(peak, 1), "bound_mib": BOUND_MIB,
+              "within_bound": peak <= BOUND_MIB}
     print(json.dumps(result, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))

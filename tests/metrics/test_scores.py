@@ -28,6 +28,10 @@ def test_feature_stats_match_numpy():
     mu, sigma = scores.feature_stats(f)
     np.testing.assert_allclose(mu, f.astype(np.float64).mean(0), rtol=1e-12)
     np.testing.assert_allclose(sigma, np.cov(f, rowvar=False), rtol=1e-10, atol=1e-14)
+    # chunked accumulation (chunks that do not divide N) gives the same statistics
+    mu_c, sigma_c = scores.feature_stats(f, chunk=7)
+    np.testing.assert_allclose(mu_c, mu, rtol=1e-12)
+    np.testing.assert_allclose(sigma_c, sigma, rtol=1e-10, atol=1e-14)
 
 
 @pytest.mark.parametrize("shift", [0.0, 0.3, 2.0])

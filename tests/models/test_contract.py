@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from gankit.config import config_from_dict
+from gankit.errors import GankitError
 from gankit.registry import MODELS
 from gankit.sampling import load_generator
 from gankit.train.trainer import Trainer
@@ -53,6 +54,8 @@ def test_model_contract(name, tmp_path):
     assert a.shape[0] == 3 and torch.isfinite(a).all()
     torch.testing.assert_close(a, b)
     torch.testing.assert_close(a, from_export.generate(seeds))  # same seed, same output
+    with pytest.raises(GankitError, match="not_an_option"):  # never silently ignored
+        from_export.generate(seeds, not_an_option=1)
     if model.info.kind == "image":
         assert a.shape[1:] == (model.info.channels, model.info.resolution, model.info.resolution)
         assert a.min() >= -1 and a.max() <= 1

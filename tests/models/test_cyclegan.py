@@ -106,6 +106,8 @@ def test_translate_both_directions_and_grid():
     torch.testing.assert_close(m.translate(b["B"], "BtoA"), m.nets["G_BA"](b["B"]))
     with pytest.raises(GankitError, match="AtoB or BtoA"):
         m.translate(b["A"], "sideways")
+    with pytest.raises(GankitError, match="multiples of 4"):
+        m.translate(b["A"][:, :, :-1, :-1], "AtoB")
     grid = m.preview(None, None, b, dict(m.nets))
     assert m.preview_nrow == 3 and grid.shape == (12, 3, 16, 16)  # 2 A rows, 2 B rows
     torch.testing.assert_close(grid[0], b["A"][0])

@@ -90,6 +90,8 @@ def test_translate_and_sample_grid():
         m.translate(b["A"], "BtoA")
     with pytest.raises(GankitError, match="expected images"):
         m.translate(b["A"][:, :1])
+    with pytest.raises(GankitError, match="multiples of"):
+        m.translate(b["A"][:, :, :-2, :-2])
     with pytest.raises(GankitError, match="translate"):
         m.generate(torch.zeros(1, 1))
     m.eval()

@@ -107,7 +107,7 @@ def test_shapes_at_every_level_and_generate_at_data_resolution():
         assert m.generate(z).shape == (4, 3, 16, 16)
     m28 = make(28, channels=1)
     assert m28.generate(torch.randn(2, m28.cfg.z_dim)).shape == (2, 1, 28, 28)
-    with pytest.raises(ConfigError, match="no sampling options"):
+    with pytest.raises(ConfigError, match="takes no generation options, got psi"):
         m.generate(z, psi=0.5)
 
 

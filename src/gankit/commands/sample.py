@@ -33,8 +33,7 @@ def output_path(source: str, out: str | None, name: str) -> Path:
 
 
 def parse_options(items: list[str]) -> dict:
-    import yaml
-
+    from gankit.config import load_yaml
     from gankit.errors import GankitError
 
     out = {}
@@ -42,7 +41,7 @@ def parse_options(items: list[str]) -> dict:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise GankitError(f"--option {item!r} must look like KEY=VALUE, e.g. psi=0.7")
-        out[key.strip()] = yaml.safe_load(value)
+        out[key.strip()] = load_yaml(value)
     return out
 
 

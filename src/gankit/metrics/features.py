@@ -131,7 +131,8 @@ def extract(net: FeatureNet, batches, total: int, progress: bool = True,
     """Run ``net`` over an iterable of uint8 batches; return float32 arrays, ``total`` rows."""
     from tqdm import tqdm
 
-    parts: dict[str, list[np.ndarray]] = {}
+    # filled in place (total rows known up front): no list of parts and no concatenated copy
+    feats: dict[str, np.ndarray] = {}
     done = 0
     with tqdm(total=total, desc=desc, unit="img", disable=not progress, leave=False) as bar:
         for batch in batches:
@@ -141,11 +142,14 @@ def extract(net: FeatureNet, batches, total: int, progress: bool = True,
             with torch.inference_mode():
                 out = net(batch)
             for k, v in out.items():
-                parts.setdefault(k, []).append(v.cpu().numpy())
+                v = v.cpu().numpy()
+                if k not in feats:
+                    feats[k] = np.empty((total, *v.shape[1:]), dtype=v.dtype)
+                feats[k][done:done + v.shape[0]] = v
             done += batch.shape[0]
             bar.update(batch.shape[0])
             if done >= total:
                 break
     if done < total:
         raise GankitError(f"the image source gave {done} images, {total} were asked for")
-    return {k: np.concatenate(v) for k, v in parts.items()}
+    return feats

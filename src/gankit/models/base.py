@@ -122,8 +122,19 @@ class GANModel(nn.Module):
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None,
                  G: nn.Module | None = None, **options: Any) -> torch.Tensor:
         """Images in [-1, 1] (N x C x H x W) for latents ``z``; ``G`` defaults to nets['G']."""
+        self.reject_options(options)
         G = self.nets["G"] if G is None else G
         return G(z) if labels is None else G(z, labels)
+
+    def reject_options(self, options: Mapping[str, Any]) -> None:
+        """Raise on generation options (psi, mix_z, noise, ...) a model does not take, so that
+        `gankit sample --option psi=0.5` on a DCGAN is an error rather than silently ignored."""
+        given = sorted(k for k, v in options.items() if v is not None)
+        if given:
+            raise ConfigError(
+                f"model {self.cfg.name!r} takes no generation options, got {', '.join(given)}; "
+                f"truncation (psi), style mixing and noise options are StyleGAN's "
+                f"(`gankit sample RUN --option psi=0.7` on a stylegan run)")
 
     def preview(self, z: torch.Tensor | None, labels: torch.Tensor | None,
                 batch: dict[str, torch.Tensor], gens: dict[str, nn.Module],

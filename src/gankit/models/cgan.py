@@ -183,6 +183,7 @@ class CGAN(AdversarialGAN):
         return super().preview(zz, yy, batch, gens, chunk)
 
     def generate(self, z, labels=None, G=None, **options):
+        self.reject_options(options)
         G = self.nets["G"] if G is None else G
         if labels is None:
             raise ConfigError("cgan is class-conditional: pass labels (gankit sample --class K)")

@@ -215,7 +215,8 @@ class CycleGAN(GANModel):
         """Translate images (N x C x R x R in [-1, 1]) with G_AB (AtoB) or G_BA (BtoA)."""
         if direction not in ("AtoB", "BtoA"):
             raise GankitError(f"direction must be AtoB or BtoA, got {direction!r}")
-        check_images(x, self.info.channels, "cyclegan.translate")
+        # the ResNet generator downsamples twice (stride 2) and upsamples back
+        check_images(x, self.info.channels, "cyclegan.translate", 4)
         return self.nets["G_AB" if direction == "AtoB" else "G_BA"](x)
 
     def generate(self, z, labels=None, G=None, **options):

@@ -34,10 +34,15 @@ def linear_decay(step: int, total_steps: int, decay_start: float) -> float:
     return max(0.0, 1.0 - (step - start) / (total_steps - start))
 
 
-def check_images(x: torch.Tensor, channels: int, where: str) -> None:
+def check_images(x: torch.Tensor, channels: int, where: str, multiple: int = 1) -> None:
+    """Images must be N x channels x H x W with H and W multiples of the generator's stride."""
     if x.dim() != 4 or x.shape[1] != channels:
         raise GankitError(f"{where}: expected images N x {channels} x H x W, "
                           f"got {tuple(x.shape)}")
+    if x.shape[2] % multiple or x.shape[3] % multiple:
+        raise GankitError(f"{where}: height and width must be multiples of {multiple} for this "
+                          f"generator, got {x.shape[2]} x {x.shape[3]}; resize or pad the images "
+                          f"first (`gankit translate` resizes to the training resolution)")
 
 
 def triplet_grid(cols: list[torch.Tensor], n: int = 8) -> torch.Tensor:
@@ -165,7 +170,8 @@ class Pix2Pix(GANModel):
         if direction != "AtoB":
             raise GankitError("pix2pix learns one direction (A -> B of its training data); "
                               "train with data.dataset=...?direction=BtoA for the other one")
-        check_images(x, self.info.channels, "pix2pix.translate")
+        # the U-Net halves the size log2(resolution) times down to its 1 x 1 bottleneck
+        check_images(x, self.info.channels, "pix2pix.translate", self.nets["G"].resolution)
         return self.nets["G"](x)
 
     def generate(self, z, labels=None, G=None, **options):

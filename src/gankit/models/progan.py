@@ -314,10 +314,7 @@ class ProGAN(GANModel):
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None,
                  G: nn.Module | None = None, **options: Any) -> torch.Tensor:
         """Images at the data resolution; during growth the current output is upsampled."""
-        given = sorted(k for k, v in options.items() if v is not None)
-        if given:
-            raise ConfigError(f"progan takes no sampling options (truncation, mixing, noise), "
-                              f"got {', '.join(given)}")
+        self.reject_options(options)
         G = self.nets["G"] if G is None else G
         img = G(z, self.level, self.alpha)
         if img.shape[-1] != self.size:

@@ -112,7 +112,7 @@ class Studio:
         return out
 
     def describe(self, run: Path) -> dict[str, Any]:
-        import yaml
+        from gankit.config import load_yaml
 
         info: dict[str, Any] = {"name": run.name, "model": None, "step": 0,
                                 "report": (run / "stats.jsonl").exists(),
@@ -120,7 +120,7 @@ class Studio:
                                 "latent_dim": 0, "num_classes": 0, "directions": [],
                                 "dataset": None}
         try:
-            cfg = yaml.safe_load((run / "config.yaml").read_text())
+            cfg = load_yaml((run / "config.yaml").read_text())
             info["model"] = cfg["model"]["name"]
             info["dataset"] = cfg["data"]["dataset"]
             info["latent_dim"] = int(cfg["model"].get("z_dim", 0) or 0)

@@ -281,8 +281,10 @@ pre{background:#f3f4f6;padding:10px;overflow:auto;font-size:12px}.hint{color:#55
 def _parse_config(text: str) -> dict[str, Any]:
     import yaml
 
+    from gankit.config import load_yaml
+
     try:
-        cfg = yaml.safe_load(text)
+        cfg = load_yaml(text)
     except yaml.YAMLError:
         return {}
     return cfg if isinstance(cfg, dict) else {}
