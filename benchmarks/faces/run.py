@@ -8,6 +8,10 @@ Usage (from the repository root, one heavy job at a time)::
     PYTHONPATH=src nice -n 10 python benchmarks/faces/run.py train faces-stylegan --cpu 180
     PYTHONPATH=src nice -n 10 python benchmarks/faces/run.py eval
 
+``faces-stylegan32-long`` (the style-mixing run, not part of ``run_all.sh``) is trained the
+same way; ``--stop-file F`` ends a run cleanly (checkpoint + export) once F exists and
+``--resume`` continues a run folder, with ``--cpu`` counted over all its segments.
+
 ``train`` runs a preset through the normal trainer with ``train.steps`` raised out of the way
 and stops it (checkpoint + export, as at a normal end) at the first log line after ``--cpu``
 seconds of process CPU time spent in training (data loading excluded), on one thread. ``eval``
@@ -38,6 +42,8 @@ from torch import nn
 HERE = Path(__file__).resolve().parent
 RUNS = Path(os.environ.get("FACES_RUNS", "/tmp/gankit-faces-runs"))
 PRESETS = ("faces-dcgan", "faces-progan", "faces-stylegan")
+# longer runs for one question each, trained on request only (not by run_all.sh)
+EXTRA_PRESETS = ("faces-stylegan32-long",)
 
 
 def cpu_seconds() -> float:
@@ -102,24 +108,39 @@ def cmd_train(args) -> None:
     preset_steps = cfg.train.steps
     cfg.train.steps = preset_steps * 20  # the CPU budget ends the run
 
+    out = RUNS / (args.name or args.preset)
+
     class CpuBudget(Callback):
+        prior = 0.0  # training CPU seconds of earlier segments of a resumed run
+        stopped_by = "cpu budget"
+
         def on_start(self, trainer):
             self.t0, self.w0 = cpu_seconds(), time.time()
+            if trainer.step:  # resumed: count the CPU time logged up to the checkpoint
+                for line in (out / "stats.jsonl").read_text().splitlines():
+                    rec = json.loads(line)
+                    if rec.get("step", 0) <= trainer.step and "cpu_s" in rec:
+                        self.prior = rec["cpu_s"]
+
+        def used(self):
+            return self.prior + cpu_seconds() - self.t0
 
         def on_log(self, trainer, record):
-            used = cpu_seconds() - self.t0
+            used = self.used()
             record["cpu_s"] = round(used, 1)
-            if used >= args.cpu:
+            stop_file = args.stop_file and Path(args.stop_file).exists()
+            if used >= args.cpu or stop_file:
+                self.stopped_by = "cpu budget" if used >= args.cpu else "stop file"
                 trainer.cfg.train.steps = trainer.step  # the loop ends, _finish runs
 
-    out = RUNS / (args.name or args.preset)
     budget = CpuBudget()
     c0 = cpu_seconds()
-    trainer = Trainer(cfg, out, callbacks=[budget])
+    trainer = Trainer(cfg, out, "auto" if args.resume else None, callbacks=[budget])
     setup_cpu = cpu_seconds() - c0
     trainer.run()
     info = {"preset": args.preset, "run": args.name or args.preset, "cpu_budget_s": args.cpu,
-            "train_cpu_s": round(cpu_seconds() - budget.t0, 1),
+            "train_cpu_s": round(budget.used(), 1), "stopped_by": budget.stopped_by,
+            "cpu_s_before_resume": round(budget.prior, 1),
             "setup_cpu_s": round(setup_cpu, 1), "wall_s": round(time.time() - budget.w0, 1),
             "steps": trainer.step, "preset_steps": preset_steps,
             "images_seen": trainer.images_seen, "batch_size": cfg.train.batch_size,
@@ -212,6 +233,7 @@ def frechet(f1: np.ndarray, f2: np.ndarray) -> float:
 def cmd_eval(args) -> None:
     from gankit.data.base import to_uint8
     from gankit.sampling import load_generator
+    from gankit.sampling.grids import mixing_grid
     from gankit.utils.images import save_grid
 
     torch.set_num_threads(1)
@@ -246,6 +268,21 @@ def cmd_eval(args) -> None:
         t0 = time.process_time()
         fake = to_uint8(gen.generate(seeds, batch_size=250))
         gen_cpu = time.process_time() - t0
+        res = fake.shape[-1]
+        if res != 64:
+            # the feature net sees 64x64: upsample, and score real faces made at the same
+            # resolution the same way, the floor that resolution alone sets
+            def up(x):
+                return torch.nn.functional.interpolate(
+                    x.float(), size=64, mode="bilinear", align_corners=False
+                ).round().clamp(0, 255).to(torch.uint8)
+
+            key = f"real faces at {res}x{res} (Lanczos), bilinear up to 64"
+            if key not in rows:
+                low = up(load_faces(data_root(), size=res)[:args.n_fake])
+                f_low = net.features(low)
+                rows[key] = {"kid": kid(f_low, f_ref), "fid_sub": frechet(f_low, f_ref)}
+            fake = up(fake)
         f_fake = net.features(fake)
         rows[preset] = {"kid": kid(f_fake, f_ref), "fid_sub": frechet(f_fake, f_ref),
                         "gen_cpu_s_per_1000": round(gen_cpu / args.n_fake * 1000, 2), **meta}
@@ -254,11 +291,12 @@ def cmd_eval(args) -> None:
             z_seeds = list(range(8))
             grid = torch.cat([gen.generate(z_seeds, psi=p) for p in (0.0, 0.5, 0.7, 1.0)])
             save_grid(grid, HERE / f"truncation-{preset}.jpg", nrow=8)
-        if "mix" in gen.capabilities and hasattr(gen.model, "mix_grid"):
-            rz, cz = gen.latents(list(range(5))), gen.latents(list(range(10, 15)))
-            with torch.no_grad():
-                mix = gen.model.mix_grid(rz, cz, mix_layers=(4, gen.model.num_ws), G=gen.G)
-            save_grid(mix, HERE / f"mixing-{preset}.jpg", nrow=5)
+        if "mix" in gen.capabilities:
+            # what `gankit mix RUN --rows 0-4 --cols 10-14 --layers 4,NUM_WS` draws: row seeds
+            # give the 4x4 and 8x8 styles, column seeds the rest; sources in row/column 0
+            mix, ncol = mixing_grid(gen, list(range(5)), list(range(10, 15)),
+                                    mix_layers=(4, gen.model.num_ws))
+            save_grid(mix, HERE / f"mixing-{preset}.jpg", nrow=ncol)
         print(preset, rows[preset]["kid"], rows[preset]["fid_sub"], flush=True)
     out = {"feature_net": "random conv net (seed 0), BN stats set on the 5,000 real faces, "
                           "896-d (substitute, not Inception)",
@@ -277,11 +315,16 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train")
-    t.add_argument("preset", choices=PRESETS)
+    t.add_argument("preset", choices=PRESETS + EXTRA_PRESETS)
     t.add_argument("--cpu", type=float, default=180, help="CPU seconds of training")
     t.add_argument("--log-every", type=int, default=5)
     t.add_argument("--set", action="append", default=[], help="extra config override")
     t.add_argument("--name", help="run folder name (default: the preset), for variants")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run folder's latest checkpoint; --cpu is then the total "
+                        "over all segments (the CPU time logged up to that checkpoint counts)")
+    t.add_argument("--stop-file", help="also end the run (checkpoint + export) at the first "
+                                       "log line after this file appears")
     e = sub.add_parser("eval")
     e.add_argument("--presets", nargs="*", default=list(PRESETS), help="run folder names")
     e.add_argument("--n-fake", type=int, default=2000)

@@ -1,6 +1,9 @@
 """Test accuracy of a semi-supervised GAN's discriminator as an MNIST classifier.
 
-    python benchmarks/families/sgan_accuracy.py RUN_DIR_OR_CHECKPOINT
+    python benchmarks/families/sgan_accuracy.py RUN_DIR_OR_CHECKPOINT [--net D]
+
+By default the classifier is what ``SGAN.classify`` uses (the running average of D's weights,
+``model.d_ema``); ``--net D`` scores the raw D instead, for comparison.
 
 Loads D from the run's newest checkpoint (the export holds only G), classifies the 10,000
 MNIST test digits (read from the IDX files) and prints accuracy and the error count next to
@@ -23,6 +26,8 @@ from mnist_io import load  # noqa: E402
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run")
+    p.add_argument("--net", default=None, help="score this net (D or D_ema) instead of the "
+                                                "one classify() uses")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     from gankit.models.sgan import classifier_accuracy
@@ -41,8 +46,19 @@ def main(argv=None) -> int:
     for k, v in state["nets"].items():
         model.nets[k].load_state_dict(v)
     x, y = load("test")
-    r = classifier_accuracy(model, x, y)
-    print(f"{path} (step {state['step']}): test accuracy {r['accuracy']:.4f}, "
+    if a.net is not None:
+        from gankit.metrics.classifier import accuracy
+
+        net = model.nets[a.net]
+
+        class _One:  # classify() with the chosen net
+            classify = staticmethod(lambda imgs: model.classify(imgs, D=net))
+
+        r = accuracy(_One(), x, y)
+    else:
+        r = classifier_accuracy(model, x, y)
+    which = a.net or ("D_ema" if "D_ema" in model.nets else "D")
+    print(f"{path} (step {state['step']}, {which}): test accuracy {r['accuracy']:.4f}, "
           f"{r['errors']} errors in {r['examples']} (Salimans et al. 2016, 100 labels: 93 +- 6.5)")
     return 0
 

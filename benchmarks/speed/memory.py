@@ -40,14 +40,14 @@ def child_train(steps: int, out: str) -> str:
     return f"dcgan 64x64 training, batch 64, {steps} steps, {data}"
 
 
-def child_fid(net: str, num: int, out: str) -> str:
+def child_fid(net: str, num: int, out: str, threads: int = 1) -> str:
     import torch
 
     from gankit.cli import main as cli
 
     args = ["evaluate", "--metrics", "fid,kid" if net == "mnist" else "fid",
             "--num", str(num), "--num-ref", str(num), "--feature-net", net, "--no-cache",
-            "--no-progress", "--threads", "1"]
+            "--no-progress", "--threads", str(threads)]
     if net == "mnist":
         args = [args[0], "mnist:test", "--ref", "mnist:train", *args[1:]]
         what = f"FID+KID, MNIST feature net, {num} mnist:test vs {num} mnist:train"
@@ -83,6 +83,7 @@ def main() -> None:
     ap.add_argument("--job", choices=["train", "fid-mnist", "fid-inception"], default="train")
     ap.add_argument("--steps", type=int, default=20, help="train: steps")
     ap.add_argument("--num", type=int, default=10000, help="fid: images on each side")
+    ap.add_argument("--threads", type=int, default=1, help="fid: torch threads")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--out", default="/tmp/gankit-mem-run")
     ap.add_argument("--json")
@@ -94,11 +95,11 @@ def main() -> None:
         if args.job == "train":
             what = child_train(args.steps, args.out)
         else:
-            what = child_fid(args.job.split("-")[1], args.num, args.out)
+            what = child_fid(args.job.split("-")[1], args.num, args.out, args.threads)
         print(what)
         return
     peak, what = measure(["--job", args.job, "--steps", str(args.steps), "--num",
-                          str(args.num), "--out", args.out])
+                          str(args.num), "--out", args.out, "--threads", str(args.threads)])
     result = {"job": what, "peak_rss_mib": round(peak, 1), "bound_mib": BOUND_MIB,
               "within_bound": peak <= BOUND_MIB}
     print(json.dumps(result, indent=2))

@@ -3,7 +3,8 @@ import torch
 
 
 def fit(model, loader, steps: int, lr: float, phases=("D", "G")) -> None:
-    """``steps`` rounds of one Adam(lr, (0.5, 0.999)) step per phase on ``model.loss``."""
+    """``steps`` rounds of one Adam(lr, (0.5, 0.999)) step per phase on ``model.loss``,
+    each followed by ``model.after_step``."""
     opt = {k: torch.optim.Adam(model.nets[k].parameters(), lr, betas=(0.5, 0.999))
            for k in phases}
     for _ in range(steps):
@@ -13,3 +14,4 @@ def fit(model, loader, steps: int, lr: float, phases=("D", "G")) -> None:
             opt[phase].zero_grad()
             loss.backward()
             opt[phase].step()
+            model.after_step(phase)  # as the trainer does (weight clipping, averages)

@@ -21,6 +21,7 @@ def _batch(n=6):
 
 @pytest.mark.parametrize("over", [
     {}, {"g_cond": "onehot", "d_cond": "channels"}, {"loss": "hinge", "spectral_norm": True},
+    {"cond_bn": True, "loss": "hinge"},
     {"loss": "wasserstein", "penalty": "gp"}, {"loss": "lsgan", "penalty": "r1"}])
 def test_losses_backprop(over):
     m = _model(**over)
@@ -55,7 +56,41 @@ def test_needs_labels():
         build_model(cfg.model, DataInfo("image", 1, 8, num_classes=0))
 
 
-def test_learns_class_conditional_images():
+def test_cond_bn_carries_the_label_past_the_input():
+    """With cond_bn the class reaches G's inner layers: zeroing the input embedding still
+    leaves the output class-dependent; without it the classes would then look the same."""
+    for cond_bn in (False, True):
+        m = _model(cond_bn=cond_bn)
+        G = m.nets["G"]
+        with torch.no_grad():
+            G.embed.weight.zero_()
+            if cond_bn:
+                G.bn1.gamma.weight.uniform_(0.5, 1.5)
+                G.bn1.beta.weight.normal_()
+        G.eval()
+        z = m.make_latents([0, 1, 2, 3])
+        a = m.generate(z, torch.zeros(4, dtype=torch.long))
+        b = m.generate(z, torch.ones(4, dtype=torch.long))
+        assert (a - b).abs().max().item() > 1e-3 if cond_bn else torch.equal(a, b)
+    names = {n for n, _ in m.nets["G"].named_parameters()}
+    assert {"bn0.gamma.weight", "bn1.beta.weight"} <= names
+
+
+def test_projection_starts_comparable_to_the_plain_logit():
+    """The class term <e_y, phi(x)> must not dwarf psi(phi(x)) at initialisation."""
+    torch.manual_seed(0)
+    m = _model(ndf=16)
+    D = m.nets["D"]
+    x, y = torch.rand(32, 1, 8, 8) * 2 - 1, torch.arange(32) % 3
+    with torch.no_grad():
+        h = D.features(x, y)
+        plain = D.out(h).squeeze(1).std()
+        proj = (D.embed(y) * h).sum(1).std()
+    assert proj < 5 * plain, (proj, plain)
+
+
+@pytest.mark.parametrize("cond_bn", [False, True])
+def test_learns_class_conditional_images(cond_bn):
     """Class k = constant image of brightness -0.8, 0, 0.8: G must follow the label."""
     torch.manual_seed(0)
     levels = torch.tensor([-0.8, 0.0, 0.8])
@@ -63,7 +98,7 @@ def test_learns_class_conditional_images():
     imgs = ((levels[labels].view(-1, 1, 1, 1) + 0.05 * torch.randn(300, 1, 8, 8))
             .clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8))
     ds = ImageDataset(imgs, labels)
-    m = _model()
+    m = _model(cond_bn=cond_bn)
     fit(m, ds.loader(48, seed=0), steps=150, lr=2e-3)
     m.eval()
     with torch.no_grad():

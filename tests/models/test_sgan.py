@@ -74,9 +74,82 @@ def test_losses_backprop_and_need_semi_data():
 def test_classifies_from_nine_labels():
     torch.manual_seed(0)
     train, test = SemiSupervised(_dataset(), 9), _dataset(300, seed=1)
-    m = _model(width=0.2)
+    m = _model(width=0.2, d_ema=0.9)  # a window of ~10 of the 150 steps
     fit(m, train.loader(32, seed=0), steps=150, lr=3e-3)
     x = test.images.float() / 127.5 - 1
     res = classifier_accuracy(m, x, test.labels)
     assert res["accuracy"] > 0.95, res
     assert math.isclose(res["errors"], 300 * (1 - res["accuracy"]), abs_tol=1e-6)
+
+
+def test_data_init_normalises_every_layer_once():
+    """Salimans & Kingma init: each unit's pre-activation has mean 0, std 1 on the batch;
+    the first D loss runs it once and later losses leave the scales alone."""
+    m = _model(input_noise=0.0, hidden_noise=0.0)
+    D = m.nets["D"]
+    ds = SemiSupervised(_dataset(), 9)
+    batch = next(ds.loader(64, seed=0))
+    assert int(D.initialized) == 0
+    m.loss("D", batch, m.nets)
+    assert int(D.initialized) == 1
+    h = batch["real"].flatten(1)
+    for layer in D.body:
+        if hasattr(layer, "direction"):
+            pre = layer(h)
+            assert pre.mean(0).abs().max() < 1e-4
+            assert (pre.std(0, unbiased=False) - 1).abs().max() < 1e-3
+        h = layer(h)
+    scales = [layer.scale.clone() for layer in D.body if hasattr(layer, "direction")]
+    m.loss("D", next(ds.loader(64, seed=1)), m.nets)
+    assert all(torch.equal(a, layer.scale) for a, layer in
+               zip(scales, [x for x in D.body if hasattr(x, "direction")]))
+    # resuming keeps the flag, so trained weights are not re-initialised
+    assert "initialized" in D.state_dict()
+
+
+def test_hidden_scales_fixed_unless_asked():
+    fixed = {n for n, _ in _model().nets["D"].named_parameters() if n.endswith("scale")}
+    assert fixed == {"head.scale"}  # the paper trains only the output layer's scale
+    trained = {n for n, _ in _model(train_scale=True).nets["D"].named_parameters()
+               if n.endswith("scale")}
+    assert len(trained) == 6
+
+
+def test_feature_matching_uses_features_before_the_noise():
+    """The matched features are the last hidden ReLU's output (>= 0), not the noisy copy."""
+    m = _model(hidden_noise=5.0)
+    D = m.nets["D"].train()
+    logits, f = D(torch.rand(16, 1, 8, 8) * 2 - 1, return_features=True)
+    assert (f >= 0).all() and logits.shape == (16, 3)
+    leaky = _model(leak=0.2).nets["D"]
+    assert any(isinstance(x, torch.nn.LeakyReLU) for x in leaky.body)
+    assert not any(isinstance(x, torch.nn.LeakyReLU) for x in m.nets["D"].body)
+
+
+def test_lr_decay():
+    assert _model().lr_factor(900, 1000) == 1.0
+    m = _model(lr_decay=0.5)
+    assert m.lr_factor(0, 1000) == 1.0 and m.lr_factor(500, 1000) == 1.0
+    assert m.lr_factor(750, 1000) == pytest.approx(0.5) and m.lr_factor(1000, 1000) == 0.0
+
+
+def test_classify_uses_the_running_average_of_d():
+    m = _model(d_ema=0.5)
+    ds = SemiSupervised(_dataset(), 9)
+    fit(m, ds.loader(16, seed=0), steps=3, lr=1e-2)
+    D, avg = m.nets["D"], m.nets["D_ema"]
+    assert not any(p.requires_grad for p in avg.parameters())
+    x = torch.rand(4, 1, 8, 8) * 2 - 1
+    assert torch.equal(m.classify(x), m.classify(x, D=avg))
+    assert not torch.allclose(m.classify(x), m.classify(x, D=D))
+    # one more D step moves the average half way (decay 0.5) towards D's new weights
+    before = [p.clone() for p in avg.parameters()]
+    loss, _ = m.loss("D", next(ds.loader(16, seed=5)), m.nets)
+    loss.backward()
+    with torch.no_grad():
+        for p in D.parameters():
+            p -= 0.1 * p.grad
+    m.after_step("D")
+    for b, a, p in zip(before, avg.parameters(), D.parameters()):
+        assert torch.allclose(a, 0.5 * b + 0.5 * p, atol=1e-6)
+    assert "D_ema" not in _model(d_ema=0.0).nets

@@ -13,6 +13,10 @@ a folder of images (folder:PATH), an .npz (npz:PATH), or a dataset (cifar10:test
   gankit evaluate runs/00003-dcgan-cifar10 --ref cifar10:train --metrics fid,is,kid,pr --num 10000
   gankit evaluate mnist:test --ref mnist:train --feature-net mnist --metrics fid,coverage
   gankit evaluate train-feature-net mnist      # train the MNIST feature net (a few minutes)
+  gankit evaluate runs/00007-sgan-mnist        # test accuracy of the semi-supervised classifier
+
+accuracy: for a run (or checkpoint) of a model that is also a classifier (sgan), the accuracy
+of its classify() on the test split of the run's base data set (semi:100:mnist -> mnist:test).
 
 The FID Inception weights (pt_inception-2015-12-05-6726825d.pth) are read from --weights,
 $GANKIT_DATA, the user cache (~/.cache/gankit/weights) or torch hub's cache, or downloaded."""
@@ -26,7 +30,10 @@ def add_arguments(p) -> None:
     p.add_argument("extra", nargs="?", default=None,
                    help="with train-feature-net: the feature net to train (mnist)")
     p.add_argument("--ref", default=None, help="reference dataset, e.g. cifar10:train")
-    p.add_argument("--metrics", default="fid", help="comma list of fid, is, kid, pr, coverage")
+    p.add_argument("--metrics", default=None,
+                   help="comma list of fid, is, kid, pr, coverage, accuracy (default: fid; "
+                        "accuracy for a run of a classifying model such as sgan, plus fid "
+                        "when --ref is given)")
     p.add_argument("--num", type=int, default=10000, help="images taken from SOURCE")
     p.add_argument("--num-ref", type=int, default=0, help="images of --ref (0 = all)")
     p.add_argument("--feature-net", default="inception", help="inception or mnist")
@@ -73,7 +80,14 @@ def run(args) -> int:
                        device=args.device, kid_subsets=args.kid_subsets,
                        kid_subset_size=args.kid_subset_size, use_cache=not args.no_cache,
                        progress=not args.no_progress)
-    result = evaluate(args.source, args.ref, args.metrics, opts)
+    metrics = args.metrics
+    if metrics is None:
+        from gankit.metrics.classifier import is_classifier_run
+
+        metrics = "fid"
+        if is_classifier_run(args.source):
+            metrics = "accuracy,fid" if args.ref else "accuracy"
+    result = evaluate(args.source, args.ref, metrics, opts)
     print(format_result(result))
     if args.json:
         from gankit.utils.io import write_json

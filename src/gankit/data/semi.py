@@ -75,3 +75,11 @@ def semi(arg: str, cfg) -> SemiSupervised:
                         f"(got semi:{arg})")
     base = load_dataset(dataclasses.replace(cfg, dataset=base_spec, labels=True))
     return SemiSupervised(base, int(count))
+
+
+def base_spec(spec: str) -> str:
+    """The base data set of a semi-supervised spec (``semi:100:mnist`` -> ``mnist``); other
+    specs are returned unchanged."""
+    while spec.startswith("semi:"):
+        spec = spec.split(":", 2)[2] if spec.count(":") >= 2 else spec[len("semi:"):]
+    return spec

@@ -7,11 +7,16 @@
 Each side's images go through the feature net once; FID, KID and precision/recall use the
 ``pool`` features, the Inception Score and class coverage the ``logits``. Reference-side
 features of named datasets are cached (:mod:`gankit.metrics.refstats`).
+
+``accuracy`` is of another kind: for a run of a model that is also a classifier (the
+``classify`` capability, e.g. ``sgan``) it is the test accuracy of that classifier on the
+test split of the run's base data set (:mod:`gankit.metrics.classifier`); no feature net.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -19,7 +24,7 @@ from gankit.errors import GankitError
 
 log = logging.getLogger(__name__)
 
-METRICS = ("fid", "is", "kid", "pr", "coverage")
+METRICS = ("fid", "is", "kid", "pr", "coverage", "accuracy")
 NEEDS_REF = {"fid", "kid", "pr"}
 
 
@@ -96,6 +101,17 @@ def evaluate(source, ref=None, metrics=("fid",), opts: EvalOptions | None = None
 
     opts = opts or EvalOptions()
     metrics = parse_metrics(metrics)
+    out: dict = {}
+    if "accuracy" in metrics:
+        from gankit.metrics.classifier import run_classifier_accuracy
+
+        if not isinstance(source, (str, Path)):
+            raise GankitError("--metrics accuracy needs a run directory or checkpoint of a "
+                              "model that classifies (e.g. sgan)")
+        out["classifier_accuracy"] = run_classifier_accuracy(source, "test", opts.device)
+        metrics = tuple(m for m in metrics if m != "accuracy")
+        if not metrics:
+            return {"metrics": out, "protocol": {}}
     if NEEDS_REF & set(metrics) and ref is None:
         raise GankitError(f"the metrics {', '.join(sorted(NEEDS_REF & set(metrics)))} compare "
                           "with real images: give --ref DATASET (e.g. cifar10:train)")
@@ -115,7 +131,6 @@ def evaluate(source, ref=None, metrics=("fid",), opts: EvalOptions | None = None
         num_ref = len(rsrc) if opts.num_ref <= 0 else min(opts.num_ref, len(rsrc))
         real = source_features(rsrc, net, num_ref, opts, desc=f"features {rsrc.describe()}")
         protocol.update(reference=rsrc.describe(), num_reference=num_ref)
-    out: dict = {}
     prefix = "classifier_" if net.name == "mnist" else ""
     for m in metrics:
         if m == "fid":
@@ -142,12 +157,19 @@ def evaluate(source, ref=None, metrics=("fid",), opts: EvalOptions | None = None
 def format_result(result: dict) -> str:
     """Human-readable lines: every number followed by its protocol."""
     p = result["protocol"]
-    side = f"{p['num_source']} images of {p['source']}"
-    if "reference" in p:
-        side += f" vs {p['num_reference']} images of {p['reference']}"
-    proto = f"[{p['feature_net']}; resize {p['resize']}; {side}]"
+    proto = ""
+    if p:
+        side = f"{p['num_source']} images of {p['source']}"
+        if "reference" in p:
+            side += f" vs {p['num_reference']} images of {p['reference']}"
+        proto = f"[{p['feature_net']}; resize {p['resize']}; {side}]"
     lines = []
     for name, v in result["metrics"].items():
+        if name == "classifier_accuracy":
+            lines.append(f"{'accuracy':<14} {v['accuracy']:.4f} ({v['errors']} errors in "
+                         f"{v['examples']})  [classify() at step {v['step']}; "
+                         f"{v['examples']} images of {v['dataset']}]")
+            continue
         if isinstance(v, dict):
             if "mean" in v:
                 extra = ", ".join(f"{k}={w}" for k, w in v.items() if k not in ("mean", "std"))

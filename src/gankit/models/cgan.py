@@ -10,7 +10,9 @@ G and D both see the class label :math:`y`:
 batch's labels, so :math:`p(y)` is the data's). Conditioning:
 
 * G (``g_cond``): ``embedding`` concatenates a learned class embedding to z; ``onehot``
-  concatenates the one-hot label (the original cGAN).
+  concatenates the one-hot label (the original cGAN). ``cond_bn`` also makes every batch norm
+  of G class-conditional: :math:`\gamma_y \hat h + \beta_y` (de Vries et al. 2017, the G of
+  Miyato & Koyama), so the label reaches every layer.
 * D (``d_cond``): ``projection`` (Miyato & Koyama 2018) scores
   :math:`D(x, y) = \psi(\phi(x)) + \langle e_y, \phi(x) \rangle` — the inner product of a
   class embedding with D's features, which is the form the optimal log density ratio takes;
@@ -36,9 +38,36 @@ from gankit.models._adversarial import AdversarialConfig, AdversarialGAN
 from gankit.registry import MODELS
 
 
+class CondBatchNorm(nn.Module):
+    r"""Class-conditional batch norm (de Vries et al. 2017; Miyato & Koyama 2018's G).
+
+    :math:`\gamma_y \hat h + \beta_y`: the normalised activations get a per-class scale and
+    shift, so the label reaches every layer of G rather than only its input. Starts as plain
+    BN (:math:`\gamma = 1, \beta = 0`). With ``num_classes=0`` it is ordinary affine BN.
+    """
+
+    def __init__(self, features: int, num_classes: int, dims: int):
+        super().__init__()
+        norm = nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
+        self.bn = norm(features, affine=num_classes == 0)
+        self.gamma = self.beta = None
+        if num_classes:
+            self.gamma = nn.Embedding(num_classes, features)
+            self.beta = nn.Embedding(num_classes, features)
+            nn.init.ones_(self.gamma.weight)
+            nn.init.zeros_(self.beta.weight)
+
+    def forward(self, h: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        h = self.bn(h)
+        if self.gamma is None:
+            return h
+        shape = (-1, h.shape[1]) + (1,) * (h.dim() - 2)
+        return self.gamma(labels).view(shape) * h + self.beta(labels).view(shape)
+
+
 class CondGenerator(nn.Module):
     def __init__(self, z_dim: int, num_classes: int, channels: int, resolution: int,
-                 ngf: int, embed_dim: int, cond: str):
+                 ngf: int, embed_dim: int, cond: str, cond_bn: bool = False):
         super().__init__()
         self.num_classes, self.cond = num_classes, cond
         if cond == "embedding":
@@ -49,17 +78,20 @@ class CondGenerator(nn.Module):
             c_dim = num_classes
         self.start = resolution // 4
         self.ngf = ngf
-        self.fc = nn.Sequential(nn.Linear(z_dim + c_dim, 2 * ngf * self.start ** 2),
-                                nn.BatchNorm1d(2 * ngf * self.start ** 2), nn.ReLU(True))
-        self.up = nn.Sequential(
-            nn.ConvTranspose2d(2 * ngf, ngf, 4, 2, 1), nn.BatchNorm2d(ngf), nn.ReLU(True),
-            nn.ConvTranspose2d(ngf, channels, 4, 2, 1), nn.Tanh())
+        kb = num_classes if cond_bn else 0
+        self.fc = nn.Linear(z_dim + c_dim, 2 * ngf * self.start ** 2)
+        self.bn0 = CondBatchNorm(2 * ngf * self.start ** 2, kb, 1)
+        self.up1 = nn.ConvTranspose2d(2 * ngf, ngf, 4, 2, 1)
+        self.bn1 = CondBatchNorm(ngf, kb, 2)
+        self.up2 = nn.ConvTranspose2d(ngf, channels, 4, 2, 1)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         c = (self.embed(labels) if self.embed is not None
              else F.one_hot(labels, self.num_classes).to(z.dtype))
-        h = self.fc(torch.cat([z, c], 1)).view(-1, 2 * self.ngf, self.start, self.start)
-        return self.up(h)
+        h = F.relu(self.bn0(self.fc(torch.cat([z, c], 1)), labels))
+        h = h.view(-1, 2 * self.ngf, self.start, self.start)
+        h = F.relu(self.bn1(self.up1(h), labels))
+        return torch.tanh(self.up2(h))
 
 
 class CondDiscriminator(nn.Module):
@@ -72,7 +104,13 @@ class CondDiscriminator(nn.Module):
             nn.Conv2d(ndf, 2 * ndf, 4, 2, 1), nn.LeakyReLU(0.2, True), nn.Flatten())
         feat = 2 * ndf * (resolution // 4) ** 2
         self.out = nn.Linear(feat, 1)
-        self.embed = nn.Embedding(num_classes, feat) if cond == "projection" else None
+        self.embed = None
+        if cond == "projection":
+            self.embed = nn.Embedding(num_classes, feat)
+            # Glorot init as in Miyato & Koyama's code: nn.Embedding's N(0, 1) made the class
+            # term <e_y, phi(x)> ~sqrt(feat) times larger than the unconditional one at the
+            # start, so D began saturated by noise in the class direction
+            nn.init.xavier_uniform_(self.embed.weight)
 
     def features(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if self.cond == "channels":
@@ -100,6 +138,8 @@ class CGANConfig(AdversarialConfig):
                                     "class embedding) or one-hot input channels",
                       choices=("projection", "channels"))
     embed_dim: int = opt(32, "size of G's class embedding (g_cond=embedding)", min=1)
+    cond_bn: bool = opt(False, "class-conditional batch norm in G: a per-class scale and shift "
+                               "after every normalisation, so the label reaches every layer")
 
 
 @MODELS.register("cgan")
@@ -125,7 +165,7 @@ class CGAN(AdversarialGAN):
         k = info.num_classes
         self._preview_cols = 8
         self.nets["G"] = CondGenerator(cfg.z_dim, k, info.channels, info.resolution, cfg.ngf,
-                                       cfg.embed_dim, cfg.g_cond)
+                                       cfg.embed_dim, cfg.g_cond, cfg.cond_bn)
         self.nets["D"] = CondDiscriminator(k, info.channels, info.resolution, cfg.ndf,
                                            cfg.d_cond)
 

@@ -14,23 +14,29 @@ so this loses nothing). With :math:`Z(x) = \sum_k e^{l_k(x)}`,
 In terms of :math:`s = \log Z` the unsupervised part is
 :math:`E_{data}[\mathrm{softplus}(s) - s] + E_z[\mathrm{softplus}(s)]`.
 
-G is trained by *feature matching*, not by fooling D: with :math:`f` D's last hidden layer,
+G is trained by *feature matching*, not by fooling D: with :math:`f` D's last hidden layer
+(its ReLU output, before that layer's noise; :math:`d` its width),
 
-.. math:: L_G = \lVert E_{x \sim data} f(x) - E_z f(G(z)) \rVert_2^2
+.. math:: L_G = \frac{1}{d} \lVert E_{x \sim data} f(x) - E_z f(G(z)) \rVert_2^2
 
 which the paper found gives a much better classifier than the usual G loss (and worse
 samples). The classifier is D's K logits: ``classify(x)``.
 
-Networks follow the paper's MNIST model: D is an MLP 1000-500-250-250-250 with weight
-normalisation, Gaussian noise (std 0.3 on the input, 0.5 after each hidden layer) and
-LeakyReLU (the paper uses ReLU); G is an MLP 500-500 (softplus, batch norm) to C x R x R with
-tanh (our images are in [-1, 1]). ``width`` scales every hidden layer.
+Networks follow the paper's MNIST model and its released code: D is an MLP
+1000-500-250-250-250 with ReLU and Gaussian noise (std 0.3 on [0, 1] pixels, i.e. 0.6 on our
+[-1, 1] images, and 0.5 after each hidden layer); every layer is weight-normalised,
+:math:`y = g \odot V h / \lVert V_i \rVert + b`, with the data-dependent initialisation of
+Salimans & Kingma (2016) on the first batch, and the hidden layers' scales :math:`g` stay
+fixed after it (only the output layer's are trained). The unsupervised terms weigh 1/2
+(``unsup_weight``) as in that code. G is an MLP 500-500 (softplus, batch norm) to C x R x R
+with tanh (our images are in [-1, 1]). ``width`` scales every hidden layer.
 
 Train on ``data.dataset=semi:100:mnist`` (:mod:`gankit.data.semi`), which provides the
 unlabelled stream and a labelled one.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -56,24 +62,96 @@ class GaussianNoise(nn.Module):
         return x
 
 
-class SGANDiscriminator(nn.Module):
-    def __init__(self, in_dim: int, num_classes: int, hidden: list[int], input_noise: float,
-                 hidden_noise: float):
-        super().__init__()
-        from torch.nn.utils.parametrizations import weight_norm
+class WNLinear(nn.Module):
+    r"""Weight-normalised linear layer :math:`y = g \odot (V x / \lVert V_i \rVert) + b`
+    (Salimans & Kingma 2016).
 
+    With ``train_scale=False`` the per-unit scale :math:`g` is a buffer, fixed after the
+    data-dependent initialisation: every hidden unit's weight vector then keeps a fixed norm
+    and D cannot grow its features without bound. This is what the authors' code does (its
+    ``DenseLayer`` has ``train_scale=False``; only the output layer trains its scale).
+    """
+
+    def __init__(self, d_in: int, d_out: int, train_scale: bool):
+        super().__init__()
+        # N(0, 0.1) as in the authors' DenseLayer: Adam's steps are of a fixed size, so the
+        # initial norm of v sets how fast the directions turn (0.05 turned them twice as fast)
+        self.v = nn.Parameter(torch.randn(d_out, d_in) * 0.1)
+        self.bias = nn.Parameter(torch.zeros(d_out))
+        if train_scale:
+            self.scale = nn.Parameter(torch.ones(d_out))
+        else:
+            self.register_buffer("scale", torch.ones(d_out))
+
+    def direction(self) -> torch.Tensor:
+        return self.v / self.v.norm(dim=1, keepdim=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.direction() * self.scale[:, None], self.bias)
+
+
+class SGANDiscriminator(nn.Module):
+    """MLP with weight-normalised layers, Gaussian noise and (leaky) ReLU; K class logits.
+
+    ``features(x)`` is the last hidden layer's activation *before* its noise, the layer the
+    paper's feature matching uses (their code: ``layers[-3]``).
+    """
+
+    def __init__(self, in_dim: int, num_classes: int, hidden: list[int], input_noise: float,
+                 hidden_noise: float, slope: float = 0.0, train_scale: bool = False):
+        super().__init__()
+        act = (lambda: nn.LeakyReLU(slope)) if slope > 0 else nn.ReLU  # noqa: E731
         layers: list[nn.Module] = [nn.Flatten(), GaussianNoise(input_noise)]
         d = in_dim
-        for h in hidden:
-            layers += [weight_norm(nn.Linear(d, h)), nn.LeakyReLU(0.2), GaussianNoise(hidden_noise)]
+        for i, h in enumerate(hidden):
+            if i:
+                layers.append(GaussianNoise(hidden_noise))
+            layers += [WNLinear(d, h, train_scale), act()]
             d = h
         self.body = nn.Sequential(*layers)
-        self.head = weight_norm(nn.Linear(d, num_classes))
+        self.last_noise = GaussianNoise(hidden_noise)
+        self.head = WNLinear(d, num_classes, True)
+        # 1 once the data-dependent initialisation ran (kept in checkpoints, so a resumed run
+        # does not re-initialise trained weights)
+        self.register_buffer("initialized", torch.zeros((), dtype=torch.uint8))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
 
     def forward(self, x: torch.Tensor, return_features: bool = False):
-        f = self.body(x)
-        logits = self.head(f)
+        f = self.features(x)
+        logits = self.head(self.last_noise(f))
         return (logits, f) if return_features else logits
+
+    @torch.no_grad()
+    def data_init(self, x: torch.Tensor) -> None:
+        """Salimans & Kingma (2016) data-dependent init of every weight-normalised layer.
+
+        Layer by layer on the batch ``x`` (in training mode, noise included): with the
+        direction v fixed, set the scale :math:`g = 1/\\sigma` and bias
+        :math:`b = -\\mu/\\sigma` of the pre-activations :math:`v \\cdot h / \\lVert v \\rVert`,
+        so every unit starts with zero mean and unit variance over the data.
+        """
+        h = x
+        for m in self.body:
+            if isinstance(m, WNLinear):
+                _init_layer(m, h)
+            h = m(h)
+        _init_layer(self.head, self.last_noise(h))
+        self.initialized.fill_(1)
+
+
+def _init_layer(layer: WNLinear, h: torch.Tensor) -> None:
+    pre = h.float() @ layer.direction().t()
+    stats = torch.stack([pre.mean(0), pre.square().mean(0)])
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        # every process must start from the same weights: average the statistics
+        torch.distributed.all_reduce(stats)
+        stats /= torch.distributed.get_world_size()
+    mean = stats[0]
+    std = (stats[1] - mean.square()).clamp_min(0).add(1e-8).sqrt()
+    layer.scale.copy_(1.0 / std)
+    layer.bias.copy_(-mean / std)
 
 
 class SGANGenerator(nn.Module):
@@ -105,11 +183,25 @@ class SGAN(GANModel):
         name: str = opt("sgan", "registered model name")
         z_dim: int = opt(100, "latent size", min=1)
         width: float = opt(1.0, "multiplier of every hidden layer's size", min=0.01)
-        input_noise: float = opt(0.3, "std of D's Gaussian input noise", min=0.0)
+        # the paper's 0.3 is on pixels in [0, 1]; our images are in [-1, 1], twice the range
+        input_noise: float = opt(0.6, "std of D's Gaussian input noise (images in [-1, 1]; "
+                                      "the paper's 0.3 on [0, 1] pixels)", min=0.0)
         hidden_noise: float = opt(0.5, "std of the Gaussian noise after D's hidden layers",
                                   min=0.0)
-        unsup_weight: float = opt(1.0, "weight w of D's unsupervised (real vs fake) loss",
+        # the authors' code weighs the unsupervised terms by 1/2 (loss_unl = 0.5 * ...)
+        unsup_weight: float = opt(0.5, "weight w of D's unsupervised (real vs fake) loss",
                                   min=0.0)
+        leak: float = opt(0.0, "negative slope of D's activations (0 = ReLU as in the paper)",
+                          min=0.0, max=1.0)
+        data_init: bool = opt(True, "data-dependent initialisation of D's weight-normalised "
+                                    "layers on the first batch (Salimans & Kingma 2016)")
+        train_scale: bool = opt(False, "train the weight-norm scales g of D's hidden layers "
+                                       "(the authors' code fixes them after the init)")
+        d_ema: float = opt(0.999, "decay of an exponential moving average of D's weights, "
+                                  "which classify() uses (0 = classify with D itself)",
+                           min=0.0, max=0.99999)
+        lr_decay: float = opt(0.0, "decay both learning rates linearly to 0 over this last "
+                                   "fraction of the run (0 = constant)", min=0.0, max=1.0)
 
     data_kinds = ("image",)
     capabilities = frozenset({"sample", "classify"})
@@ -129,7 +221,14 @@ class SGAN(GANModel):
         self.nets["G"] = SGANGenerator(cfg.z_dim, shape, scale(self.G_HIDDEN))
         self.nets["D"] = SGANDiscriminator(shape[0] * shape[1] * shape[2], info.num_classes,
                                            scale(self.D_HIDDEN), cfg.input_noise,
-                                           cfg.hidden_noise)
+                                           cfg.hidden_noise, cfg.leak, cfg.train_scale)
+        if not cfg.data_init:
+            self.nets["D"].initialized.fill_(1)
+        if cfg.d_ema > 0:
+            # the authors test with a running average of D's weights (their disc_param_avg):
+            # the classifier of a noisy two-player game is much steadier averaged. Kept in
+            # nets so that checkpoints hold it; no phase optimises it.
+            self.nets["D_ema"] = copy.deepcopy(self.nets["D"]).requires_grad_(False)
 
     def loss(self, phase, batch, nets):
         G, D = nets["G"], nets["D"]
@@ -139,6 +238,11 @@ class SGAN(GANModel):
             if "labelled_real" not in batch:
                 raise DataError("sgan trains on a semi-supervised set: use "
                                 "data.dataset=semi:100:mnist")
+            if not int(self.nets["D"].initialized):
+                # once, on the first unlabelled batch (the flag is kept in checkpoints)
+                self.nets["D"].data_init(real)
+                if "D_ema" in self.nets:
+                    self.nets["D_ema"].load_state_dict(self.nets["D"].state_dict())
             with torch.no_grad():
                 fake = G(self.noise.randn(n, self.cfg.z_dim).to(real.device))
             sup_logits = D(batch["labelled_real"])
@@ -155,17 +259,37 @@ class SGAN(GANModel):
             fake = G(self.noise.randn(n, self.cfg.z_dim).to(real.device))
             _, f_real = D(real, return_features=True)
             _, f_fake = D(fake, return_features=True)
-            fm = (f_real.detach().float().mean(0) - f_fake.float().mean(0)).square().sum()
+            # mean (not sum) over the features, as in the authors' code, so the logged value
+            # is comparable whatever D's width
+            fm = (f_real.detach().float().mean(0) - f_fake.float().mean(0)).square().mean()
             return fm, {"loss_g": fm.detach()}
         raise ValueError(f"sgan has no phase {phase!r}")
+
+    @torch.no_grad()
+    def after_step(self, phase: str) -> None:
+        if phase == "D" and "D_ema" in self.nets:
+            avg, net = self.nets["D_ema"], self.nets["D"]
+            for a, p in zip(avg.parameters(), net.parameters()):
+                a.lerp_(p.detach(), 1.0 - self.cfg.d_ema)
+            for a, b in zip(avg.buffers(), net.buffers()):
+                a.copy_(b)
+
+    def lr_factor(self, step: int, total_steps: int) -> float:
+        # the paper keeps lr 3e-3 and then anneals it linearly to 0; annealing lets D's
+        # classifier settle instead of jittering with the two-player game
+        if self.cfg.lr_decay <= 0:
+            return 1.0
+        return min(1.0, (total_steps - step) / (self.cfg.lr_decay * total_steps))
 
     def phases(self, train):
         return [Phase("D", ("D",), train.d_steps), Phase("G", ("G",), 1)]
 
     @torch.no_grad()
     def classify(self, x: torch.Tensor, D: nn.Module | None = None) -> torch.Tensor:
-        """Class logits (N x K) of images ``x`` (float NCHW in [-1, 1]); D in eval mode."""
-        D = self.nets["D"] if D is None else D
+        """Class logits (N x K) of images ``x`` (float NCHW in [-1, 1]) by the averaged D
+        (``d_ema``; D itself when that is off), in eval mode."""
+        if D is None:
+            D = self.nets["D_ema"] if "D_ema" in self.nets else self.nets["D"]
         was = D.training
         D.eval()
         try:
@@ -174,13 +298,9 @@ class SGAN(GANModel):
             D.train(was)
 
 
-@torch.no_grad()
 def classifier_accuracy(model: SGAN, images: torch.Tensor, labels: torch.Tensor,
                         batch_size: int = 1000) -> dict[str, float]:
     """Accuracy and error count of ``model.classify`` on float images in [-1, 1]."""
-    correct = 0
-    for i in range(0, len(images), batch_size):
-        pred = model.classify(images[i:i + batch_size]).argmax(1)
-        correct += int((pred.cpu() == labels[i:i + batch_size].cpu()).sum())
-    n = len(images)
-    return {"accuracy": correct / n, "errors": n - correct, "examples": n}
+    from gankit.metrics.classifier import accuracy
+
+    return accuracy(model, images, labels, batch_size)
