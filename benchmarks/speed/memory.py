@@ -2,7 +2,7 @@
 
     python benchmarks/speed/memory.py --job train --steps 20         # DCGAN 64x64, CelebA subset
     python benchmarks/speed/memory.py --job fid-mnist --num 10000    # FID+KID, 10k vs 10k, MNIST net
-    python benchmarks/speed/memory.py --job fid-inception --num 1000 # FID, Inception, N vs N CIFAR-10
+    python benchmarks/speed/memory.py --job fid-inception --num 10000 # FID, Inception, 10k vs 10k MNIST
 
 Each measurement runs in its own subprocess and reads that process's ru_maxrss, so the
 number covers everything: torch itself, the data, networks, optimizer state, activations and
@@ -45,27 +45,32 @@ def child_fid(net: str, num: int, out: str, threads: int = 1) -> str:
 
     from gankit.cli import main as cli
 
+    Path(out).mkdir(parents=True, exist_ok=True)
     args = ["evaluate", "--metrics", "fid,kid" if net == "mnist" else "fid",
             "--num", str(num), "--num-ref", str(num), "--feature-net", net, "--no-cache",
             "--no-progress", "--threads", str(threads)]
     if net == "mnist":
         args = [args[0], "mnist:test", "--ref", "mnist:train", *args[1:]]
-        what = f"FID+KID, MNIST feature net, {num} mnist:test vs {num} mnist:train"
+        what = "FID+KID, MNIST feature net"
     else:
         from gankit.metrics.inception import FIDInceptionV3
 
         weights = Path(out) / "random-fid-inception.pth"
-        weights.parent.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(0)
         torch.save(FIDInceptionV3().state_dict(), weights)
-        args = [args[0], "cifar10:test", "--ref", "cifar10:train", *args[1:],
+        # MNIST has 10k test and 60k train images (the CIFAR-10 subset here only 1k + 4k);
+        # the greyscale digits go through the same RGB 299x299 path as any image
+        args = [args[0], "mnist:test", "--ref", "mnist:train", *args[1:],
                 "--weights", str(weights)]
-        what = (f"FID, FID Inception-v3 (random weights), 299x299, {num} cifar10:test vs "
-                f"{num} cifar10:train")
-    rc = cli(args)
+        what = "FID, FID Inception-v3 (random weights), 299x299, batch 50"
+    result = Path(out) / "eval.json"
+    rc = cli([*args, "--json", str(result)])
     if rc:
         raise SystemExit(rc)
-    return what
+    # the counts actually used (evaluate takes fewer when a source has fewer images)
+    proto = json.loads(result.read_text())["protocol"]
+    return (f"{what}, {proto['num_source']} {proto['source']} vs {proto['num_reference']} "
+            f"{proto['reference']}, {threads} thread(s)")
 
 
 def measure(args: list[str]) -> tuple[float, str]:

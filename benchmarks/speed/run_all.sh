@@ -22,8 +22,7 @@ $B --model dcgan --reps 5 --steps 10 --json "$OUT/dcgan_busy.json"
 $B --model gan --reps 5 --steps 30 --json "$OUT/gan_busy.json"
 $PY benchmarks/speed/memory.py --job train --steps 10 --json "$OUT/memory.json"
 $PY benchmarks/speed/memory.py --job fid-mnist --num 10000 --json "$OUT/memory-fid-mnist.json"
-$PY benchmarks/speed/memory.py --job fid-inception --num 500 --json "$OUT/memory-fid-inception-500.json"
-$PY benchmarks/speed/memory.py --job fid-inception --num 1000 --json "$OUT/memory-fid-inception-1000.json"
+$PY benchmarks/speed/memory.py --job fid-inception --num 10000 --threads 2 --json "$OUT/memory-fid-inception-10k.json"
 # sampling throughput needs a trained run: `make quickstart` makes runs/quickstart
 if [ -d runs/quickstart ]; then
   for t in 1 2; do
