@@ -11,6 +11,7 @@ from gankit.data.base import DataInfo, NoiseSource
 from gankit.errors import ConfigError
 from gankit.models.progan import ProGAN, ProGANConfig, internal_resolution
 from gankit.nn.equalized import downsample2x, upsample2x
+from states import assert_states_equal, latest
 
 
 
@@ -194,7 +195,6 @@ def test_trainer_resume_mid_fade_is_exact(tmp_path):
     with the same weights, EMA, optimizer state and growth state as an uninterrupted run."""
     from gankit.config import config_from_dict
     from gankit.train.callbacks import Callback
-    from gankit.train.checkpoint import load_checkpoint
     from gankit.train.trainer import train
 
     class Crash(Callback):
@@ -212,21 +212,12 @@ def test_trainer_resume_mid_fade_is_exact(tmp_path):
     train(cfg, tmp_path / "full")
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "cut", callbacks=[Crash()])
-    mid = load_checkpoint(tmp_path / "cut" / "checkpoints" / "latest.pt")
+    mid = latest(tmp_path / "cut")
     assert mid["step"] == 3 and mid["model_extra"]["level"] == 1
     assert 0 < mid["model_extra"]["alpha"] < 1  # the checkpoint is mid-fade
     train(cfg, tmp_path / "cut", resume="auto")
-    a = load_checkpoint(tmp_path / "full" / "checkpoints" / "latest.pt")
-    b = load_checkpoint(tmp_path / "cut" / "checkpoints" / "latest.pt")
+    a, b = latest(tmp_path / "full"), latest(tmp_path / "cut")
     assert a["step"] == b["step"] == 7
     assert a["model_extra"] == b["model_extra"]
     assert a["model_extra"]["level"] == 2  # it kept growing after the resume
-    for part in ("nets", "ema"):
-        for net in a[part]:
-            for k, v in a[part][net].items():
-                assert torch.equal(v, b[part][net][k]), f"{part} {net}.{k}"
-    for ph in a["optimizers"]:
-        for i, st in a["optimizers"][ph]["state"].items():
-            for k, v in st.items():
-                assert torch.equal(torch.as_tensor(v),
-                                   torch.as_tensor(b["optimizers"][ph]["state"][i][k]))
+    assert_states_equal(a, b)

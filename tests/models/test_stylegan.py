@@ -10,6 +10,7 @@ from gankit.config import TrainConfig
 from gankit.data.base import DataInfo, NoiseSource
 from gankit.errors import ConfigError
 from gankit.models.stylegan import StyleGAN, StyleGANConfig
+from states import assert_states_equal, latest
 
 
 
@@ -194,7 +195,6 @@ def test_resume_continues_identically():
 def test_trainer_resume_is_exact(tmp_path):
     from gankit.config import config_from_dict
     from gankit.train.callbacks import Callback
-    from gankit.train.checkpoint import load_checkpoint
     from gankit.train.trainer import train
 
     class Crash(Callback):
@@ -212,13 +212,9 @@ def test_trainer_resume_is_exact(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "cut", callbacks=[Crash()])
     train(cfg, tmp_path / "cut", resume="auto")
-    a = load_checkpoint(tmp_path / "full" / "checkpoints" / "latest.pt")
-    b = load_checkpoint(tmp_path / "cut" / "checkpoints" / "latest.pt")
+    a, b = latest(tmp_path / "full"), latest(tmp_path / "cut")
     assert a["model_extra"] == b["model_extra"] == {"d_steps_done": 4}
-    for part in ("nets", "ema"):
-        for net in a[part]:
-            for k, v in a[part][net].items():
-                assert torch.equal(v, b[part][net][k]), f"{part} {net}.{k}"
+    assert_states_equal(a, b)
 
 
 def test_cli_sample_psi_zero_and_mixing(tmp_path):

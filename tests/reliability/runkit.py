@@ -14,10 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-import torch
 import yaml
 
-from gankit.train.checkpoint import load_checkpoint
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
@@ -39,29 +37,6 @@ def tiny_raw(**train) -> dict:
 def write_yaml(path: Path, raw: dict) -> str:
     path.write_text(yaml.safe_dump(raw))
     return str(path)
-
-
-def latest(run: Path) -> dict:
-    return load_checkpoint(Path(run) / "checkpoints" / "latest.pt")
-
-
-def assert_states_equal(a: dict, b: dict) -> None:
-    """Bit-identical weights, EMA weights, Adam state, loader, noise and step."""
-    assert a["step"] == b["step"], (a["step"], b["step"])
-    for net in a["nets"]:
-        for k, v in a["nets"][net].items():
-            assert torch.equal(v, b["nets"][net][k]), f"{net}.{k} differs"
-    for net in a["ema"] or {}:
-        for k, v in a["ema"][net].items():
-            assert torch.equal(v, b["ema"][net][k]), f"ema {net}.{k} differs"
-    for ph in a["optimizers"]:
-        sa, sb = a["optimizers"][ph]["state"], b["optimizers"][ph]["state"]
-        for i in sa:
-            for k in sa[i]:
-                assert torch.equal(torch.as_tensor(sa[i][k]), torch.as_tensor(sb[i][k])), \
-                    f"adam {ph}.{i}.{k} differs"
-    assert a["loader"] == b["loader"]
-    assert torch.equal(a["noise"]["gen"], b["noise"]["gen"])
 
 
 def stats_records(run: Path) -> list[dict]:

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from runkit import latest, tiny_raw, write_yaml
+from runkit import tiny_raw, write_yaml
+from states import latest
 
 from gankit.cli import main
 from gankit.errors import CheckpointError

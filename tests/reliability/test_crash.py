@@ -17,8 +17,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from runkit import (Child, assert_states_equal, latest, stats_records, tiny_raw, wait_for,
-                    write_yaml)
+from runkit import Child, stats_records, tiny_raw, wait_for, write_yaml
+from states import assert_states_equal, latest
 
 from gankit.cli import main
 from gankit.train.checkpoint import load_checkpoint

@@ -10,7 +10,8 @@ import json
 
 import pytest
 import torch
-from runkit import latest, tiny_raw
+from runkit import tiny_raw
+from states import latest
 
 from gankit.config import config_from_dict
 from gankit.errors import TrainingError

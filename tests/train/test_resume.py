@@ -1,12 +1,11 @@
 """A resumed run continues exactly as an uninterrupted one."""
 import pytest
-import torch
 
 from gankit.config import config_from_dict
 from gankit.errors import CheckpointError, TrainingError
 from gankit.train.callbacks import Callback
-from gankit.train.checkpoint import load_checkpoint
 from gankit.train.trainer import train
+from states import assert_states_equal, latest
 
 
 class Crash(Callback):
@@ -34,35 +33,15 @@ def cfg_for(model, steps=8, **extra):
     })
 
 
-def final_state(run):
-    return load_checkpoint(run / "checkpoints" / "latest.pt")
-
-
-def assert_states_equal(a, b):
-    assert a["step"] == b["step"]
-    for net in a["nets"]:
-        for k, v in a["nets"][net].items():
-            assert torch.equal(v, b["nets"][net][k]), f"{net}.{k} differs"
-    if a["ema"]:
-        for net in a["ema"]:
-            for k, v in a["ema"][net].items():
-                assert torch.equal(v, b["ema"][net][k]), f"ema {net}.{k} differs"
-    for ph in a["optimizers"]:
-        sa, sb = a["optimizers"][ph]["state"], b["optimizers"][ph]["state"]
-        for i in sa:
-            for k in sa[i]:
-                assert torch.equal(torch.as_tensor(sa[i][k]), torch.as_tensor(sb[i][k]))
-
-
 @pytest.mark.parametrize("model", ["gan", "dcgan"])
 def test_exact_resume(model, tmp_path):
     cfg = cfg_for(model, ema_decay=0.9, d_steps=2)
     train(cfg, tmp_path / "full")
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "cut", callbacks=[Crash(4)])
-    assert final_state(tmp_path / "cut")["step"] == 4
+    assert latest(tmp_path / "cut")["step"] == 4
     train(cfg, tmp_path / "cut", resume="auto")
-    assert_states_equal(final_state(tmp_path / "full"), final_state(tmp_path / "cut"))
+    assert_states_equal(latest(tmp_path / "full"), latest(tmp_path / "cut"))
     # the sample grids written after the resume match the uninterrupted run's
     assert (tmp_path / "full" / "fakes_000006.png").read_bytes() == \
         (tmp_path / "cut" / "fakes_000006.png").read_bytes()
@@ -73,14 +52,14 @@ def test_resume_falls_back_past_a_truncated_checkpoint(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "run", callbacks=[Crash(8)])
     ckpts = tmp_path / "run" / "checkpoints"
-    latest = (ckpts / "latest.pt").read_bytes()
+    whole = (ckpts / "latest.pt").read_bytes()
     # both names of step 8 are torn (latest.pt is a hard link, so write a new file)
     (ckpts / "latest.pt").unlink()
-    (ckpts / "latest.pt").write_bytes(latest[: len(latest) // 3])
+    (ckpts / "latest.pt").write_bytes(whole[: len(whole) // 3])
     (ckpts / "ckpt-000008.pt").unlink()
     (ckpts / "ckpt-000008.pt").write_bytes(b"")
     train(cfg_for("gan", steps=10), tmp_path / "run", resume="auto")
-    assert final_state(tmp_path / "run")["step"] == 10
+    assert latest(tmp_path / "run")["step"] == 10
 
 
 def test_existing_run_is_never_overwritten(tmp_path):
@@ -123,7 +102,7 @@ def test_nan_stops_and_keeps_last_checkpoint(tmp_path):
     with pytest.raises(TrainingError, match=r"non-finite loss at step 5 in phase G.*"
                                             r"last good checkpoint is .*ckpt-000004"):
         trainer.run()
-    assert final_state(tmp_path / "run")["step"] == 4
+    assert latest(tmp_path / "run")["step"] == 4
     events = (tmp_path / "run" / "stats.jsonl").read_text()
     assert '"event": "nonfinite"' in events
     assert "non-finite" in (tmp_path / "run" / "report.html").read_text()
@@ -138,7 +117,7 @@ def test_deferred_nan_check_names_the_step(tmp_path):
     _poison(trainer, at_step=5, phase="D")
     with pytest.raises(TrainingError, match=r"non-finite loss or gradient at step 5 in phase D"):
         trainer.run()
-    assert final_state(tmp_path / "run")["step"] == 4  # nothing written after the bad step
+    assert latest(tmp_path / "run")["step"] == 4  # nothing written after the bad step
 
 
 def test_nan_rollback_lowers_lr_and_finishes(tmp_path):
@@ -147,5 +126,5 @@ def test_nan_rollback_lowers_lr_and_finishes(tmp_path):
     trainer = Trainer(cfg_for("gan", nan_policy="rollback"), tmp_path / "run")
     hits = _poison(trainer, at_step=5)
     trainer.run()
-    state = final_state(tmp_path / "run")
+    state = latest(tmp_path / "run")
     assert hits == [1] and state["step"] == 8 and state["lr_scale"] == 0.5
