@@ -20,9 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,22 +28,16 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
+from run import child_cpu, gankit  # noqa: E402  (run.py: the ring8/grid25 runner)
 from stacked_score import describe, real_images, score_images  # noqa: E402
 
 N_SAMPLES = 26_000
 
 
-def child_cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
-
-
 def train(preset: str, run: Path, seed: int, overrides: list[str]) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     c0, w0 = child_cpu(), time.time()
-    subprocess.run([sys.executable, "-m", "gankit", "train", preset, "--out", str(run),
-                    f"train.seed={seed}", "train.threads=1", "train.progress=false",
-                    *overrides], check=True, env=env, stdout=subprocess.DEVNULL)
+    gankit("train", preset, "--out", str(run), f"train.seed={seed}", "train.threads=1",
+           "train.progress=false", *overrides)
     t = {"train_cpu_s": round(child_cpu() - c0, 1), "train_wall_s": round(time.time() - w0, 1)}
     (run / "train_time.json").write_text(json.dumps(t))
     return t
