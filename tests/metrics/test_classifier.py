@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from gankit.data.base import ImageDataset
+from gankit.data.semi import base_spec
 from gankit.errors import GankitError
 from gankit.metrics import classifier as clf
 from gankit.metrics import evaluate as ev
@@ -53,9 +54,9 @@ def test_accuracy_counts_errors_across_batches():
 
 
 def test_base_spec_of_semi_sets():
-    assert clf.base_dataset_spec("semi:100:mnist") == "mnist"
-    assert clf.base_dataset_spec("semi:20:synthetic:64") == "synthetic:64"
-    assert clf.base_dataset_spec("cifar10") == "cifar10"
+    assert base_spec("semi:100:mnist") == "mnist"
+    assert base_spec("semi:20:synthetic:64") == "synthetic:64"
+    assert base_spec("cifar10") == "cifar10"
 
 
 def _train(tmp_path, model, dataset, name="run"):

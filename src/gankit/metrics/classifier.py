@@ -71,20 +71,14 @@ def load_classifier(path: str | Path, device: str = "cpu"):
     return model, cfg, int(state["step"]), path
 
 
-def base_dataset_spec(spec: str) -> str:
-    """The labelled data set under wrappers: ``semi:100:mnist`` -> ``mnist``."""
-    from gankit.data.semi import base_spec
-
-    return base_spec(spec)
-
-
 def split_images(data_cfg, split: str, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor,
                                                                      str]:
     """(float images in [-1, 1], labels, description) of ``split`` of the run's base data set,
     at the run's resolution and channels, without flips or a limit."""
     from gankit.data import load_dataset
+    from gankit.data.semi import base_spec
 
-    spec = base_dataset_spec(data_cfg.dataset)
+    spec = base_spec(data_cfg.dataset)
     cfg = dataclasses.replace(data_cfg, dataset=spec, split=split, labels=True, flip=False,
                               limit=0)
     ds = load_dataset(cfg)
@@ -112,9 +106,9 @@ def is_classifier_run(source: str | Path) -> bool:
     path = Path(str(source))
     try:
         if path.is_dir() and (path / "config.yaml").is_file() and (path / "checkpoints").is_dir():
-            import yaml
+            from gankit.config import load_yaml
 
-            name = (yaml.safe_load((path / "config.yaml").read_text()) or {})["model"]["name"]
+            name = (load_yaml((path / "config.yaml").read_text()) or {})["model"]["name"]
         elif path.is_file() and path.suffix in (".pt", ".pth"):
             from gankit.train.checkpoint import load_checkpoint
 
