@@ -30,25 +30,11 @@ def main(argv=None) -> int:
                                                 "one classify() uses")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
-    from gankit.models.sgan import classifier_accuracy
-    from gankit.train.checkpoint import find_resumable, load_checkpoint
-    from gankit.config import config_from_dict
-    from gankit.data.base import DataInfo
-    from gankit.models.base import build_model
+    from gankit.metrics.classifier import accuracy, load_classifier
 
-    path = Path(a.run)
-    if path.is_dir():
-        path, state = find_resumable(path / "checkpoints")
-    else:
-        state = load_checkpoint(path)
-    model = build_model(config_from_dict(state["config"]).model,
-                        DataInfo.from_dict(state["data_info"]))
-    for k, v in state["nets"].items():
-        model.nets[k].load_state_dict(v)
+    model, _, step, path = load_classifier(a.run)
     x, y = load("test")
     if a.net is not None:
-        from gankit.metrics.classifier import accuracy
-
         net = model.nets[a.net]
 
         class _One:  # classify() with the chosen net
@@ -56,9 +42,9 @@ def main(argv=None) -> int:
 
         r = accuracy(_One(), x, y)
     else:
-        r = classifier_accuracy(model, x, y)
+        r = accuracy(model, x, y)
     which = a.net or ("D_ema" if "D_ema" in model.nets else "D")
-    print(f"{path} (step {state['step']}, {which}): test accuracy {r['accuracy']:.4f}, "
+    print(f"{path} (step {step}, {which}): test accuracy {r['accuracy']:.4f}, "
           f"{r['errors']} errors in {r['examples']} (Salimans et al. 2016, 100 labels: 93 +- 6.5)")
     return 0
 

@@ -9,8 +9,8 @@ from gankit.config import load_config
 from gankit.data.base import DataInfo, ImageDataset
 from gankit.data.semi import SemiSupervised, balanced_subset
 from gankit.errors import DataError
+from gankit.metrics.classifier import accuracy
 from gankit.models.base import build_model
-from gankit.models.sgan import classifier_accuracy
 from loops import fit
 
 
@@ -77,7 +77,7 @@ def test_classifies_from_nine_labels():
     m = _model(width=0.2, d_ema=0.9)  # a window of ~10 of the 150 steps
     fit(m, train.loader(32, seed=0), steps=150, lr=3e-3)
     x = test.images.float() / 127.5 - 1
-    res = classifier_accuracy(m, x, test.labels)
+    res = accuracy(m, x, test.labels)
     assert res["accuracy"] > 0.95, res
     assert math.isclose(res["errors"], 300 * (1 - res["accuracy"]), abs_tol=1e-6)
 

@@ -296,11 +296,3 @@ class SGAN(GANModel):
             return D(x)
         finally:
             D.train(was)
-
-
-def classifier_accuracy(model: SGAN, images: torch.Tensor, labels: torch.Tensor,
-                        batch_size: int = 1000) -> dict[str, float]:
-    """Accuracy and error count of ``model.classify`` on float images in [-1, 1]."""
-    from gankit.metrics.classifier import accuracy
-
-    return accuracy(model, images, labels, batch_size)
