@@ -46,6 +46,7 @@ from torch import nn
 from gankit.config import ModelConfig, opt
 from gankit.errors import DataError
 from gankit.models.base import GANModel, Phase
+from gankit.nn.average import average_into
 from gankit.registry import MODELS
 
 
@@ -268,11 +269,7 @@ class SGAN(GANModel):
     @torch.no_grad()
     def after_step(self, phase: str) -> None:
         if phase == "D" and "D_ema" in self.nets:
-            avg, net = self.nets["D_ema"], self.nets["D"]
-            for a, p in zip(avg.parameters(), net.parameters()):
-                a.lerp_(p.detach(), 1.0 - self.cfg.d_ema)
-            for a, b in zip(avg.buffers(), net.buffers()):
-                a.copy_(b)
+            average_into(self.nets["D_ema"], self.nets["D"], self.cfg.d_ema)
 
     def lr_factor(self, step: int, total_steps: int) -> float:
         # the paper keeps lr 3e-3 and then anneals it linearly to 0; annealing lets D's

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import copy
 
-import torch
 from torch import nn
+
+from gankit.nn.average import average_into
 
 
 class EMA:
@@ -18,18 +19,10 @@ class EMA:
         self.decay, self.start = decay, start
         self.nets = {k: copy.deepcopy(v).requires_grad_(False).eval() for k, v in nets.items()}
 
-    @torch.no_grad()
     def update(self, nets: dict[str, nn.Module], step: int) -> None:
         beta = self.decay if step >= self.start else 0.0
         for name, net in nets.items():
-            avg = self.nets[name]
-            a_params, params = list(avg.parameters()), list(net.parameters())
-            if beta == 0.0:
-                torch._foreach_copy_(a_params, [p.detach() for p in params])
-            else:
-                torch._foreach_lerp_(a_params, [p.detach() for p in params], 1.0 - beta)
-            for ab, b in zip(avg.buffers(), net.buffers()):
-                ab.copy_(b)
+            average_into(self.nets[name], net, beta)
 
     def state_dict(self) -> dict[str, dict]:
         return {k: v.state_dict() for k, v in self.nets.items()}
