@@ -55,3 +55,17 @@ def test_download_command_via_mirror(mirror, tmp_path, monkeypatch, capsys):
     assert f"files in {tmp_path / 'dl' / 'mnist'}" in capsys.readouterr().out
     assert main(["data", "info", "mnist", "--data-root", str(tmp_path / "dl")]) == 0
     assert "examples: 4" in capsys.readouterr().out
+
+
+def test_info_shape_of_datasets_made_per_example(tmp_path, capsys):
+    # stacked-mnist builds its images per item (no `images` tensor) and has 1,000 classes:
+    # a shape line all the same, and one summary line instead of 1,000 class lines
+    make_idx_set(tmp_path / "mnist")
+    assert main(["data", "info", "stacked-mnist", "--data-root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "shape:    (" in out and ", 3, 28, 28) (N x C x H x W, made per example)" in out
+    assert "classes:  1000" in out and "examples per class: min 0," in out
+    assert len(out.splitlines()) < 10
+    assert main(["data", "info", "grid25"]) == 0
+    out = capsys.readouterr().out
+    assert "examples: 100000" in out and "shape:    (100000, 2) (N x dim, float)" in out

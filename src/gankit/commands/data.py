@@ -64,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
     raise GankitError("say what to do: gankit data info NAME, or gankit data download NAME")
 
 
+MAX_CLASS_LINES = 100  # more classes than this: a summary line instead of one line each
+
+
 def info_text(name: str, *, root: str = "", split: str = "train", resolution: int = 0,
               channels: int = 0, limit: int = 0, download: bool = False) -> str:
     """Load dataset ``name`` and describe it as `gankit data info` prints it."""
@@ -78,17 +81,28 @@ def info_text(name: str, *, root: str = "", split: str = "train", resolution: in
     lines = [f"dataset:  {name}" + (f" ({split})" if split != "train" else ""),
              f"examples: {len(ds)}"]
     images = getattr(ds, "images", None)
+    info = ds.info
     if images is not None:
         lines.append(f"shape:    {tuple(images.shape)} (N x C x H x W)")
         lines.append(f"dtype:    {images.dtype} (0..255; float in [-1, 1] when batched)")
-    info = ds.info
+    elif info.kind == "image":  # built per item (e.g. stacked-mnist): the shape from the info
+        lines.append(f"shape:    {(len(ds), info.channels, info.resolution, info.resolution)} "
+                     f"(N x C x H x W, made per example)")
+    elif info.kind == "points":
+        lines.append(f"shape:    {(len(ds), info.dim)} (N x dim, float)")
     labels = getattr(ds, "labels", None)
     if labels is not None and info.num_classes:
         counts = torch.bincount(labels, minlength=info.num_classes).tolist()
         lines.append(f"classes:  {info.num_classes}")
-        names = info.class_names or [str(i) for i in range(info.num_classes)]
-        for i, (cname, n) in enumerate(zip(names, counts)):
-            lines.append(f"  {i:>3}  {cname:<16} {n}")
+        if info.num_classes > MAX_CLASS_LINES:
+            # one line per class would bury the rest (stacked-mnist has 1,000)
+            c = sorted(counts)
+            lines.append(f"  examples per class: min {c[0]}, median {c[len(c) // 2]}, "
+                         f"max {c[-1]}; {sum(n == 0 for n in c)} class(es) empty")
+        else:
+            names = info.class_names or [str(i) for i in range(info.num_classes)]
+            for i, (cname, n) in enumerate(zip(names, counts)):
+                lines.append(f"  {i:>3}  {cname:<16} {n}")
     else:
         lines.append("classes:  none (unlabelled)")
     lines.append(f"found in: {ds.source}{_via(ds.source, root)}")
