@@ -49,3 +49,13 @@ def test_collapse_to_one_mode(score):
     assert s["reverse_kl"] == pytest.approx(math.log(8))
     with pytest.raises(ValueError, match="N x 2"):
         score(np.zeros((4, 3)), "ring8")
+
+
+def test_real_ring_data(score):
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 8, 50_000) * 2 * math.pi / 8
+    x = np.stack([np.cos(a), np.sin(a)], 1) + 0.01 * rng.standard_normal((50_000, 2))
+    s = score(x, "ring8")
+    assert s["modes"] == 8 and s["reverse_kl"] < 0.001
+    assert s["hq_percent"] == pytest.approx(100 * (1 - math.exp(-4.5)), abs=0.2)
+    assert s["mode_width"] == pytest.approx(0.974, abs=0.02)

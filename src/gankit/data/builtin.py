@@ -124,8 +124,8 @@ def _idx_dataset(name: str, arg: str, cfg, subdirs: list[str], classes: list[str
 
 def _download_hint(name: str, folder: str, extra: str = "") -> str:
     return (f"Get the files with `gankit data download {name}` (needs internet), put them in "
-            f"$GANKIT_DATA/{folder}/ or pass --data-root DIR{extra}. With data.download=true a "
-            "training run downloads them itself.")
+            f"$GANKIT_DATA/{folder}/ or pass --data-root DIR{extra}. A training run tries the "
+            "download itself unless data.download=false.")
 
 
 @DATASETS.register("mnist")
