@@ -83,3 +83,42 @@ def test_off_on_yes_no_stay_strings(tmp_path):
     assert cfg.train.amp == "off" and cfg.train.compile is False
     with pytest.raises(ConfigError, match="train.amp"):
         load_config({"model": {"name": "dcgan"}}, ["train.amp=no"])
+
+
+def test_base_preset_merges_key_by_key(tmp_path):
+    """`base:` starts from another preset or file; the child holds only its differences."""
+    long = load_config("faces-stylegan32-long")
+    base = load_config("faces-stylegan")
+    assert long.preset == "faces-stylegan32-long" and long.description != base.description
+    assert (long.data.resolution, long.train.steps, long.train.lr_g) == (32, 6000, 0.002)
+    # untouched keys of a section come from the base, not from the defaults
+    assert long.model == base.model and long.data.center_crop == base.data.center_crop == 89
+    assert long.train.batch_size == base.train.batch_size == 16
+    parent = tmp_path / "parent.yaml"
+    parent.write_text("description: p\nmodel: {name: gan, g_hidden: [8, 8], z_dim: 4}\n"
+                      "train: {steps: 7, batch_size: 3}\n")
+    child = tmp_path / "sub" / "child.yaml"
+    child.parent.mkdir()
+    child.write_text("base: ../parent.yaml\nmodel: {g_hidden: [16]}\ntrain: {steps: 9}\n")
+    cfg = load_config(child, ["train.batch_size=5"])
+    assert cfg.model.g_hidden == [16] and cfg.model.z_dim == 4  # lists replace, keys merge
+    assert (cfg.train.steps, cfg.train.batch_size) == (9, 5) and cfg.preset == "child"
+    # a dict source may name a base too
+    assert load_config({"base": "mnist-gan", "train": {"steps": 3}}).model.name == "gan"
+
+
+def test_base_errors(tmp_path):
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text("base: b.yaml\n")
+    b.write_text("base: a.yaml\n")
+    with pytest.raises(ConfigError, match=r"cycle \(a -> b -> a\)"):
+        load_config(a)
+    a.write_text("base: mnist-ganx\n")
+    with pytest.raises(ConfigError, match="did you mean mnist-gan"):
+        load_config(a)
+    a.write_text("base: [mnist-gan]\n")
+    with pytest.raises(ConfigError, match="base: must name a preset"):
+        load_config(a)
+    a.write_text("base: mnist-gan\nmodel: {ngff: 3}\n")
+    with pytest.raises(ConfigError, match="ngff"):
+        load_config(a)

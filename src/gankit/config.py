@@ -199,21 +199,69 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def read_source(source: str | Path | dict) -> tuple[dict[str, Any], str]:
-    """Return (raw dict, preset name) for a preset name, a YAML path, or a dict."""
+    """Return (raw dict, preset name) for a preset name, a YAML path, or a dict.
+
+    A preset or file may start from another one with ``base: NAME`` (a preset name, or a YAML
+    path relative to the file): the base is read first and this file's sections are merged
+    over it key by key, so a variant holds only what differs from its base.
+    """
+    return _read_source(source, ())
+
+
+def _read_source(source: str | Path | dict, chain: tuple[str, ...]) -> tuple[dict[str, Any], str]:
     if isinstance(source, dict):
-        return dict(source), str(source.get("preset", ""))
+        raw = _with_base(dict(source), Path.cwd(), chain + ("<dict>",))
+        return raw, str(source.get("preset", ""))
     text = str(source)
     path = Path(text)
     if path.suffix in (".yaml", ".yml") or path.exists():
-        raw = _read_yaml(path)
+        raw = _with_base(_read_yaml(path), path.parent, _chain(chain, path, text))
         return raw, raw.get("preset", path.stem)
     preset = PRESET_DIR / f"{text}.yaml"
     if preset.exists():
-        raw = _read_yaml(preset)
+        raw = _with_base(_read_yaml(preset), PRESET_DIR, _chain(chain, preset, text))
         raw.setdefault("preset", text)
         return raw, text
     raise ConfigError(f"no preset or config file named {text!r}"
                       f"{did_you_mean(text, list_presets())} (presets: {', '.join(list_presets())})")
+
+
+def _chain(chain: tuple[str, ...], path: Path, name: str) -> tuple[str, ...]:
+    """``chain`` + this file; a file already in it means the ``base:`` links loop."""
+    key = str(path.resolve())
+    if key in chain:
+        names = [Path(c).stem for c in chain[chain.index(key):]] + [Path(name).stem]
+        raise ConfigError(f"base: the presets form a cycle ({' -> '.join(names)}); "
+                          f"one of them must not name the other as its base")
+    return chain + (key,)
+
+
+def _with_base(raw: dict[str, Any], folder: Path, chain: tuple[str, ...]) -> dict[str, Any]:
+    """``raw`` merged over the config its ``base:`` names (none: ``raw`` unchanged)."""
+    if "base" not in raw:
+        return raw
+    base = raw.pop("base")
+    if not isinstance(base, str) or not base.strip():
+        raise ConfigError(f"{Path(chain[-1]).name}: base: must name a preset or a YAML file, "
+                          f"got {base!r}")
+    ref = base.strip()
+    target: str | Path = ref
+    if ref.endswith((".yaml", ".yml")) and not Path(ref).is_absolute():
+        target = folder / ref
+    parent, _ = _read_source(target, chain)
+    parent.pop("preset", None)  # the preset is the file asked for, not its base
+    return _merge(parent, raw)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Sections merge key by key; values (lists included) in ``over`` replace the base's."""
+    out = _deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = _deepcopy(value)
+    return out
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
