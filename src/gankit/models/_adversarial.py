@@ -26,7 +26,7 @@ from torch import nn
 
 from gankit.config import ModelConfig, opt
 from gankit.errors import ConfigError
-from gankit.models.base import GANModel
+from gankit.models.base import GANModel, anneal_last
 from gankit.registry import LOSSES
 
 
@@ -174,9 +174,7 @@ class AdversarialGAN(GANModel):
     def lr_factor(self, step: int, total_steps: int) -> float:
         # annealing the step size shrinks the oscillation of the two-player game, so samples
         # settle onto the modes instead of jittering around them
-        if self.cfg.lr_decay <= 0:
-            return 1.0
-        return min(1.0, (total_steps - step) / (self.cfg.lr_decay * total_steps))
+        return anneal_last(step, total_steps, self.cfg.lr_decay)
 
     def extra_state(self):
         return {"augment": self.augment.state_dict()} if self.augment is not None else {}

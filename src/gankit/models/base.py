@@ -155,6 +155,14 @@ class GANModel(nn.Module):
         return torch.cat(out)
 
 
+def anneal_last(step: int, total_steps: int, fraction: float) -> float:
+    """Learning-rate factor that stays 1 and then falls linearly to 0 over the last
+    ``fraction`` of ``total_steps`` (``fraction`` <= 0: always 1)."""
+    if fraction <= 0:
+        return 1.0
+    return min(1.0, (total_steps - step) / (fraction * total_steps))
+
+
 def adam(params, lr: float, betas: tuple[float, float], **kw: Any) -> torch.optim.Optimizer:
     """Adam with the fused implementation where torch has one for the device (same maths).
 

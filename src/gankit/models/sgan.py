@@ -45,7 +45,7 @@ from torch import nn
 
 from gankit.config import ModelConfig, opt
 from gankit.errors import DataError
-from gankit.models.base import GANModel, Phase
+from gankit.models.base import GANModel, Phase, anneal_last
 from gankit.nn.average import average_into
 from gankit.registry import MODELS
 
@@ -274,9 +274,7 @@ class SGAN(GANModel):
     def lr_factor(self, step: int, total_steps: int) -> float:
         # the paper keeps lr 3e-3 and then anneals it linearly to 0; annealing lets D's
         # classifier settle instead of jittering with the two-player game
-        if self.cfg.lr_decay <= 0:
-            return 1.0
-        return min(1.0, (total_steps - step) / (self.cfg.lr_decay * total_steps))
+        return anneal_last(step, total_steps, self.cfg.lr_decay)
 
     def phases(self, train):
         return [Phase("D", ("D",), train.d_steps), Phase("G", ("G",), 1)]
