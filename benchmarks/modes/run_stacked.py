@@ -28,9 +28,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
-# sampling and scoring run in this process: the same gankit source tree the trainings use
-# (run.py's gankit() puts ROOT/src on the children's PYTHONPATH)
-sys.path.insert(1, str(ROOT / "src"))
 from run import child_cpu, gankit  # noqa: E402  (run.py: the ring8/grid25 runner)
 from stacked_score import describe, real_images, score_images  # noqa: E402
 

@@ -27,8 +27,13 @@ import argparse
 import json
 import math
 import sys
+from pathlib import Path
 
 import numpy as np
+
+# gankit (the classifier, and run_stacked.py's sampling) from this repository's src/, as the
+# trainings of run.py use it, whether or not gankit is installed
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
 MODES = 1000
 CONFIDENT = 0.9  # softmax probability for a digit to count as clearly read
