@@ -139,7 +139,7 @@ class EvalConfig:
     ref: str = opt("", "reference dataset, e.g. cifar10:train (empty = the run's own training "
                        "images, at the training resolution)")
     num_ref: int = opt(0, "reference images (0 = all)", min=0)
-    feature_net: str = opt("inception", "feature net: inception or mnist")
+    feature_net: str = opt("inception", "feature net: inception, mnist or fashion-mnist")
     resize: str = opt("legacy", "Inception resize: legacy (pytorch-fid) or clean (clean-fid)",
                       choices=("legacy", "clean"))
     weights: str = opt("", "feature net weights file (empty = the usual locations)")

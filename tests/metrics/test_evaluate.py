@@ -190,3 +190,30 @@ def test_train_feature_net_saves_loadable_weights(tmp_path, monkeypatch):
     from safetensors.torch import load_file
 
     assert "head.weight" in load_file(str(path))
+
+
+def test_fashion_mnist_feature_net_trains_on_fashion_mnist(tmp_path, monkeypatch):
+    import gankit.data
+    from gankit.data.base import ImageDataset
+    from gankit.metrics.mnist_net import MNISTFeatures, default_weights_path, train_feature_net
+    from gankit.registry import FEATURE_NETS
+
+    asked = []
+
+    def fake_load(cfg):
+        asked.append((cfg.dataset, cfg.split))
+        y = torch.arange(128) % 10
+        x = (y.view(-1, 1, 1, 1) * 25).expand(-1, 1, 28, 28).to(torch.uint8).contiguous()
+        return ImageDataset(x, y)
+
+    monkeypatch.setattr(gankit.data, "load_dataset", fake_load)
+    path, meta = train_feature_net(tmp_path / "f.safetensors", epochs=1, progress=False,
+                                   name="fashion-mnist")
+    assert asked == [("fashion-mnist", "train"), ("fashion-mnist", "test")]
+    assert meta["dataset"] == "fashion-mnist"
+    assert default_weights_path("fashion-mnist").name == "fashion-mnist-classifier.safetensors"
+    net = FEATURE_NETS.get("fashion-mnist")(weights=str(path))
+    assert isinstance(net, MNISTFeatures) and net.name == "fashion-mnist" and net.classifier
+    assert net.protocol()["feature_net"].startswith("fashion-mnist (gankit Fashion-MNIST")
+    with pytest.raises(GankitError, match="no trainable feature net 'cifar'"):
+        train_feature_net(tmp_path / "c.safetensors", name="cifar")

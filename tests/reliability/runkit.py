@@ -46,6 +46,7 @@ def stats_records(run: Path) -> list[dict]:
         rec = json.loads(line)
         rec.pop("time", None)
         rec.pop("img_per_s", None)
+        rec.pop("cpu_s", None)
         out.append(rec)
     return out
 

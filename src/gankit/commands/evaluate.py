@@ -13,6 +13,7 @@ a folder of images (folder:PATH), an .npz (npz:PATH), or a dataset (cifar10:test
   gankit evaluate runs/00003-dcgan-cifar10 --ref cifar10:train --metrics fid,is,kid,pr --num 10000
   gankit evaluate mnist:test --ref mnist:train --feature-net mnist --metrics fid,coverage
   gankit evaluate train-feature-net mnist      # train the MNIST feature net (a few minutes)
+  gankit evaluate train-feature-net fashion-mnist   # the same net on Fashion-MNIST
   gankit evaluate runs/00007-sgan-mnist        # test accuracy of the semi-supervised classifier
 
 accuracy: for a run (or checkpoint) of a model that is also a classifier (sgan), the accuracy
@@ -28,7 +29,8 @@ def add_arguments(p) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the examples' lines
     p.add_argument("source", help="what to evaluate (see above), or `train-feature-net`")
     p.add_argument("extra", nargs="?", default=None,
-                   help="with train-feature-net: the feature net to train (mnist)")
+                   help="with train-feature-net: the feature net to train (mnist or "
+                        "fashion-mnist)")
     p.add_argument("--ref", default=None, help="reference dataset, e.g. cifar10:train")
     p.add_argument("--metrics", default=None,
                    help="comma list of fid, is, kid, pr, coverage, accuracy (default: fid; "
@@ -36,7 +38,7 @@ def add_arguments(p) -> None:
                         "when --ref is given)")
     p.add_argument("--num", type=int, default=10000, help="images taken from SOURCE")
     p.add_argument("--num-ref", type=int, default=0, help="images of --ref (0 = all)")
-    p.add_argument("--feature-net", default="inception", help="inception or mnist")
+    p.add_argument("--feature-net", default="inception", help="inception, mnist or fashion-mnist")
     p.add_argument("--resize", default="legacy", choices=("legacy", "clean"),
                    help="legacy = bilinear like pytorch-fid; clean = PIL bicubic like clean-fid")
     p.add_argument("--weights", default=None, help="feature net weights file")
@@ -49,7 +51,8 @@ def add_arguments(p) -> None:
     p.add_argument("--json", default=None, help="also write the result to this JSON file")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--out", default=None, help="with train-feature-net: where to save weights")
-    p.add_argument("--epochs", type=int, default=2, help="with train-feature-net: epochs")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="with train-feature-net: epochs (default: mnist 2, fashion-mnist 8)")
 
 
 def run(args) -> int:
@@ -62,11 +65,10 @@ def run(args) -> int:
     if args.source == "train-feature-net":
         from gankit.metrics.mnist_net import train_feature_net
 
-        if (args.extra or "mnist") != "mnist":
-            raise GankitError(f"no trainable feature net {args.extra!r}: only mnist")
+        name = args.extra or "mnist"
         path, meta = train_feature_net(args.out, epochs=args.epochs,
-                                       progress=not args.no_progress)
-        print(f"mnist feature net: test accuracy {meta['test_accuracy']:.4f} after "
+                                       progress=not args.no_progress, name=name)
+        print(f"{name} feature net: test accuracy {meta['test_accuracy']:.4f} after "
               f"{meta['epochs']} epochs in {meta['train_seconds']:.0f}s "
               f"({meta['threads']} threads) -> {path}")
         return 0

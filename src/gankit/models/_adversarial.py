@@ -40,6 +40,8 @@ class AdversarialConfig(ModelConfig):
                                "or r1 (on reals)", choices=("none", "gp", "r1"))
     gp_weight: float = opt(10.0, "weight lambda of the gradient penalty", min=0.0)
     r1_gamma: float = opt(10.0, "R1 weight gamma (the D loss adds gamma/2 * R1)", min=0.0)
+    r1_every: int = opt(1, "lazy R1 (StyleGAN2): take R1 only on steps that are a multiple of "
+                           "this, weighted by it (1 = every D step)", min=1)
     clip: float = opt(0.0, "WGAN weight clipping: clamp D's parameters to [-clip, clip] after "
                            "each D step and train with RMSprop (0 = off)", min=0.0)
     spectral_norm: bool = opt(False, "spectrally normalise every linear/conv layer of D")
@@ -128,7 +130,8 @@ class AdversarialGAN(GANModel):
             with torch.no_grad():
                 fake = G(z)
             real_in, fake_in = self._aug(real), self._aug(fake)
-            if cfg.penalty == "r1":  # R1 is taken with respect to what D sees
+            if cfg.penalty == "r1" and self._step % cfg.r1_every == 0:
+                # R1 is taken with respect to what D sees
                 real_in = real_in.detach().requires_grad_(True)
             real_logits = D(real_in)
             fake_logits = D(fake_in)
@@ -143,11 +146,12 @@ class AdversarialGAN(GANModel):
                 gp = gradient_penalty(D, real_in, fake_in, alpha)
                 loss = loss + cfg.gp_weight * gp
                 logs["gp"] = gp.detach()
-            elif cfg.penalty == "r1":
+            elif cfg.penalty == "r1" and self._step % cfg.r1_every == 0:
                 from gankit.losses.penalties import r1_penalty
 
+                # lazy regularisation: the same expected penalty, taken 1/r1_every as often
                 r1 = r1_penalty(real_logits, real_in)
-                loss = loss + 0.5 * cfg.r1_gamma * r1
+                loss = loss + 0.5 * cfg.r1_gamma * cfg.r1_every * r1
                 logs["r1"] = r1.detach()
             if self.augment is not None:
                 self.augment.update(real_logits)
@@ -170,6 +174,11 @@ class AdversarialGAN(GANModel):
             from gankit.losses.penalties import clip_weights
 
             clip_weights(self.nets["D"], self.cfg.clip)
+
+    _step = 0  # the training step (lazy R1 runs on multiples of r1_every)
+
+    def on_step_start(self, step: int, images_seen: int) -> None:
+        self._step = step
 
     def lr_factor(self, step: int, total_steps: int) -> float:
         # annealing the step size shrinks the oscillation of the two-player game, so samples

@@ -19,6 +19,12 @@ class DCGANConfig(AdversarialConfig):
     ndf: int = opt(64, "discriminator width: channels of the first layer", min=1)
     d_dropout: float = opt(0.0, "spatial dropout after each discriminator block (0 = off)",
                            min=0.0, max=0.9)
+    d_norm: str = opt("batch", "normalisation in D's hidden blocks: batch (the paper) or none "
+                               "(per-sample D, the right partner of R1 / gradient penalties)",
+                      choices=("batch", "none"))
+    g_extra: bool = opt(False, "a 3x3 conv block after each of G's hidden stages (a deeper G at "
+                               "the same widths)")
+    d_extra: bool = opt(False, "a 3x3 conv block after each of D's stages (a deeper D)")
 
 
 def _stages(resolution: int) -> tuple[int, int]:
@@ -44,18 +50,27 @@ def dcgan_init(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
-class DCGANGenerator(nn.Module):
-    """z -> ConvT(base) -> [ConvT 4x4 s2, BN, ReLU] x k -> tanh image; widths halve as size doubles."""
+def _g_block(w: int) -> list[nn.Module]:
+    return [nn.Conv2d(w, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(True)]
 
-    def __init__(self, z_dim: int, ngf: int, channels: int, resolution: int):
+
+class DCGANGenerator(nn.Module):
+    """z -> ConvT(base) -> [ConvT 4x4 s2, BN, ReLU] x k -> tanh image; widths halve as size doubles.
+
+    ``extra`` adds [Conv 3x3, BN, ReLU] after every hidden stage."""
+
+    def __init__(self, z_dim: int, ngf: int, channels: int, resolution: int,
+                 extra: bool = False):
         super().__init__()
         base, k = _stages(resolution)
         widths = [ngf * 2 ** (k - 1 - i) for i in range(k)]  # e.g. 64: 512, 256, 128, 64
         layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim, widths[0], base, 1, 0, bias=False),
                                    nn.BatchNorm2d(widths[0]), nn.ReLU(True)]
+        layers += _g_block(widths[0]) if extra else []
         for a, b in zip(widths[:-1], widths[1:]):
             layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b),
                        nn.ReLU(True)]
+            layers += _g_block(b) if extra else []
         layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.apply(dcgan_init)
@@ -65,19 +80,29 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    """image -> [Conv 4x4 s2, (BN), LeakyReLU 0.2] x k -> Conv(base) -> logit. No pooling."""
+    """image -> [Conv 4x4 s2, (BN), LeakyReLU 0.2] x k -> Conv(base) -> logit. No pooling.
 
-    def __init__(self, ndf: int, channels: int, resolution: int, dropout: float = 0.0):
+    ``norm="none"`` drops the batch norm (and gives each conv a bias): D then judges every image
+    on its own, which R1 and gradient penalties assume. ``extra`` adds [Conv 3x3, (BN),
+    LeakyReLU] after every stage."""
+
+    def __init__(self, ndf: int, channels: int, resolution: int, dropout: float = 0.0,
+                 norm: str = "batch", extra: bool = False):
         super().__init__()
         base, k = _stages(resolution)
         widths = [ndf * 2 ** i for i in range(k)]
         layers: list[nn.Module] = []
         prev = channels
         for i, w in enumerate(widths):
-            layers.append(nn.Conv2d(prev, w, 4, 2, 1, bias=False))
-            if i > 0:  # no BN on the input layer (DCGAN paper: it destabilises training)
-                layers.append(nn.BatchNorm2d(w))
+            layers.append(nn.Conv2d(prev, w, 4, 2, 1, bias=norm == "none"))
+            if i > 0 and norm == "batch":  # no BN on the input layer (DCGAN paper: it
+                layers.append(nn.BatchNorm2d(w))  # destabilises training)
             layers.append(nn.LeakyReLU(0.2, True))
+            if extra:
+                layers.append(nn.Conv2d(w, w, 3, 1, 1, bias=norm == "none"))
+                if norm == "batch":
+                    layers.append(nn.BatchNorm2d(w))
+                layers.append(nn.LeakyReLU(0.2, True))
             if dropout:
                 layers.append(nn.Dropout2d(dropout))
             prev = w
@@ -106,6 +131,7 @@ class DCGAN(AdversarialGAN):
 
     def __init__(self, cfg: DCGANConfig, info):
         super().__init__(cfg, info)
-        self.nets["G"] = DCGANGenerator(cfg.z_dim, cfg.ngf, info.channels, info.resolution)
+        self.nets["G"] = DCGANGenerator(cfg.z_dim, cfg.ngf, info.channels, info.resolution,
+                                        cfg.g_extra)
         self.nets["D"] = DCGANDiscriminator(cfg.ndf, info.channels * cfg.pack, info.resolution,
-                                            cfg.d_dropout)
+                                            cfg.d_dropout, cfg.d_norm, cfg.d_extra)

@@ -17,3 +17,33 @@ def average_into(avg: nn.Module, net: nn.Module, beta: float) -> None:
         torch._foreach_lerp_(a_params, params, 1.0 - beta)
     for ab, b in zip(avg.buffers(), net.buffers()):
         ab.copy_(b)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(net: nn.Module, batches) -> bool:
+    """Re-estimate the running statistics of every batch-norm layer of ``net`` as the exact
+    average over ``batches`` (an iterable of callables, each running one forward pass of
+    ``net`` in train mode). Returns False (and does nothing) when ``net`` has no batch norm.
+
+    Why: an averaged generator's weights are not the weights the copied BN statistics were
+    measured on, so its eval-mode samples are washed out or off-contrast; statistics measured
+    on the averaged weights themselves fix that (as in SWA's ``update_bn``).
+    """
+    bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+           and m.track_running_stats]
+    if not bns:
+        return False
+    momenta = [m.momentum for m in bns]
+    was_training = net.training
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average: the exact mean over all batches
+    net.train()
+    try:
+        for run in batches:
+            run()
+    finally:
+        for m, mom in zip(bns, momenta):
+            m.momentum = mom
+        net.train(was_training)
+    return True

@@ -2,27 +2,65 @@
 from __future__ import annotations
 
 import copy
+from functools import partial
 
+import torch
 from torch import nn
 
-from gankit.nn.average import average_into
+from gankit.nn.average import average_into, recalibrate_batchnorm
+
+# latents of the batch-norm recalibration: fixed seeds far from the ones users sample
+CALIBRATION_SEED = 1 << 30
+CALIBRATION_SAMPLES = 512
 
 
 class EMA:
     r"""Keeps :math:`\bar\theta \leftarrow \beta\bar\theta + (1-\beta)\theta` for each generator net.
 
     Before ``start`` the average is a plain copy, so early noisy weights are not averaged in.
-    Buffers (BN statistics, StyleGAN's mean w) are copied, not averaged.
+    Buffers (BN statistics, StyleGAN's mean w) are copied, not averaged; before the average is
+    used (samples, checkpoints, export), :meth:`refresh` measures the batch-norm statistics of
+    a latent-driven generator on the averaged weights themselves.
     """
 
     def __init__(self, nets: dict[str, nn.Module], decay: float, start: int = 0):
         self.decay, self.start = decay, start
         self.nets = {k: copy.deepcopy(v).requires_grad_(False).eval() for k, v in nets.items()}
+        self._stale = True
+        self._calibration = None
 
     def update(self, nets: dict[str, nn.Module], step: int) -> None:
         beta = self.decay if step >= self.start else 0.0
         for name, net in nets.items():
             average_into(self.nets[name], net, beta)
+        self._stale = True
+
+    @torch.no_grad()
+    def refresh(self, model) -> None:
+        """Batch-norm statistics of the averaged ``G`` measured on 512 fixed latents (once per
+        update; a no-op for generators without batch norm or without a latent input). The
+        training RNG is not touched, so a run that refreshed equals one that did not."""
+        if not self._stale:
+            return
+        self._stale = False
+        if tuple(self.nets) != ("G",) or not model.latent_dim or not any(
+                isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.nets["G"].modules()):
+            return
+        G = self.nets["G"]
+        device = next(G.parameters()).device
+        if self._calibration is None:
+            seeds = list(range(CALIBRATION_SEED, CALIBRATION_SEED + CALIBRATION_SAMPLES))
+            labels = model.sample_labels(seeds)
+            self._calibration = (model.make_latents(seeds).to(device),
+                                 None if labels is None else labels.to(device))
+        z, labels = self._calibration
+
+        def run(lo: int) -> None:
+            model.generate(z[lo:lo + 128], None if labels is None else labels[lo:lo + 128], G=G)
+
+        devices = [device] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            recalibrate_batchnorm(G, [partial(run, lo) for lo in range(0, len(z), 128)])
 
     def state_dict(self) -> dict[str, dict]:
         return {k: v.state_dict() for k, v in self.nets.items()}
@@ -30,3 +68,4 @@ class EMA:
     def load_state_dict(self, state: dict[str, dict]) -> None:
         for k, v in state.items():
             self.nets[k].load_state_dict(v)
+        self._stale = False  # saved after a refresh

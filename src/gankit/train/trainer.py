@@ -272,6 +272,7 @@ class Trainer:
                    unit="step", dynamic_ncols=True)
         window: dict[str, Any] = {}
         win_start, win_steps = time.perf_counter(), 0
+        self._cpu0 = time.process_time()  # stats' cpu_s: this process's CPU seconds in the loop
         while self.step < t.steps:
             nxt = self.step + 1
             want_norms = nxt % t.log_every == 0 or nxt == t.steps
@@ -414,6 +415,7 @@ class Trainer:
             record[k] = float(total) / count
         record["img_per_s"] = steps * t.batch_size * self.dist.world / max(seconds, 1e-9)
         record["lr_scale"] = self.lr_scale
+        record["cpu_s"] = round(time.process_time() - getattr(self, "_cpu0", 0.0), 2)
         if self.is_main:
             for cb in self.callbacks:
                 cb.on_log(self, record)
@@ -428,6 +430,7 @@ class Trainer:
     def generator_nets(self) -> dict[str, torch.nn.Module]:
         """The generator nets used for samples and export: the EMA copies when enabled."""
         if self.ema is not None:
+            self.ema.refresh(self.model)
             return dict(self.ema.nets)
         return {n: self.model.nets[n] for n in self.model.generator_nets}
 
@@ -460,6 +463,8 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         stats = self.out / "stats.jsonl"
         rng = {"cpu": torch.get_rng_state()}
+        if self.ema is not None:
+            self.ema.refresh(self.model)  # the saved average carries its own BN statistics
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         return {

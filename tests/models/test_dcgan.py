@@ -1,0 +1,80 @@
+"""The `dcgan` model's options: a per-sample D (model.d_norm=none) and lazy R1 (model.r1_every)."""
+import pytest
+import torch
+from torch import nn
+
+from gankit.config import config_from_dict
+from gankit.data.base import DataInfo
+from gankit.errors import ConfigError
+from gankit.registry import MODELS
+
+INFO = DataInfo("image", channels=1, resolution=28, num_classes=0)
+
+
+def _model(**over):
+    raw = {"model": {"name": "dcgan", "ngf": 4, "ndf": 4, "z_dim": 8, **over},
+           "data": {"dataset": "synthetic:64"}}
+    return MODELS.get("dcgan")(config_from_dict(raw).model, INFO)
+
+
+def test_d_norm_none_judges_each_image_alone():
+    torch.manual_seed(0)
+    D = _model(d_norm="none").nets["D"].train()
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in D.modules())
+    convs = [m for m in D.modules() if isinstance(m, nn.Conv2d)]
+    assert all(c.bias is not None for c in convs[:-1])  # hidden convs carry their own bias
+    x = torch.randn(6, 1, 28, 28)
+    y = x.clone()
+    y[3:] = torch.randn(3, 1, 28, 28)  # other batch mates: the first three logits stay
+    assert torch.allclose(D(x)[:3], D(y)[:3])
+    # the paper's D (batch norm) mixes the batch: the same change moves the first logits
+    Db = _model().nets["D"].train()
+    assert any(isinstance(m, nn.BatchNorm2d) for m in Db.modules())
+    assert not torch.allclose(Db(x)[:3], Db(y)[:3])
+
+
+def test_d_norm_rejects_unknown():
+    with pytest.raises(ConfigError, match="d_norm"):
+        _model(d_norm="layer")
+
+
+def _d_loss(model, step, batch):
+    model.on_step_start(step, 0)
+    model.noise.gen.manual_seed(1)
+    return model.loss("D", batch, model.nets)
+
+
+def test_lazy_r1_runs_on_multiples_of_r1_every_with_the_weight_scaled():
+    torch.manual_seed(0)
+    batch = {"real": torch.rand(4, 1, 28, 28) * 2 - 1}
+    lazy = _model(d_norm="none", penalty="r1", r1_gamma=2.0, r1_every=3)
+    eager = _model(d_norm="none", penalty="r1", r1_gamma=2.0)
+    eager.load_state_dict(lazy.state_dict())
+    plain = _model(d_norm="none")
+    plain.load_state_dict(lazy.state_dict())
+    base, _ = _d_loss(plain, 0, batch)
+    for step in range(6):
+        loss, logs = _d_loss(lazy, step, batch)
+        if step % 3:
+            assert "r1" not in logs and torch.allclose(loss, base)
+        else:
+            e_loss, e_logs = _d_loss(eager, step, batch)
+            assert torch.allclose(logs["r1"], e_logs["r1"])
+            # gamma/2 * R1, taken a third as often with three times the weight
+            assert torch.allclose(loss - base, 3 * (e_loss - base), rtol=1e-4, atol=1e-6)
+
+
+def test_extra_blocks_deepen_g_and_d_at_the_same_widths():
+    plain, deep = _model(d_norm="none"), _model(d_norm="none", g_extra=True, d_extra=True)
+
+    def convs(net, kind=nn.Conv2d):
+        return [m for m in net.modules() if type(m) is kind]
+
+    # one 3x3 block per hidden stage of G (7x7, 14x14) and per stage of D (14x14, 7x7)
+    assert len(convs(deep.nets["G"])) == len(convs(plain.nets["G"])) + 2
+    assert len(convs(deep.nets["D"])) == len(convs(plain.nets["D"])) + 2
+    assert all(c.kernel_size == (3, 3) and c.in_channels == c.out_channels
+               for c in convs(deep.nets["G"]))
+    z = torch.randn(3, 8)
+    assert deep.nets["G"](z).shape == (3, 1, 28, 28)
+    assert deep.nets["D"](deep.nets["G"](z)).shape == (3,)
