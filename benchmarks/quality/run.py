@@ -172,12 +172,15 @@ def gankit_samples(source: Path, num: int) -> tuple[torch.Tensor, torch.Tensor |
     return to_uint8(gen.generate(seeds, batch_size=500)), labels
 
 
-def cpu_at_steps(run: Path, total_cpu: float) -> dict[int, float]:
-    """CPU seconds at each logged step: the loop's ``cpu_s`` plus the run's other CPU."""
+def cpu_at_steps(run: Path, total_cpu: float):
+    """CPU seconds at any step: the loop's ``cpu_s`` (logged every ``log_every`` steps,
+    linear in between) plus the run's other CPU (start-up, data loading, export)."""
     recs = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
     recs = [r for r in recs if "cpu_s" in r]
-    overhead = total_cpu - recs[-1]["cpu_s"]  # start-up, data loading, export
-    return {r["step"]: r["cpu_s"] + overhead for r in recs}
+    overhead = total_cpu - recs[-1]["cpu_s"]
+    steps = np.array([0] + [r["step"] for r in recs], float)
+    cpus = np.array([0.0] + [r["cpu_s"] for r in recs])
+    return lambda step: float(np.interp(step, steps, cpus)) + overhead
 
 
 def run_preset(preset: str, num: int, retrain: bool) -> dict:
@@ -227,7 +230,7 @@ def run_preset(preset: str, num: int, retrain: bool) -> dict:
     for ck in sorted((run / "checkpoints").glob("ckpt-*.pt")):
         step = int(ck.stem.split("-")[1])
         imgs, _ = gankit_samples(ck, curve_num)
-        curve.append({"step": step, "cpu_seconds": round(at.get(step, float("nan")), 1),
+        curve.append({"step": step, "cpu_seconds": round(at(step), 1),
                       "fid": space.score(imgs, full=False)["fid"]})
         if curve[-1]["fid"] <= target:
             break
