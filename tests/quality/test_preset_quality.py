@@ -12,7 +12,7 @@ import torch
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def mnist_net(tmp_path_factory, data_root):
     from gankit.metrics.mnist_net import MNISTFeatures, default_weights_path, train_feature_net
 
