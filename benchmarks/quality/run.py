@@ -34,7 +34,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -117,7 +116,10 @@ class Space:
             acc = self.net.meta.get("test_accuracy", float("nan"))
             self.protocol = (f"{name} space: gankit {name} classifier (test acc {acc:.4f}), "
                              f"128-d; reference = the 60,000 training images")
+        from gankit.metrics.scores import feature_stats
+
         self.ref = self.features(self.real_train)
+        self.ref_stats = feature_stats(self.ref["pool"])
 
     def features(self, images: torch.Tensor) -> dict[str, np.ndarray]:
         pools, logits = [], []
@@ -140,9 +142,7 @@ class Space:
 
         f = self.features(images)
         mu, sigma = feature_stats(f["pool"])
-        if not hasattr(self, "_ref_stats"):
-            self._ref_stats = feature_stats(self.ref["pool"])
-        out = {"fid": frechet_distance(mu, sigma, *self._ref_stats), "num": len(images)}
+        out = {"fid": frechet_distance(mu, sigma, *self.ref_stats), "num": len(images)}
         if not full:
             return out
         kid, kid_std, _ = kernel_inception_distance(f["pool"], self.ref["pool"], 100, 1000)
@@ -270,7 +270,8 @@ def table() -> str:
             continue
         r = json.loads(p.read_text())
         ttq = r["time_to_reference_fid"]
-        ttq_s = "not reached" if ttq is None else f"{ttq['cpu_seconds']:.0f} s ({ttq['ratio']:.2f}x)"
+        ttq_s = ("not reached" if ttq is None
+                 else f"{ttq['cpu_seconds']:.0f} s ({ttq['ratio']:.2f}x)")
         for who in ("gankit", "reference", "real"):
             s = r[who]
             cpu = r["cpu_seconds"] if who == "gankit" else s.get("cpu_seconds")
@@ -339,5 +340,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     main()

@@ -121,7 +121,7 @@ def evaluate(source, ref=None, metrics=("fid",), opts: EvalOptions | None = None
         log.warning("%s has %d images, fewer than the %d asked for", src.describe(), num,
                     opts.num)
     net = net or build_feature_net(opts)
-    if "coverage" in metrics and not getattr(net, "classifier", False):
+    if "coverage" in metrics and not net.classifier:
         log.warning("class coverage uses the %s net's %d classes", net.name, net.num_classes)
     fake = source_features(src, net, num, opts, desc=f"features {src.describe()}")
     protocol = {**net.protocol(), "source": src.describe(), "num_source": num}
@@ -131,7 +131,7 @@ def evaluate(source, ref=None, metrics=("fid",), opts: EvalOptions | None = None
         num_ref = len(rsrc) if opts.num_ref <= 0 else min(opts.num_ref, len(rsrc))
         real = source_features(rsrc, net, num_ref, opts, desc=f"features {rsrc.describe()}")
         protocol.update(reference=rsrc.describe(), num_reference=num_ref)
-    prefix = "classifier_" if getattr(net, "classifier", False) else ""
+    prefix = "classifier_" if net.classifier else ""
     for m in metrics:
         if m == "fid":
             out[prefix + "fid"] = frechet_distance(fake["mu"], fake["sigma"], real["mu"],

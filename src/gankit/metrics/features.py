@@ -67,6 +67,9 @@ class FeatureNet:
     dim = 0
     num_classes = 0
     batch_size = 50
+    # a dataset classifier (MNIST, Fashion-MNIST): its metrics are reported as classifier_fid,
+    # classifier_kid, ... so they are never mistaken for Inception numbers
+    classifier = False
 
     def protocol(self) -> dict:
         """What a number computed with this net depends on (printed next to every number)."""

@@ -131,7 +131,6 @@ class MNISTFeatures(FeatureNet):
     dim = MNISTClassifier.FEATURE_DIM
     num_classes = 10
     batch_size = 500
-    # a dataset classifier: its metrics are reported as classifier_fid, classifier_kid, ...
     classifier = True
 
     def __init__(self, weights: str | None = None, resize: str = "legacy", device="cpu",

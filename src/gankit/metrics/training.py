@@ -84,7 +84,7 @@ class EvalCallback(Callback):
         t0 = time.perf_counter()
         result = self.evaluate(trainer)
         name = self.metrics[0]
-        key = ("classifier_" if getattr(self.net, "classifier", False) and name in ("fid", "is", "kid", "pr")
+        key = ("classifier_" if self.net.classifier and name in ("fid", "is", "kid", "pr")
                else "") + name
         headline = float(HEADLINE[name][0](result["metrics"][key]))
         record = {"step": step, "time": round(time.time(), 3), "checkpoint": Path(path).name,

@@ -130,8 +130,8 @@ class AdversarialGAN(GANModel):
             with torch.no_grad():
                 fake = G(z)
             real_in, fake_in = self._aug(real), self._aug(fake)
-            if cfg.penalty == "r1" and self._step % cfg.r1_every == 0:
-                # R1 is taken with respect to what D sees
+            r1_due = cfg.penalty == "r1" and self._step % cfg.r1_every == 0
+            if r1_due:  # R1 is taken with respect to what D sees
                 real_in = real_in.detach().requires_grad_(True)
             real_logits = D(real_in)
             fake_logits = D(fake_in)
@@ -146,7 +146,7 @@ class AdversarialGAN(GANModel):
                 gp = gradient_penalty(D, real_in, fake_in, alpha)
                 loss = loss + cfg.gp_weight * gp
                 logs["gp"] = gp.detach()
-            elif cfg.penalty == "r1" and self._step % cfg.r1_every == 0:
+            elif r1_due:
                 from gankit.losses.penalties import r1_penalty
 
                 # lazy regularisation: the same expected penalty, taken 1/r1_every as often

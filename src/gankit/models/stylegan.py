@@ -86,7 +86,9 @@ class StyleGenerator(nn.Module):
         w = self.mapping(z)
         if w_avg_beta is not None:
             with torch.no_grad():  # running mean of w for the truncation trick
-                self.w_avg.copy_(w.detach().mean(0).to(self.w_avg.dtype).lerp(self.w_avg, w_avg_beta))
+                # (in w_avg's dtype: under bf16 autocast the mapping net's output is bf16)
+                w_mean = w.detach().mean(0).to(self.w_avg.dtype)
+                self.w_avg.copy_(w_mean.lerp(self.w_avg, w_avg_beta))
         ws = w.unsqueeze(1).expand(-1, self.num_ws, -1)
         if mix_z is not None:
             w2 = self.mapping(mix_z).unsqueeze(1).expand(-1, self.num_ws, -1)

@@ -43,8 +43,7 @@ class EMA:
         if not self._stale:
             return
         self._stale = False
-        if tuple(self.nets) != ("G",) or not model.latent_dim or not any(
-                isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.nets["G"].modules()):
+        if tuple(self.nets) != ("G",) or not model.latent_dim:
             return
         G = self.nets["G"]
         device = next(G.parameters()).device
