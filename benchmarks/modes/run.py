@@ -71,7 +71,8 @@ def main(argv=None) -> int:
         resolved = yaml.safe_load((run / "config.yaml").read_text())
         rows.append(s)
         print(f"seed {seed}: {s['modes']}/{s['of']} modes, {s['hq_percent']:.1f}% HQ, "
-              f"reverse KL {s['reverse_kl']:.4f}, train CPU {cpu:.0f}s (wall {wall:.0f}s)",
+              f"reverse KL {s['reverse_kl']:.4f}, mode width {s['mode_width']:.2f}, "
+              f"train CPU {cpu:.0f}s (wall {wall:.0f}s)",
               flush=True)
     mean = lambda k: statistics.mean(r[k] for r in rows)  # noqa: E731
     sd = lambda k: statistics.pstdev(r[k] for r in rows)  # noqa: E731
@@ -79,15 +80,16 @@ def main(argv=None) -> int:
                "seeds": [r["seed"] for r in rows], "modes": mean("modes"),
                "modes_std": sd("modes"), "hq_percent": mean("hq_percent"),
                "hq_std": sd("hq_percent"), "reverse_kl": mean("reverse_kl"),
-               "reverse_kl_std": sd("reverse_kl"), "train_cpu_s": mean("train_cpu_s"),
+               "reverse_kl_std": sd("reverse_kl"), "mode_width": mean("mode_width"),
+               "mode_width_std": sd("mode_width"), "train_cpu_s": mean("train_cpu_s"),
                "runs": rows, "time": time.strftime("%Y-%m-%d %H:%M:%S"),
                # the resolved model and train sections, so a record stays meaningful after the
                # preset changes
                "model": resolved["model"], "train": resolved["train"]}
     print(f"{a.preset} over {len(rows)} seeds: {summary['modes']:.2f} +- {summary['modes_std']:.2f}"
           f" modes, {summary['hq_percent']:.1f} +- {summary['hq_std']:.1f}% HQ, reverse KL "
-          f"{summary['reverse_kl']:.4f} +- {summary['reverse_kl_std']:.4f}, "
-          f"train CPU {summary['train_cpu_s']:.0f}s per run")
+          f"{summary['reverse_kl']:.4f} +- {summary['reverse_kl_std']:.4f}, mode width "
+          f"{summary['mode_width']:.2f} +- {summary['mode_width_std']:.2f}, train CPU {summary['train_cpu_s']:.0f}s per run")
     with open(HERE / "results.jsonl", "a") as f:
         f.write(json.dumps(summary) + "\n")
     return 0

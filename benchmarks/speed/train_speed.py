@@ -136,7 +136,7 @@ def load_images(kind):
     return torch.randint(0, 256, (10000, 1, 28, 28), dtype=torch.uint8), "random"
 
 
-def gankit_trainer(kind, images, batch, tmp, overrides):
+def gankit_trainer(kind, images, batch, tmp, overrides, model_overrides=None):
     # the same images, handed to gankit as a registered in-memory dataset
     from gankit.data.base import ImageDataset
     from gankit.registry import DATASETS
@@ -145,6 +145,7 @@ def gankit_trainer(kind, images, batch, tmp, overrides):
         DATASETS.add("bench-memory", lambda arg, cfg: ImageDataset(images, source="benchmark"))
     model = ({"name": "dcgan", "ngf": 64, "ndf": 64, "z_dim": 100} if kind == "dcgan" else
              {"name": "gan", "z_dim": 64, "d_dropout": 0.0})
+    model = {**model, **(model_overrides or {})}
     cfg = config_from_dict({"model": model, "data": {"dataset": "bench-memory"},
                             "train": {"batch_size": batch, "progress": False, **overrides}})
     return Trainer(cfg, Path(tmp) / "run")
@@ -166,20 +167,25 @@ def main(argv=None):
     ap.add_argument("--reps", type=int, default=5, help="A/B repetitions")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--set", action="append", default=[], metavar="train.KEY=VALUE",
-                    help="gankit train overrides (e.g. train.amp=off) for a lever study")
+                    help="gankit overrides of train.* or model.* keys (e.g. train.amp=off, "
+                         "model.reuse_fakes=false) for a lever study")
     ap.add_argument("--ref-threads", type=int, default=DEFAULT_THREADS,
                     help="threads for the reference (default: torch's default, as the examples run)")
     ap.add_argument("--json", help="write the result here")
     args = ap.parse_args(argv)
     images, source = load_images(args.model)
-    overrides = {}
+    import yaml
+
+    overrides, model_overrides = {}, {}
     for item in args.set:
         k, _, v = item.partition("=")
-        import yaml
-        overrides[k.removeprefix("train.")] = yaml.safe_load(v)
+        if k.startswith("model."):
+            model_overrides[k.removeprefix("model.")] = yaml.safe_load(v)
+        else:
+            overrides[k.removeprefix("train.")] = yaml.safe_load(v)
     with tempfile.TemporaryDirectory() as tmp:
         ref = Reference(args.model, images, args.batch)
-        tr = gankit_trainer(args.model, images, args.batch, tmp, overrides)
+        tr = gankit_trainer(args.model, images, args.batch, tmp, overrides, model_overrides)
         window = {}
         ours_step = lambda: tr._train_step(window, False)  # noqa: E731
         ref_ips, our_ips = [], []
@@ -194,7 +200,7 @@ def main(argv=None):
                           "threads": args.ref_threads, "precision": "fp32"},
             "gankit": {"img_per_s_median": statistics.median(our_ips), "all": our_ips,
                        "threads": tr.threads, "precision": amp, "channels_last": tr.channels_last,
-                       "overrides": overrides},
+                       "overrides": overrides, "model_overrides": model_overrides},
             "ratio": statistics.median(our_ips) / statistics.median(ref_ips),
             "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                         "torch": torch.__version__, "loadavg_1m": os.getloadavg()[0]},

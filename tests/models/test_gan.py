@@ -41,3 +41,15 @@ def test_separate_slopes(tmp_path):
 def test_negative_slope_rejected(tmp_path):
     with pytest.raises(ConfigError, match="g_slope"):
         _model(tmp_path, g_slope=-0.5)
+
+
+def test_g_norm_batch_puts_batch_norm_after_each_hidden_layer_of_g_only(tmp_path):
+    plain = _model(tmp_path)
+    assert not any(isinstance(m, nn.BatchNorm1d) for m in plain.modules())
+    m = _model(tmp_path, g_norm="batch")
+    layers = list(m.nets["G"].net)
+    bns = [i for i, x in enumerate(layers) if isinstance(x, nn.BatchNorm1d)]
+    assert len(bns) == 2 and all(isinstance(layers[i - 1], nn.Linear) for i in bns)
+    assert not any(isinstance(x, nn.BatchNorm1d) for x in m.nets["D"].modules())
+    with pytest.raises(ConfigError, match="g_norm"):
+        _model(tmp_path, g_norm="layer")

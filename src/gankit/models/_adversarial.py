@@ -16,6 +16,11 @@ also selects D's regularizer and the training recipe that goes with each objecti
   input channels/features; the batch size must be a multiple of m);
 * ``augment``: DiffAugment policy applied to real and fake alike before D (``ada_target`` > 0
   adapts its probability as in ADA; the probability is kept in checkpoints).
+
+``reuse_fakes`` (default on): the last D update of a step generates its fakes with G's graph
+kept (``Phase.keep``), and the G phase scores those same fakes with the updated D and
+backpropagates through them: one G forward per step instead of two, and no data batch for the
+G phase. Every loss here allows it, since G's loss needs only D(G(z)) for some z ~ N(0, I).
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ from torch import nn
 
 from gankit.config import ModelConfig, opt
 from gankit.errors import ConfigError
-from gankit.models.base import GANModel, anneal_last
+from gankit.models.base import GANModel, Phase, anneal_last
 from gankit.registry import LOSSES
 
 
@@ -58,6 +63,10 @@ class AdversarialConfig(ModelConfig):
                        "(channels for images, features for points); 1 = off", min=1)
     lr_decay: float = opt(0.0, "decay both learning rates linearly to 0 over this last fraction "
                                "of the run (0 = constant)", min=0.0, max=1.0)
+    reuse_fakes: bool = opt(True, "the G phase backpropagates through the fakes of the step's "
+                                  "last D update instead of drawing new ones (one G forward "
+                                  "per step, as in the PyTorch DCGAN example); false = a fresh "
+                                  "z and batch for G")
 
 
 class _Nets(nn.ModuleDict):
@@ -114,11 +123,18 @@ class AdversarialGAN(GANModel):
                               f"(got {x.shape[0]}); change train.batch_size")
         return x.reshape(x.shape[0] // m, m * x.shape[1], *x.shape[2:])
 
-    def loss(self, phase, batch, nets):
-        cfg = self.cfg
-        real = batch["real"]
-        z = self.noise.randn(real.shape[0], self.latent_dim)
-        y = batch["label"] if self.needs_labels else None
+    def phases(self, train):
+        self._d_steps = train.d_steps
+        if not self.cfg.reuse_fakes:
+            return super().phases(train)
+        return [Phase("D", ("D",), train.d_steps, keep=("G",)),
+                Phase("G", ("G",), 1, batch=False)]
+
+    _d_steps = 1  # D updates per step (the last one keeps its fakes for G when reusing)
+    _d_calls = 0  # D updates so far in this step
+    _stash: tuple | None = None  # (fakes with G's graph, their labels) for the G phase
+
+    def _nets(self, nets, y):
         G = nets["G"] if y is None else (lambda z_: nets["G"](z_, y))
         if y is None:
             D = lambda x_: nets["D"](self._pack(x_))  # noqa: E731
@@ -126,9 +142,33 @@ class AdversarialGAN(GANModel):
             raise ConfigError("model.pack is for unconditional models; set model.pack=1")
         else:
             D = lambda x_: nets["D"](x_, y)  # noqa: E731
+        return G, D
+
+    def loss(self, phase, batch, nets):
+        cfg = self.cfg
+        if phase != "D" and self._stash is not None:
+            fake, y = self._stash
+            self._stash = None  # the graph is used once
+            _, D = self._nets(nets, y)
+            fake_logits = D(self._aug(fake))
+            loss = self.adv.g_loss(fake_logits)
+            return loss, {"loss_g": loss.detach()}
+        if "real" not in batch:
+            raise RuntimeError(f"phase {phase!r} has no batch and no fakes kept by a D phase of "
+                               f"this step (reuse_fakes needs the D phase to run first)")
+        real = batch["real"]
+        z = self.noise.randn(real.shape[0], self.latent_dim)
+        y = batch["label"] if self.needs_labels else None
+        G, D = self._nets(nets, y)
         if phase == "D":
-            with torch.no_grad():
-                fake = G(z)
+            self._d_calls += 1
+            if cfg.reuse_fakes and self._d_calls >= self._d_steps:
+                fake = G(z)  # G's graph kept for the G phase (Phase.keep)
+                self._stash = (fake, y)
+                fake = fake.detach()
+            else:
+                with torch.no_grad():
+                    fake = G(z)
             real_in, fake_in = self._aug(real), self._aug(fake)
             r1_due = cfg.penalty == "r1" and self._step % cfg.r1_every == 0
             if r1_due:  # R1 is taken with respect to what D sees
@@ -179,6 +219,8 @@ class AdversarialGAN(GANModel):
 
     def on_step_start(self, step: int, images_seen: int) -> None:
         self._step = step
+        self._d_calls = 0
+        self._stash = None
 
     def lr_factor(self, step: int, total_steps: int) -> float:
         # annealing the step size shrinks the oscillation of the two-player game, so samples

@@ -13,7 +13,9 @@ What a variant declares:
 * ``data_kinds``: the kinds of :class:`~gankit.data.base.DataInfo` it accepts, and
   ``needs_labels`` for class-conditional variants;
 * ``__init__(cfg, info)``: builds ``self.nets`` (a ModuleDict: ``G``, ``D``, ...);
-* ``phases(train_cfg)``: the ordered phases of one training step, each updating some nets;
+* ``phases(train_cfg)``: the ordered phases of one training step, each updating some nets
+  (a phase may also ``keep`` the autograd graph of other nets for a later phase of the same
+  step, and may take no data batch: ``Phase(..., batch=False)``);
 * ``loss(phase, batch, nets)``: a scalar loss and a dict of tensors to log;
 * optional hooks: ``make_optimizer``, ``after_step`` (e.g. weight clipping), ``lr_factor``,
   ``on_step_start`` (e.g. progressive growth), ``extra_state`` / ``load_extra_state``;
@@ -37,11 +39,20 @@ from gankit.errors import ConfigError, DataError
 
 @dataclass(frozen=True)
 class Phase:
-    """One part of a training step: ``repeats`` optimizer steps on the parameters of ``nets``."""
+    """One part of a training step: ``repeats`` optimizer steps on the parameters of ``nets``.
+
+    ``keep``: nets whose parameters keep ``requires_grad`` in this phase although the phase
+    does not update them, so that a tensor it computes through them (e.g. the D phase's fake
+    batch) can carry its graph to a later phase of the same step (the G phase backpropagates
+    through it instead of running G again). ``batch=False``: the phase draws no batch from the
+    data loader (its loss gets an empty dict).
+    """
 
     name: str
     nets: tuple[str, ...]
     repeats: int = 1
+    keep: tuple[str, ...] = ()
+    batch: bool = True
 
 
 class GANModel(nn.Module):

@@ -26,6 +26,9 @@ class GANConfig(AdversarialConfig):
                          min=-1.0, max=1.0)
     d_slope: float = opt(-1.0, "LeakyReLU negative slope of D only (-1 = model.slope)",
                          min=-1.0, max=1.0)
+    g_norm: str = opt("none", "normalisation after each of G's hidden layers: none or batch "
+                              "(the course's generator blocks: Linear, BatchNorm, activation)",
+                      choices=("none", "batch"))
 
     def slopes(self) -> tuple[float, float]:
         """(G's, D's) negative slope: the per-net value where set, else the shared ``slope``."""
@@ -54,11 +57,12 @@ class MLPGenerator(nn.Module):
     """z (N x z_dim) -> x (N x C x H x W, or N x dim for point data) in tanh range."""
 
     def __init__(self, z_dim: int, hidden: list[int], out_shape: tuple[int, ...], slope: float,
-                 tanh: bool = True):
+                 tanh: bool = True, norm: bool = False):
         super().__init__()
         self.out_shape = tuple(out_shape)
         out = math.prod(self.out_shape)
-        layers = _mlp([z_dim, *hidden], slope) + [nn.Linear(hidden[-1] if hidden else z_dim, out)]
+        layers = _mlp([z_dim, *hidden], slope, norm=norm) + [
+            nn.Linear(hidden[-1] if hidden else z_dim, out)]
         if tanh:
             layers.append(nn.Tanh())
         self.net = nn.Sequential(*layers)
@@ -106,7 +110,7 @@ class GAN(AdversarialGAN):
             shape = (info.channels, info.resolution, info.resolution)
         g_slope, d_slope = cfg.slopes()
         self.nets["G"] = MLPGenerator(cfg.z_dim, list(cfg.g_hidden), shape, g_slope,
-                                      tanh=info.kind != "points")
+                                      tanh=info.kind != "points", norm=cfg.g_norm == "batch")
         # (PacGAN: D reads cfg.pack samples side by side)
         self.nets["D"] = MLPDiscriminator(math.prod(shape) * cfg.pack, list(cfg.d_hidden),
                                           d_slope, cfg.d_dropout)

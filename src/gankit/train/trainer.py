@@ -310,9 +310,10 @@ class Trainer:
                 group["lr"] = base * factor
         for index, phase in enumerate(self.phases):
             for name, net in self.model.nets.items():
-                net.requires_grad_(name in phase.nets)
+                net.requires_grad_(name in phase.nets or name in phase.keep)
             for _ in range(phase.repeats):
-                self._phase_step(index, phase, next(self.loader), window, want_norms)
+                batch = next(self.loader) if phase.batch else {}
+                self._phase_step(index, phase, batch, window, want_norms)
         self.images_seen += t.batch_size * self.dist.world
         if self.ema is not None:
             self.ema.update({n: self.model.nets[n] for n in self.model.generator_nets}, self.step)
