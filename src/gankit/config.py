@@ -74,7 +74,8 @@ class TrainConfig:
     beta2: float = opt(0.999, "Adam beta2", min=0.0, max=1.0)
     d_steps: int = opt(1, "discriminator (critic) steps per generator step (n_critic)", min=1)
     grad_clip: float = opt(0.0, "clip each phase's gradient norm to this (0 = off)", min=0.0)
-    amp: str = opt("auto", "mixed precision: auto (bf16 where the hardware has it), off, bf16, "
+    amp: str = opt("auto", "mixed precision: auto (bf16 where the hardware has it, fp32 for "
+                           "2-D point data, finer than bf16 resolves), off, bf16, "
                            "fp16 (CUDA, with a gradient scaler)",
                    choices=("auto", "off", "bf16", "fp16"))
     channels_last: bool = opt(True, "use channels_last memory format for conv models")

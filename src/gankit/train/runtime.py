@@ -32,8 +32,13 @@ def cpu_has_bf16() -> bool:
         return False
 
 
-def resolve_amp(mode: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``train.amp`` (None = full fp32)."""
+def resolve_amp(mode: str, device: torch.device, data_kind: str = "image"
+                ) -> torch.dtype | None:
+    """The autocast dtype for ``train.amp`` (None = full fp32).
+
+    ``auto`` keeps point data (``ring8``, ``grid25``) in fp32: bf16 holds 8 significant bits,
+    so near radius 1 it cannot tell coordinates 0.008 apart, and ring8's modes are 0.01 wide
+    (grid25's 0.05 at coordinates up to 4, where bf16's step is 0.03)."""
     if mode == "off":
         return None
     if mode == "fp16":
@@ -43,6 +48,8 @@ def resolve_amp(mode: str, device: torch.device) -> torch.dtype | None:
     if mode == "bf16":
         return torch.bfloat16
     # auto: bf16 where the hardware does it natively, else fp32
+    if data_kind == "points":
+        return None
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
     return torch.bfloat16 if cpu_has_bf16() else None
