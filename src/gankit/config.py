@@ -166,7 +166,17 @@ class _Loader(yaml.SafeLoader):
 
     YAML 1.1 also reads on/off/yes/no as booleans, so `train.amp=off` would arrive as False and
     fail the string check; here it stays the string "off".
+
+    Aliases (``*name``) are refused: a config never needs them, and they are how a few hundred
+    bytes expand to gigabytes (an alias bomb) or to a structure that contains itself.
     """
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise ConfigError(f"YAML aliases (*name) are not allowed in gankit configs (line "
+                              f"{mark.line + 1}); write the values out instead")
+        return super().compose_node(parent, index)
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -176,9 +186,19 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:bool",
                               re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
+MAX_YAML_BYTES = 1 << 20  # a config is a few hundred bytes; 1 MiB is far beyond any real one
+
+
 def load_yaml(text: str) -> Any:
     """Parse YAML text (configs, overrides, option values) with YAML 1.2 booleans."""
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    if len(text) > MAX_YAML_BYTES:
+        raise ConfigError(f"YAML text of {len(text):,} characters is too long for a config "
+                          f"(limit {MAX_YAML_BYTES:,})")
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise ConfigError("YAML nested too deeply for a config (sections hold keys and values, "
+                          "a few levels deep)") from None
 
 
 def list_presets() -> list[str]:
@@ -187,9 +207,20 @@ def list_presets() -> list[str]:
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = load_yaml(path.read_text())
+        if path.is_dir():
+            raise ConfigError(f"{path} is a directory, not a YAML config file; pass the file "
+                              f"(e.g. {path / 'config.yaml'}) or a preset name")
+        if path.stat().st_size > MAX_YAML_BYTES:
+            raise ConfigError(f"{path} is {path.stat().st_size:,} bytes, too large for a config "
+                              f"(limit {MAX_YAML_BYTES:,}); is it the right file?")
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {e.start}); save the config as "
+                          f"UTF-8") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror or e}") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path} is not valid YAML: {e}") from None
     if data is None:
@@ -276,7 +307,7 @@ def parse_override(item: str) -> tuple[list[str], Any]:
         raise ConfigError(f"override {item!r} has an empty key")
     try:
         parsed = load_yaml(value) if value.strip() else ""
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ConfigError):  # not YAML (e.g. a glob *.png): the text itself
         parsed = value
     return parts, parsed
 

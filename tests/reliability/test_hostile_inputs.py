@@ -225,6 +225,13 @@ YAML_CASES = {
     "unknown key in the file": ("train:\n  batch: 8\n", "train.batch: unknown key"),
     "non-finite in the file": ("train:\n  lr_g: .inf\n", "train.lr_g: must be a finite number"),
     "negative size in the file": ("train:\n  grid_size: -1\n", "train.grid_size: -1 is below"),
+    # issue 17: a 373-byte alias bomb used to hang the loader, a self-containing one to recurse
+    "alias bomb": ("a: &a [x, x, x, x, x, x, x, x, x]\n"
+                   + "".join(f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n"
+                             for p, c in zip("abcdefgh", "bcdefghi")),
+                   "YAML aliases (*name) are not allowed"),
+    "recursive": ("train: &t\n  x: *t\n", "YAML aliases (*name) are not allowed"),
+    "deep nesting": ("train: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
 }
 
 
@@ -236,6 +243,36 @@ def test_bad_config_files(tmp_path, capsys, case):
     rc, err = cli(["train", str(path), "--out", str(tmp_path / "run")], capsys)
     assert rc == 2 and expect in err, err
     assert not (tmp_path / "run").exists()
+
+
+def _not_utf8(tmp: Path) -> Path:
+    (tmp / "latin1.yaml").write_bytes("train:\n  steps: 3 # \xe9t\xe9\n".encode("latin-1"))
+    return tmp / "latin1.yaml"
+
+
+def _a_directory(tmp: Path) -> Path:
+    (tmp / "cfg.yaml").mkdir()
+    return tmp / "cfg.yaml"
+
+
+def _too_large(tmp: Path) -> Path:
+    (tmp / "big.yaml").write_text("# " + "x" * (2 << 20) + "\n")
+    return tmp / "big.yaml"
+
+
+@pytest.mark.parametrize("make, expect", [(_not_utf8, "is not UTF-8 text"),
+                                          (_a_directory, "is a directory"),
+                                          (_too_large, "too large for a config")])
+def test_config_paths_that_are_not_yaml_text(tmp_path, capsys, make, expect):
+    rc, err = cli(["train", str(make(tmp_path)), "--out", str(tmp_path / "run")], capsys)
+    assert rc == 2 and expect in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_override_that_is_not_yaml_stays_text():
+    from gankit.config import parse_override
+
+    assert parse_override("data.root=*.png") == (["data", "root"], "*.png")
 
 
 # --------------------------------------------------------------------------- existing runs

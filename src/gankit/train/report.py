@@ -282,10 +282,11 @@ def _parse_config(text: str) -> dict[str, Any]:
     import yaml
 
     from gankit.config import load_yaml
+    from gankit.errors import ConfigError
 
     try:
         cfg = load_yaml(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ConfigError):
         return {}
     return cfg if isinstance(cfg, dict) else {}
 
