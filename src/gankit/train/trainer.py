@@ -42,6 +42,7 @@ from gankit.train.checkpoint import (checkpoint_candidates, find_resumable, load
                                      prune_checkpoints, save_checkpoint, tidy_for_resume)
 from gankit.train.ema import EMA
 from gankit.train.export import export_generator
+from gankit.train.runlock import RunLock
 from gankit.train.runtime import (autocast, choose_threads, is_conv_model, resolve_amp,
                                   resolve_device)
 from gankit.utils.images import save_grid
@@ -64,6 +65,8 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None,
 
 
 class Trainer:
+    _lock: RunLock | None = None
+
     def __init__(self, cfg: Config, out_dir: str | Path, resume: str | Path | None = None,
                  callbacks: list[Callback] | None = None):
         t = cfg.train
@@ -78,15 +81,17 @@ class Trainer:
         self.callbacks = list(callbacks if callbacks is not None else default_callbacks(cfg))
         self._log_handler: logging.Handler | None = None
 
-        # A checkpoint to resume from is found before anything is written to the run folder.
-        self.resume_state, self.resume_path = self._find_resume(resume)
-        if self.resume_state is not None:
-            self._check_compatible(self.resume_state)
-        if self.is_main:
-            self._prepare_run_dir()
+        # one trainer per folder (the lock is taken before the folder is read)
+        self._lock = RunLock(self.out).acquire() if self.is_main else None
         try:
+            # a checkpoint to resume from is found before anything is written to the folder
+            self.resume_state, self.resume_path = self._find_resume(resume)
+            if self.resume_state is not None:
+                self._check_compatible(self.resume_state)
+            if self.is_main:
+                self._prepare_run_dir()
             self._build()
-        except BaseException:  # a failed start leaves no log handler attached to the run
+        except BaseException:  # a failed start leaves no log handler or lock behind
             self._close_log()
             raise
 
@@ -259,10 +264,13 @@ class Trainer:
                 log.warning("could not record the error in %s: %s", type(cb).__name__, cb_error)
 
     def _close_log(self) -> None:
+        """Detach the run's log file and release the run folder's lock."""
         if self._log_handler is not None:
             logging.getLogger("gankit").removeHandler(self._log_handler)
             self._log_handler.close()
             self._log_handler = None
+        if self._lock is not None:
+            self._lock.release()
 
     def _loop(self) -> None:
         t = self.cfg.train
