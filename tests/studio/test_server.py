@@ -128,6 +128,11 @@ def test_edit_with_direction_file(studio, runs_dir):
     ({"run": "00000-gan", "seeds": "0-999999999999"}, 400, "at most 64 seeds"),
     ({"run": "00000-gan", "seeds": ",".join(["1"] * 65)}, 400, "at most 64 seeds"),
     ({"run": "00000-gan", "seeds": "a-b"}, 400, "bad seed list"),
+    # issue 17: int() reads _ and + that a digits-only pre-check did not, and built the range
+    ({"run": "00000-gan", "seeds": "0-5_0_000_000"}, 400, "bad seed list"),
+    ({"run": "00000-gan", "seeds": "+0-+1000000000"}, 400, "bad seed list"),
+    ({"run": "00000-gan", "seeds": "0-1000000000000"}, 400, "at most 64 seeds"),
+    ({"run": "00000-gan", "seeds": "100000000000000000000000"}, 400, "bad seed list"),
     ({"run": "00000-gan", "seeds": "0", "psi": 0.5}, 400, "truncation"),
     ({"run": "00000-gan", "seeds": "0", "class_id": "x"}, 400, "must be an integer"),
 ])
