@@ -229,6 +229,22 @@ def test_nothing_outside_the_runs_folder(studio, outside, path):
     assert b"SECRET" not in text and b"root:" not in text and b"import" not in text
 
 
+@pytest.mark.parametrize("linked", ["report.html", "stats.jsonl"])
+def test_a_report_linked_outside_the_run_is_not_served(studio, runs_dir, outside, linked):
+    # issue 17: the report route followed a symlinked report.html that /files/ refused
+    import shutil
+
+    run = runs_dir / "00001-linked"
+    shutil.copytree(runs_dir / "00000-gan", run, symlinks=True)
+    try:
+        (run / linked).unlink(missing_ok=True)
+        (run / linked).symlink_to(outside / "report.html")
+        status, body = request(studio, "GET", "/runs/00001-linked/report.html")
+        assert status == 403 and b"SECRET" not in json.dumps(body).encode()
+    finally:
+        shutil.rmtree(run)
+
+
 def test_symlinked_run_not_listed_and_post_refused(studio, outside):
     s, body = request(studio, "GET", "/api/runs")
     assert "link-run" not in [r["name"] for r in body["runs"]]

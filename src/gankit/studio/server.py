@@ -185,6 +185,13 @@ class Studio:
 
         run = self.run_dir(name)
         page = run / "report.html"
+        # the page and what a rebuild reads obey the /files/ rule: nothing that resolves
+        # outside the run folder (a symlinked report.html or stats.jsonl) is served
+        inputs = [page, run / "stats.jsonl", run / "metrics.jsonl", run / "config.yaml",
+                  *run.glob("fakes_*.png")]
+        if any(p.exists() and not p.resolve().is_relative_to(run) for p in inputs):
+            raise HTTPError(403, f"run {name}: its report or the files it is built from link "
+                                 f"outside the run folder; not served")
         newest = max((p.stat().st_mtime for p in [run / "stats.jsonl", run / "metrics.jsonl",
                                                    *run.glob("fakes_*.png")] if p.exists()),
                      default=0.0)
