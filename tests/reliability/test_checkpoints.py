@@ -216,6 +216,39 @@ def test_disk_full_during_checkpoint_keeps_the_previous_one(tmp_path, capsys, mo
     assert rc == 0 and latest(run)["step"] == 8
 
 
+def test_disk_full_inside_torch_save_is_the_same_one_line_error(tmp_path, capsys, monkeypatch):
+    # issue 17: a short write inside torch's zip writer surfaced as its own RuntimeError
+    # ("unexpected pos"), not the documented message
+    real_write = ckpt_mod.atomic_write
+
+    class FullAfter(io.RawIOBase):
+        def __init__(self, f, room):
+            self.f, self.room = f, room
+
+        def writable(self):
+            return True
+
+        def write(self, b):
+            if len(b) > self.room:  # what a file on a full disk does
+                raise OSError(errno.ENOSPC, "No space left on device")
+            self.room -= len(b)
+            return self.f.write(bytes(b))
+
+    def full_at_step_8(path, write):
+        if Path(path).name != "ckpt-000008.pt":
+            return real_write(path, write)
+        return real_write(path, lambda f: write(FullAfter(f, 600)))
+
+    monkeypatch.setattr(ckpt_mod, "atomic_write", full_at_step_8)
+    cfg = write_yaml(tmp_path / "run.yaml", short_raw())
+    run = tmp_path / "run"
+    rc, err = cli(["train", cfg, "--out", str(run)], capsys)
+    assert rc == 2 and "unexpected pos" in err  # the cause is kept in the one line
+    assert "could not write checkpoint" in err and "ckpt-000008.pt" in err
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["ckpt-000004.pt",
+                                                                       "latest.pt"]
+
+
 def test_disk_full_while_writing_a_sample_grid(tmp_path, capsys, monkeypatch):
     from gankit.train import trainer as trainer_mod
 

@@ -27,9 +27,28 @@ _NUMBERED = re.compile(r"^ckpt-(\d+)\.pt$")
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
-    """Write ``state`` to ``path`` atomically (temp file + fsync + rename)."""
+    """Write ``state`` to ``path`` atomically (temp file + fsync + rename).
+
+    A write that fails inside torch's zip writer (a full disk, a quota) surfaces as torch's
+    ``RuntimeError: ... unexpected pos``; it is raised here as the ``OSError`` it is, so the
+    caller's one-line "could not write checkpoint" message covers it."""
     state = {"format": FORMAT, "version": VERSION, **state}
-    return atomic_write(path, lambda f: torch.save(state, f))
+    path = Path(path)
+
+    def write(f) -> None:
+        try:
+            torch.save(state, f)
+        except RuntimeError as e:
+            import errno
+            import shutil
+
+            free = shutil.disk_usage(path.parent).free
+            if free < 16 * 2**20:
+                raise OSError(errno.ENOSPC, f"no space left on the device ({free / 2**20:.1f} "
+                                            f"MiB free)") from e
+            raise OSError(errno.EIO, f"the write failed ({str(e).splitlines()[0][:200]})") from e
+
+    return atomic_write(path, write)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
