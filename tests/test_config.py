@@ -122,3 +122,22 @@ def test_base_errors(tmp_path):
     a.write_text("base: mnist-gan\nmodel: {ngff: 3}\n")
     with pytest.raises(ConfigError, match="ngff"):
         load_config(a)
+
+
+def test_save_config_is_atomic(tmp_path, monkeypatch):
+    # issue 17: config.yaml was written in place; a crash mid-write left a torn file
+    import os
+
+    from gankit.config import save_config
+
+    path = tmp_path / "config.yaml"
+    save_config(load_config("mnist-gan"), path)
+    before = path.read_bytes()
+
+    def crash(src, dst):
+        raise OSError("killed before the rename")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        save_config(load_config("mnist-dcgan"), path)
+    assert path.read_bytes() == before and list(tmp_path.iterdir()) == [path]

@@ -471,7 +471,10 @@ def _coerce(path: str, tp: Any, value: Any) -> Any:
 
 
 def save_config(cfg: Config, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    """Write the resolved config as YAML, atomically (a crash leaves the old file or the new)."""
+    from gankit.utils.io import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
 def describe(cls: type, prefix: str) -> list[tuple[str, Any, str]]:

@@ -575,4 +575,6 @@ def _replace_with_link(src: Path, dst: Path) -> None:
         os.link(src, tmp)
     except OSError:  # file systems without hard links: copy (still atomic via rename)
         shutil.copyfile(src, tmp)
+        with open(tmp, "rb+") as f:  # the copy's bytes reach the disk before the rename
+            os.fsync(f.fileno())
     os.replace(tmp, dst)
