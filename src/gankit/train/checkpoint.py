@@ -146,7 +146,11 @@ def tidy_for_resume(out: Path, step: int, stats_bytes: int | None = None) -> Non
     if not stats.exists():
         return
     data = stats.read_bytes()
-    exact = stats_bytes is not None and stats_bytes <= len(data)
+    # the recorded size is trusted only where it ends a line and every line before it is of
+    # this history (step <= the checkpoint's); otherwise the lines are kept by step
+    exact = (stats_bytes is not None and stats_bytes <= len(data)
+             and (stats_bytes == 0 or data[stats_bytes - 1:stats_bytes] == b"\n")
+             and all(_step_of(line) <= step for line in data[:stats_bytes].splitlines()))
     kept = [data[:stats_bytes]] if exact else []
     for line in (data[stats_bytes:] if exact else data).splitlines(keepends=True):
         try:
@@ -156,3 +160,78 @@ def tidy_for_resume(out: Path, step: int, stats_bytes: int | None = None) -> Non
         if "event" in record or (not exact and record.get("step", 0) <= step):
             kept.append(line)
     atomic_write(stats, lambda f: f.write(b"".join(kept)))
+
+
+def _step_of(line: bytes) -> int:
+    try:
+        return int(json.loads(line).get("step", 0))
+    except (ValueError, AttributeError, TypeError):
+        return 0
+
+
+def branch_off(out: Path, step: int, resume_path: Path | None) -> Path | None:
+    """Resuming at ``step`` in a folder that holds later checkpoints starts a new branch: the
+    later checkpoints and the stats.jsonl lines past ``step`` move (never deleted) to
+    ``branches/<time>-after-<step>/``, latest.pt points at the resumed state, and
+    ``lineage.jsonl`` records which checkpoint the branch started from and where the abandoned
+    one went. Pruning and ``--resume auto`` then see only the current branch. Returns the
+    folder the abandoned states went to, or None when there were none."""
+    import os
+    import time
+
+    from gankit.utils.io import atomic_write_text
+
+    ckpt_dir = out / "checkpoints"
+    later = [p for p in checkpoint_candidates(ckpt_dir)
+             if p.name != "latest.pt" and int(_NUMBERED.match(p.name).group(1)) > step]
+    latest = ckpt_dir / "latest.pt"
+    latest_later = latest.exists() and (
+        any(latest.samefile(p) for p in later)
+        or not any(latest.samefile(p) for p in checkpoint_candidates(ckpt_dir)
+                   if p.name != "latest.pt" and p not in later)
+        and _peek_step(latest) > step)
+    if not later and not latest_later:
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    branch = out / "branches" / f"{stamp}-after-{step:06d}"
+    n = 1
+    while branch.exists():
+        n += 1
+        branch = out / "branches" / f"{stamp}-after-{step:06d}-{n}"
+    (branch / "checkpoints").mkdir(parents=True)
+    moved = []
+    for p in later + ([latest] if latest_later else []):
+        os.replace(p, branch / "checkpoints" / p.name)
+        moved.append(p.name)
+    if resume_path is not None and Path(resume_path).parent.resolve() == ckpt_dir.resolve():
+        tmp = ckpt_dir / ".latest.pt.branch.tmp"
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(resume_path, tmp)
+        except OSError:
+            import shutil
+
+            shutil.copyfile(resume_path, tmp)
+        os.replace(tmp, latest)
+    stats = out / "stats.jsonl"
+    if stats.exists():
+        lines = stats.read_bytes().splitlines(keepends=True)
+        past = [ln for ln in lines if _step_of(ln) > step]
+        if past:
+            atomic_write(branch / "stats.jsonl", lambda f: f.write(b"".join(past)))
+            atomic_write(stats, lambda f: f.write(b"".join(ln for ln in lines
+                                                            if _step_of(ln) <= step)))
+    record = {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "event": "branch",
+              "resumed_from": str(resume_path) if resume_path is not None else None,
+              "step": step, "abandoned": moved,
+              "moved_to": str(branch.relative_to(out))}
+    old = (out / "lineage.jsonl").read_text() if (out / "lineage.jsonl").exists() else ""
+    atomic_write_text(out / "lineage.jsonl", old + json.dumps(record) + "\n")
+    return branch
+
+
+def _peek_step(path: Path) -> int:
+    try:
+        return int(load_checkpoint(path)["step"])
+    except CheckpointError:
+        return -1

@@ -38,8 +38,9 @@ from gankit.errors import CheckpointError, TrainingError
 from gankit.models.base import GANModel, Phase, build_model
 from gankit.train import distributed as D
 from gankit.train.callbacks import Callback, default_callbacks
-from gankit.train.checkpoint import (checkpoint_candidates, find_resumable, load_checkpoint,
-                                     prune_checkpoints, save_checkpoint, tidy_for_resume)
+from gankit.train.checkpoint import (branch_off, checkpoint_candidates, find_resumable,
+                                     load_checkpoint, prune_checkpoints, save_checkpoint,
+                                     tidy_for_resume)
 from gankit.train.ema import EMA
 from gankit.train.export import export_generator
 from gankit.train.runlock import RunLock
@@ -134,6 +135,11 @@ class Trainer:
         self._first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
         if self.is_main:  # once data and model have loaded: a failed start changes nothing
             state = self.resume_state or {}
+            if self.resume_state is not None:  # an earlier state: later ones move to branches/
+                branch = branch_off(self.out, int(state["step"]), self.resume_path)
+                if branch is not None:
+                    log.info("resuming at step %d before the folder's newest checkpoints: they "
+                             "were moved to %s (lineage.jsonl)", state["step"], branch)
             tidy_for_resume(self.out, int(state.get("step", 0)), state.get("stats_bytes"))
             save_config(self.cfg, self.out / "config.yaml")
 
