@@ -331,3 +331,23 @@ def test_sample_from_a_foreign_checkpoint(tmp_path, capsys):
                   capsys)
     assert rc == 2 and str(bad) in err
     assert not (tmp_path / "g.png").exists()
+
+
+# --------------------------------------------------------------------------- absurd sizes
+
+@pytest.mark.parametrize("override, key", [
+    ("train.batch_size=100000000", "lower train.batch_size"),
+    ("model.z_dim=1000000000", "lower model.z_dim"),
+    ("model.g_hidden=[100000,100000,100000]", "lower model.g_hidden"),
+    ("data.resolution=100000", "lower data.resolution"),
+    ("train.grid_size=100000000", "lower train.grid_size"),
+    ("train.threads=100000", "use at most"),
+])
+def test_absurd_sizes_are_refused_before_allocating(tmp_path, capsys, override, key):
+    # issue 17: these ended in allocator tracebacks after a long wait
+    cfg = write_yaml(tmp_path / "run.yaml", tiny_raw(steps=2, checkpoint_every=0,
+                                                     sample_every=0))
+    rc, err = cli(["train", cfg, override, "--out", str(tmp_path / "run")], capsys)
+    assert rc == 2 and key in err, err
+    assert "GiB" in err or "threads" in err
+    assert not list((tmp_path / "run").glob("checkpoints/*.pt"))

@@ -37,6 +37,7 @@ from gankit.data.base import NoiseSource
 from gankit.errors import CheckpointError, TrainingError
 from gankit.models.base import GANModel, Phase, build_model
 from gankit.train import distributed as D
+from gankit.train import memory
 from gankit.train.callbacks import Callback, default_callbacks
 from gankit.train.checkpoint import (branch_off, checkpoint_candidates, find_resumable,
                                      load_checkpoint, prune_checkpoints, save_checkpoint,
@@ -100,7 +101,9 @@ class Trainer:
         t = self.cfg.train
         # Data, then the model built for it. Every rank builds the same initial weights from the
         # run seed; rank 0's are broadcast anyway so that nothing depends on that.
+        memory.check_config(self.cfg)  # absurd sizes are refused before anything is allocated
         self.dataset = load_dataset(self.cfg.data)
+        memory.check_model(self.cfg, self.dataset.info)
         torch.manual_seed(t.seed)
         self.model: GANModel = build_model(self.cfg.model, self.dataset.info)
         self.threads = choose_threads(t.threads, self.model, self.dist.world)
