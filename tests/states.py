@@ -5,7 +5,19 @@ from pathlib import Path
 
 import torch
 
+from gankit.train.callbacks import Callback
 from gankit.train.checkpoint import load_checkpoint
+
+
+class Crash(Callback):
+    """Simulates a crash right after the checkpoint of step ``at``."""
+
+    def __init__(self, at):
+        self.at = at
+
+    def on_checkpoint(self, trainer, path):
+        if trainer.step == self.at:
+            raise KeyboardInterrupt
 
 
 def latest(run: Path) -> dict:

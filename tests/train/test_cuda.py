@@ -8,9 +8,8 @@ import torch
 
 from gankit.config import config_from_dict
 from gankit.errors import TrainingError
-from gankit.train.callbacks import Callback
 from gankit.train.trainer import Trainer, train
-from states import assert_states_equal, latest
+from states import Crash, assert_states_equal, latest
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
@@ -49,20 +48,11 @@ def test_data_and_nets_live_on_the_device(tmp_path):
     assert not tr.sync_checks  # the deferred check, no host sync per step
 
 
-class _Crash(Callback):
-    def __init__(self, at):
-        self.at = at
-
-    def on_checkpoint(self, trainer, path):
-        if trainer.step == self.at:
-            raise KeyboardInterrupt
-
-
 def test_exact_resume_on_cuda(tmp_path):
     cfg = _cfg(ema_decay=0.9, d_steps=2, amp="off")
     train(cfg, tmp_path / "full")
     with pytest.raises(KeyboardInterrupt):
-        train(cfg, tmp_path / "cut", callbacks=[_Crash(4)])
+        train(cfg, tmp_path / "cut", callbacks=[Crash(4)])
     train(cfg, tmp_path / "cut", resume="auto")
     assert_states_equal(latest(tmp_path / "full"), latest(tmp_path / "cut"))
 

@@ -3,20 +3,8 @@ import pytest
 
 from gankit.config import config_from_dict
 from gankit.errors import CheckpointError, TrainingError
-from gankit.train.callbacks import Callback
 from gankit.train.trainer import train
-from states import assert_states_equal, latest
-
-
-class Crash(Callback):
-    """Simulates a crash right after the checkpoint of step ``at``."""
-
-    def __init__(self, at):
-        self.at = at
-
-    def on_checkpoint(self, trainer, path):
-        if trainer.step == self.at:
-            raise KeyboardInterrupt
+from states import Crash, assert_states_equal, latest
 
 
 def cfg_for(model, steps=8, **extra):
