@@ -351,3 +351,13 @@ def test_absurd_sizes_are_refused_before_allocating(tmp_path, capsys, override, 
     assert rc == 2 and key in err, err
     assert "GiB" in err or "threads" in err
     assert not list((tmp_path / "run").glob("checkpoints/*.pt"))
+
+
+def test_resume_onto_data_of_another_shape(existing_run, tmp_path, capsys):
+    # issue 17: a size-mismatch traceback from load_state_dict
+    cfg, run = existing_run
+    before = folder_state(run)
+    rc, err = cli(["train", cfg, "data.resolution=32", "--resume", "auto", "--out", str(run)],
+                  capsys)
+    assert rc == 2 and "trained on other data (resolution 16 -> 32)" in err, err
+    assert folder_state(run) == before

@@ -103,6 +103,8 @@ class Trainer:
         # run seed; rank 0's are broadcast anyway so that nothing depends on that.
         memory.check_config(self.cfg)  # absurd sizes are refused before anything is allocated
         self.dataset = load_dataset(self.cfg.data)
+        if self.resume_state is not None:
+            self._check_same_data(self.resume_state.get("data_info") or {})
         memory.check_model(self.cfg, self.dataset.info)
         torch.manual_seed(t.seed)
         self.model: GANModel = build_model(self.cfg.model, self.dataset.info)
@@ -212,6 +214,16 @@ class Trainer:
             raise CheckpointError(f"{self.resume_path} was trained with different model settings "
                                   f"({saved}) than the config ({self.cfg.model}); networks would "
                                   f"not match")
+
+    def _check_same_data(self, saved: dict[str, Any]) -> None:
+        """A checkpoint resumes only onto data of the shape its networks were built for."""
+        now = self.dataset.info.to_dict()
+        keys = ("kind", "channels", "resolution", "dim", "num_classes")
+        diff = [f"{k} {saved[k]} -> {now[k]}" for k in keys if k in saved and saved[k] != now[k]]
+        if diff:
+            raise CheckpointError(f"{self.resume_path} was trained on other data "
+                                  f"({', '.join(diff)}); resume with the data settings the run "
+                                  f"was started with ({self.out / 'config.yaml'})")
 
     def _prepare_run_dir(self) -> None:
         out = self.out
