@@ -361,3 +361,26 @@ def test_resume_onto_data_of_another_shape(existing_run, tmp_path, capsys):
                   capsys)
     assert rc == 2 and "trained on other data (resolution 16 -> 32)" in err, err
     assert folder_state(run) == before
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda m: [m], "is not a gankit generator export"),
+    (lambda m: {k: v for k, v in m.items() if k != "data_info"}, "incomplete or damaged"),
+    (lambda m: {**m, "generator_nets": ["H"]}, "names a network 'H'"),
+    (lambda m: {**m, "config": {**m["config"], "model": {**m["config"]["model"],
+                                                         "g_hidden": [64]}}},
+     "does not match its config.json"),
+])
+def test_a_damaged_export_config(existing_run, tmp_path, capsys, edit, words):
+    # issue 17: a bad export config.json gave KeyError / AttributeError tracebacks
+    import json
+    import shutil
+
+    _, run = existing_run
+    export = tmp_path / "export"
+    shutil.copytree(run / "export", export)
+    meta = json.loads((export / "config.json").read_text())
+    (export / "config.json").write_text(json.dumps(edit(meta)))
+    rc, err = cli(["sample", str(export), "--seeds", "0-1", "--out", str(tmp_path / "s.png")],
+                  capsys)
+    assert rc == 2 and words in err, err

@@ -112,19 +112,32 @@ def _load_export(folder: Path, device: torch.device) -> Generator:
         meta = json.loads((folder / "config.json").read_text())
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{folder / 'config.json'} is not valid JSON ({e})") from None
-    if meta.get("format") != EXPORT_FORMAT:
+    again = "export the run again with `gankit export RUN`"
+    if not isinstance(meta, dict) or meta.get("format") != EXPORT_FORMAT:
         raise CheckpointError(f"{folder / 'config.json'} is not a gankit generator export")
+    missing = [k for k in ("config", "data_info", "generator_nets") if k not in meta]
+    if missing or not isinstance(meta["config"], dict) or not isinstance(meta["data_info"], dict) \
+            or not isinstance(meta["generator_nets"], list):
+        raise CheckpointError(f"{folder / 'config.json'} is incomplete or damaged "
+                              f"({', '.join(missing) or 'wrong types'}); {again}")
     cfg, model = _build(meta["config"], meta["data_info"])
     model.load_extra_state(meta.get("model_extra") or {})
     try:
         tensors = load_file(str(folder / "generator.safetensors"))
     except Exception as e:
         raise CheckpointError(f"{folder / 'generator.safetensors'} cannot be read ({e}); "
-                              f"export the run again with `gankit export`") from None
+                              f"{again}") from None
     gens = {}
     for net in meta["generator_nets"]:
+        if net not in model.nets:
+            raise CheckpointError(f"{folder / 'config.json'} names a network {net!r} that model "
+                                  f"{cfg.model.name!r} does not have; {again}")
         sd = {k[len(net) + 1:]: v for k, v in tensors.items() if k.startswith(net + ".")}
-        model.nets[net].load_state_dict(sd)
+        try:
+            model.nets[net].load_state_dict(sd)
+        except RuntimeError as e:
+            raise CheckpointError(f"{folder} does not match its config.json ({net}: "
+                                  f"{str(e).splitlines()[0][:160]}); {again}") from None
         gens[net] = model.nets[net]
     model.to(device).eval()
     return Generator(model, gens, cfg, folder, int(meta.get("step", 0)), device)
