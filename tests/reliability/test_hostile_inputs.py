@@ -384,3 +384,16 @@ def test_a_damaged_export_config(existing_run, tmp_path, capsys, edit, words):
     rc, err = cli(["sample", str(export), "--seeds", "0-1", "--out", str(tmp_path / "s.png")],
                   capsys)
     assert rc == 2 and words in err, err
+
+
+def test_a_stray_huge_label_is_named_not_allocated(tmp_path, capsys):
+    # issue 17: a cgan on an npz with one label of 1e6 tried to allocate 12.5 GB
+    images = np.random.default_rng(0).integers(0, 256, (16, 16, 16), np.uint8)
+    labels = np.zeros(16, np.int64)
+    labels[3] = 1_000_000
+    np.savez(tmp_path / "lab.npz", images=images, labels=labels)
+    raw = data_raw(f"npz:{tmp_path / 'lab.npz'}")
+    raw["model"] = {"name": "cgan"}
+    cfg = write_yaml(tmp_path / "run.yaml", raw)
+    rc, err = cli(["train", cfg, "--out", str(tmp_path / "run")], capsys)
+    assert rc == 2 and "1,000,001" in err and "check its labels" in err, err

@@ -92,6 +92,9 @@ def check_model(cfg, info, free: int | None = None) -> int:
     params = sum(p.numel() for p in model.parameters())
     big = _oversized_keys(cfg.model)
     key = " or ".join(big) if big else "the model's sizes (model.*)"
+    if not big and info.num_classes > 10_000:  # e.g. one stray label of 1e6 in an npz
+        key = (f"the number of classes: the data has {info.num_classes:,} (its largest label "
+               f"+ 1); check its labels, which must run 0..K-1")
     image = float(info.channels) * info.resolution ** 2 if info.resolution else float(info.dim)
     terms = [(float(params) * 4 * STATE_COPIES,
               f"{params:,} parameters with gradients, Adam state and EMA", key),
