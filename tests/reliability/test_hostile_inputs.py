@@ -397,3 +397,16 @@ def test_a_stray_huge_label_is_named_not_allocated(tmp_path, capsys):
     cfg = write_yaml(tmp_path / "run.yaml", raw)
     rc, err = cli(["train", cfg, "--out", str(tmp_path / "run")], capsys)
     assert rc == 2 and "1,000,001" in err and "check its labels" in err, err
+
+
+def test_symlink_loops_in_an_image_folder_do_not_stop_loading(tmp_path, capsys):
+    # issue 17: a self-referencing link aborted loading the whole folder (ELOOP)
+    root = tmp_path / "imgs"
+    (root / "a").mkdir(parents=True)
+    for i in range(4):
+        Image.new("RGB", (16, 16), (i * 40, 0, 0)).save(root / "a" / f"{i}.png")
+    (root / "self").symlink_to("self")  # a loop
+    (root / "a" / "up").symlink_to("..", target_is_directory=True)  # a cycle
+    cfg = write_yaml(tmp_path / "run.yaml", data_raw(f"folder:{root}"))
+    rc, err = cli(["train", cfg, "--out", str(tmp_path / "run")], capsys)
+    assert rc == 0, err

@@ -87,8 +87,14 @@ def list_images(root: Path) -> tuple[list[tuple[str, int]], list[str], list[str]
                 (imgs if f.lower().endswith(IMAGE_EXTENSIONS) else other).append(rel)
         return sorted(imgs), sorted(other)
 
+    def is_dir(e: os.DirEntry) -> bool:
+        try:
+            return e.is_dir()
+        except OSError:  # a symlink loop or a dangling link: not a folder of images
+            return False
+
     try:
-        subdirs = sorted(e.name for e in os.scandir(root) if e.is_dir() and not _is_hidden(e.name))
+        subdirs = sorted(e.name for e in os.scandir(root) if is_dir(e) and not _is_hidden(e.name))
     except OSError as e:
         raise DataError(f"cannot list {root}: {e}") from None
     classes = []
