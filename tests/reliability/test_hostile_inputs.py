@@ -410,3 +410,18 @@ def test_symlink_loops_in_an_image_folder_do_not_stop_loading(tmp_path, capsys):
     cfg = write_yaml(tmp_path / "run.yaml", data_raw(f"folder:{root}"))
     rc, err = cli(["train", cfg, "--out", str(tmp_path / "run")], capsys)
     assert rc == 0, err
+
+
+def test_a_torn_export_pair_is_recognised(existing_run, tmp_path, capsys):
+    # issue 17: the export's two files were each atomic but not as a pair
+    import shutil
+
+    _, run = existing_run
+    export = tmp_path / "export"
+    shutil.copytree(run / "export", export)
+    blob = bytearray((export / "generator.safetensors").read_bytes())
+    blob[-1] ^= 1  # other weights under the same config.json
+    (export / "generator.safetensors").write_bytes(bytes(blob))
+    rc, err = cli(["sample", str(export), "--seeds", "0-1", "--out", str(tmp_path / "s.png")],
+                  capsys)
+    assert rc == 2 and "is not the file its config.json was written with" in err, err

@@ -122,6 +122,19 @@ def _load_export(folder: Path, device: torch.device) -> Generator:
                               f"({', '.join(missing) or 'wrong types'}); {again}")
     cfg, model = _build(meta["config"], meta["data_info"])
     model.load_extra_state(meta.get("model_extra") or {})
+    want = meta.get("generator_sha256")  # (exports before 2026-11-29 have none)
+    if want is not None:
+        import hashlib
+
+        try:
+            got = hashlib.sha256((folder / "generator.safetensors").read_bytes()).hexdigest()
+        except OSError as e:
+            raise CheckpointError(f"{folder / 'generator.safetensors'} cannot be read "
+                                  f"({e.strerror or e}); {again}") from None
+        if got != want:
+            raise CheckpointError(f"{folder}: generator.safetensors is not the file its "
+                                  f"config.json was written with (an interrupted export or a "
+                                  f"mixed copy); {again}")
     try:
         tensors = load_file(str(folder / "generator.safetensors"))
     except Exception as e:

@@ -37,8 +37,14 @@ def export_generator(model, gens: dict[str, torch.nn.Module], cfg, info, out_dir
     tensors = {f"{net}.{k}": v.detach().to("cpu", torch.float32 if v.is_floating_point()
                                             else v.dtype).contiguous()
                for net, m in gens.items() for k, v in m.state_dict().items()}
-    atomic_write(out_dir / "generator.safetensors", lambda f: f.write(save(tensors)))
+    import hashlib
+
+    blob = save(tensors)
+    atomic_write(out_dir / "generator.safetensors", lambda f: f.write(blob))
+    # written second and naming the weights' hash: a crash between the two writes leaves a
+    # pair the loader recognises as torn instead of a config describing other weights
     meta = {"format": FORMAT, "version": 1, "gankit_version": __version__,
+            "generator_sha256": hashlib.sha256(blob).hexdigest(),
             "model": cfg.model.name, "generator_nets": list(gens), "step": step, "ema": ema,
             "config": cfg.to_dict(), "data_info": info.to_dict(),
             "model_extra": _jsonable(model.extra_state()),
