@@ -320,3 +320,37 @@ def test_error_before_body_keeps_protocol_in_sync(studio):
     assert res.status == 404 and res.getheader("Connection") == "close"
     res.read()
     conn.close()
+
+
+# issue 17, item 7 (the parts the standard-library server could take)
+def test_hostile_json_and_names(studio):
+    s, b = request(studio, "POST", "/api/sample", b"[" * 30000 + b"]" * 30000,
+                   {"Content-Type": "application/json"})
+    assert s in (400, 413) and "error" in b  # never a 500
+    s, b = request(studio, "POST", "/api/sample", b" " * (70 * 1024),
+                   {"Content-Type": "application/json"})
+    assert s == 413 and "the limit is 64 KB" in b["error"]
+    s, b = post_json(studio, "/api/sample", {"run": "r" * 5000, "seeds": "0"})
+    assert s == 404
+    s, b = request(studio, "GET", "/runs/" + "r" * 5000 + "/report.html")
+    assert s == 404
+
+
+def test_listens_on_ipv6_loopback_with_a_real_backlog(runs_dir):
+    import socket
+
+    from gankit.studio.server import start_server
+
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    try:
+        server, url = start_server(runs_dir, host="::1", port=0)
+    except Exception as e:  # noqa: BLE001 - a kernel without ::1 configured
+        pytest.skip(f"::1 not available here: {e}")
+    try:
+        assert url.startswith("http://[::1]:") and server.request_queue_size >= 128
+        s, body = request(url, "GET", "/api/runs")
+        assert s == 200 and "runs" in body
+    finally:
+        server.shutdown()
+        server.server_close()

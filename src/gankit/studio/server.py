@@ -79,7 +79,8 @@ class Studio:
     # ------------------------------------------------------------------ paths
     def run_dir(self, name: str) -> Path:
         """The folder of run ``name``; 404 unless it is a run directly inside the root."""
-        if not isinstance(name, str) or not NAME_RE.match(name) or name in (".", ".."):
+        if not isinstance(name, str) or len(name) > 255 or not NAME_RE.match(name) \
+                or name in (".", ".."):
             raise HTTPError(404, f"no run named {name!r}")
         path = (self.root / name).resolve()
         if path.parent != self.root or not path.is_dir() or not _is_run(path):
@@ -299,6 +300,7 @@ class Handler(BaseHTTPRequestHandler):
     studio: Studio  # set on the subclass made by make_server
     server_version = "gankit-studio"
     protocol_version = "HTTP/1.1"
+    timeout = 30  # seconds a stalled connection may hold a thread (socket timeout)
 
     def log_message(self, fmt: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), fmt % args)
@@ -376,8 +378,8 @@ class Handler(BaseHTTPRequestHandler):
         if n < 0:
             raise HTTPError(400, "bad Content-Length")
         if n > limit:
-            raise HTTPError(413, f"the upload is {n / 2**20:.1f} MB; the limit is "
-                                 f"{limit / 2**20:.0f} MB")
+            raise HTTPError(413, f"the request body is {_size(n)}; the limit is "
+                                 f"{_size(limit)}")
         data = self.rfile.read(n)
         self._body_read = True
         return data
@@ -386,7 +388,7 @@ class Handler(BaseHTTPRequestHandler):
         raw = self._body(MAX_JSON_BYTES)
         try:
             body = json.loads(raw or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # (RecursionError: JSON nested thousands deep)
             raise HTTPError(400, "the request body is not valid JSON") from None
         if not isinstance(body, dict):
             raise HTTPError(400, "the request body must be a JSON object")
@@ -494,13 +496,36 @@ def _static_files() -> set[str]:
 
 # --------------------------------------------------------------------------- starting
 
+def _size(n: int) -> str:
+    """10 MB, 10.5 MB, 64 KB: the unit that makes the number readable."""
+    if n >= 2**20:
+        return f"{n / 2**20:.1f}".removesuffix(".0") + " MB"
+    return f"{n / 1024:.0f} KB"
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # listen backlog (socketserver's default of 5 reset bursts)
+
+    def handle_error(self, request, client_address) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return  # a client that went away or stalled: nothing to report
+        super().handle_error(request, client_address)
+
+
+class _Server6(_Server):
+    import socket as _socket
+
+    address_family = _socket.AF_INET6
+
 def make_server(runs_dir: str | Path, host: str = "127.0.0.1", port: int = 7860,
                 device: str = "cpu") -> ThreadingHTTPServer:
     """A ready (not yet serving) studio server; ``port=0`` picks a free port."""
     studio = Studio(runs_dir, device)
     handler = type("StudioHandler", (Handler,), {"studio": studio})
     try:
-        server = ThreadingHTTPServer((host, port), handler)
+        server = (_Server6 if ":" in host else _Server)((host, port), handler)
     except OSError as e:
         raise GankitError(f"cannot listen on {host}:{port} ({e.strerror}); choose another "
                           f"--port") from None
