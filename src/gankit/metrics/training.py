@@ -94,9 +94,9 @@ class EvalCallback(Callback):
             f.write(json.dumps(record) + "\n")
         improved = self._better(headline)
         if improved:
-            from gankit.train.trainer import _replace_with_link
+            from gankit.train.checkpoint import replace_with_link
 
-            _replace_with_link(Path(path), Path(path).parent / "best.pt")
+            replace_with_link(Path(path), Path(path).parent / "best.pt")
         nums = ", ".join(f"{k} {v:.4g}" for k, v in flatten(result["metrics"]).items()
                          if isinstance(v, float))
         log.info("eval step %d: %s%s [%d vs %d images, %s]", step, nums,

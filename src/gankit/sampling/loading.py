@@ -106,7 +106,9 @@ def load_generator(path: str | Path, device: str | torch.device | None = None) -
 
 
 def _load_export(folder: Path, device: torch.device) -> Generator:
-    from safetensors.torch import load_file
+    import hashlib
+
+    from safetensors.torch import load
 
     try:
         meta = json.loads((folder / "config.json").read_text())
@@ -122,24 +124,20 @@ def _load_export(folder: Path, device: torch.device) -> Generator:
                               f"({', '.join(missing) or 'wrong types'}); {again}")
     cfg, model = _build(meta["config"], meta["data_info"])
     model.load_extra_state(meta.get("model_extra") or {})
+    weights = folder / "generator.safetensors"
+    try:  # read once: hashed against config.json, then parsed from the same bytes
+        blob = weights.read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"{weights} cannot be read ({e.strerror or e}); {again}") from None
     want = meta.get("generator_sha256")  # (exports before 2026-11-29 have none)
-    if want is not None:
-        import hashlib
-
-        try:
-            got = hashlib.sha256((folder / "generator.safetensors").read_bytes()).hexdigest()
-        except OSError as e:
-            raise CheckpointError(f"{folder / 'generator.safetensors'} cannot be read "
-                                  f"({e.strerror or e}); {again}") from None
-        if got != want:
-            raise CheckpointError(f"{folder}: generator.safetensors is not the file its "
-                                  f"config.json was written with (an interrupted export or a "
-                                  f"mixed copy); {again}")
+    if want is not None and hashlib.sha256(blob).hexdigest() != want:
+        raise CheckpointError(f"{folder}: generator.safetensors is not the file its "
+                              f"config.json was written with (an interrupted export or a "
+                              f"mixed copy); {again}")
     try:
-        tensors = load_file(str(folder / "generator.safetensors"))
+        tensors = load(blob)
     except Exception as e:
-        raise CheckpointError(f"{folder / 'generator.safetensors'} cannot be read ({e}); "
-                              f"{again}") from None
+        raise CheckpointError(f"{weights} cannot be read ({e}); {again}") from None
     gens = {}
     for net in meta["generator_nets"]:
         if net not in model.nets:

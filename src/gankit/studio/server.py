@@ -29,6 +29,7 @@ import base64
 import json
 import logging
 import re
+import socket
 import threading
 import time
 import traceback
@@ -515,9 +516,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class _Server6(_Server):
-    import socket as _socket
-
-    address_family = _socket.AF_INET6
+    address_family = socket.AF_INET6
 
 def make_server(runs_dir: str | Path, host: str = "127.0.0.1", port: int = 7860,
                 device: str = "cpu") -> ThreadingHTTPServer:

@@ -11,7 +11,9 @@ with flipped bits is refused with a message rather than loaded as silently wrong
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -40,7 +42,6 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
             torch.save(state, f)
         except RuntimeError as e:
             import errno
-            import shutil
 
             free = shutil.disk_usage(path.parent).free
             if free < 16 * 2**20:
@@ -176,20 +177,18 @@ def branch_off(out: Path, step: int, resume_path: Path | None) -> Path | None:
     ``lineage.jsonl`` records which checkpoint the branch started from and where the abandoned
     one went. Pruning and ``--resume auto`` then see only the current branch. Returns the
     folder the abandoned states went to, or None when there were none."""
-    import os
     import time
 
     from gankit.utils.io import atomic_write_text
 
     ckpt_dir = out / "checkpoints"
-    later = [p for p in checkpoint_candidates(ckpt_dir)
-             if p.name != "latest.pt" and int(_NUMBERED.match(p.name).group(1)) > step]
+    numbered = [p for p in checkpoint_candidates(ckpt_dir) if p.name != "latest.pt"]
+    later = [p for p in numbered if int(_NUMBERED.match(p.name).group(1)) > step]
     latest = ckpt_dir / "latest.pt"
-    latest_later = latest.exists() and (
-        any(latest.samefile(p) for p in later)
-        or not any(latest.samefile(p) for p in checkpoint_candidates(ckpt_dir)
-                   if p.name != "latest.pt" and p not in later)
-        and _peek_step(latest) > step)
+    latest_later = False
+    if latest.exists():  # usually a hard link to a numbered one; otherwise read its step
+        twin = next((p for p in numbered if latest.samefile(p)), None)
+        latest_later = twin in later if twin is not None else _peek_step(latest) > step
     if not later and not latest_later:
         return None
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -204,15 +203,7 @@ def branch_off(out: Path, step: int, resume_path: Path | None) -> Path | None:
         os.replace(p, branch / "checkpoints" / p.name)
         moved.append(p.name)
     if resume_path is not None and Path(resume_path).parent.resolve() == ckpt_dir.resolve():
-        tmp = ckpt_dir / ".latest.pt.branch.tmp"
-        tmp.unlink(missing_ok=True)
-        try:
-            os.link(resume_path, tmp)
-        except OSError:
-            import shutil
-
-            shutil.copyfile(resume_path, tmp)
-        os.replace(tmp, latest)
+        replace_with_link(Path(resume_path), latest)
     stats = out / "stats.jsonl"
     if stats.exists():
         lines = stats.read_bytes().splitlines(keepends=True)
@@ -235,3 +226,16 @@ def _peek_step(path: Path) -> int:
         return int(load_checkpoint(path)["step"])
     except CheckpointError:
         return -1
+
+
+def replace_with_link(src: Path, dst: Path) -> None:
+    """Point ``dst`` at ``src``'s bytes atomically: hard link to a temp name, then rename."""
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:  # file systems without hard links: copy (still atomic via rename)
+        shutil.copyfile(src, tmp)
+        with open(tmp, "rb+") as f:  # the copy's bytes reach the disk before the rename
+            os.fsync(f.fileno())
+    os.replace(tmp, dst)

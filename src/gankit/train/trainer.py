@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import shutil
 import time
 from pathlib import Path
@@ -40,8 +39,8 @@ from gankit.train import distributed as D
 from gankit.train import memory
 from gankit.train.callbacks import Callback, default_callbacks
 from gankit.train.checkpoint import (branch_off, checkpoint_candidates, find_resumable,
-                                     load_checkpoint, prune_checkpoints, save_checkpoint,
-                                     tidy_for_resume)
+                                     load_checkpoint, prune_checkpoints, replace_with_link,
+                                     save_checkpoint, tidy_for_resume)
 from gankit.train.ema import EMA
 from gankit.train.export import export_generator
 from gankit.train.runlock import RunLock
@@ -562,7 +561,7 @@ class Trainer:
             return None
         try:
             save_checkpoint(state, path)
-            _replace_with_link(path, ckpt_dir / "latest.pt")
+            replace_with_link(path, ckpt_dir / "latest.pt")
             prune_checkpoints(ckpt_dir, self.cfg.train.keep_checkpoints)
         except OSError as e:  # full disk, quota, folder removed: the temp file is gone
             raise TrainingError(f"could not write checkpoint {path}: {e.strerror or e}; "
@@ -587,15 +586,3 @@ class Trainer:
             log.info("done: %d steps; samples, checkpoints and export/ in %s", self.step, self.out)
         D.barrier(self.dist)
 
-
-def _replace_with_link(src: Path, dst: Path) -> None:
-    """Point ``dst`` at ``src``'s bytes atomically: hard link to a temp name, then rename."""
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:  # file systems without hard links: copy (still atomic via rename)
-        shutil.copyfile(src, tmp)
-        with open(tmp, "rb+") as f:  # the copy's bytes reach the disk before the rename
-            os.fsync(f.fileno())
-    os.replace(tmp, dst)
