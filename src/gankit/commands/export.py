@@ -1,59 +1,41 @@
 """gankit export RUN_DIR [--onnx gen.onnx] : ONNX graph, or re-write export/ from a checkpoint"""
 from __future__ import annotations
 
-from pathlib import Path
-
 NAME = "export"
 HELP = "export a generator: ONNX (--onnx) or the safetensors export/ of a run"
 DESCRIPTION = ("With --onnx FILE: write the generator as an ONNX graph with a dynamic batch "
                "axis and check it against PyTorch with onnxruntime. Without: re-write "
-               "RUN_DIR/export (generator.safetensors + config.json) from the newest "
-               "checkpoint, e.g. after resuming a run.")
+               "RUN_DIR/export (generator.safetensors + config.json + a README.md model "
+               "card with samples.png) from the newest checkpoint, e.g. after resuming a run. "
+               "Load the folder with gankit.load(FOLDER) or torch.hub (hubconf.py); upload "
+               "it with gankit.push_to_hub(FOLDER, REPO_ID).")
 
 
 def add_arguments(p) -> None:
     p.add_argument("source", help="run directory (export folder or checkpoint with --onnx)")
     p.add_argument("--onnx", help="ONNX file to write")
     p.add_argument("--direction", default="AtoB", help="translation models: AtoB or BtoA")
-    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="generation option fixed into the ONNX graph (e.g. psi=0.7)")
+    from gankit.commands.sample import add_generation_options
+
+    add_generation_options(p, "generation option fixed into the ONNX graph (e.g. psi=0.7)")
     p.add_argument("--no-verify", action="store_true", help="skip the onnxruntime check")
     p.add_argument("--tolerance", type=float, default=1e-4,
                    help="largest allowed |ONNX - PyTorch| difference (default 1e-4)")
     p.add_argument("--out", help="without --onnx: export folder (default RUN_DIR/export)")
-
-
-def rewrite_export(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Re-write the safetensors export of ``run_dir`` from its newest valid checkpoint."""
-    import torch
-
-    from gankit.errors import CheckpointError, GankitError
-    from gankit.sampling.loading import _load_checkpoint_state
-    from gankit.train.checkpoint import find_resumable
-    from gankit.train.export import export_generator
-
-    run_dir = Path(run_dir)
-    if not (run_dir / "checkpoints").is_dir():
-        raise GankitError(f"{run_dir} is not a run directory with checkpoints/; "
-                          f"give a training run (or use --onnx to convert an export)")
-    found = find_resumable(run_dir / "checkpoints")
-    if found is None:
-        raise CheckpointError(f"{run_dir}/checkpoints holds no readable checkpoint")
-    path, state = found
-    gen = _load_checkpoint_state(state, path, torch.device("cpu"))
-    out = Path(out) if out else run_dir / "export"
-    export_generator(gen.model, gen.gens, gen.cfg, gen.info, out, step=gen.step,
-                     ema=bool(state.get("ema")))
-    return out
+    p.add_argument("--no-card", action="store_true",
+                   help="without --onnx: skip the README.md model card and its samples.png")
 
 
 def run(args) -> int:
     from gankit.errors import GankitError
-    from gankit.commands.sample import parse_options
+    from gankit.commands.sample import generation_options
 
     if not args.onnx:
-        out = rewrite_export(args.source, args.out)
-        print(f"wrote the generator export (safetensors + config.json) to {out}")
+        from gankit.export.folder import rewrite_export
+
+        out = rewrite_export(args.source, args.out, card=not args.no_card)
+        print(f"wrote the generator export (safetensors + config.json"
+              f"{'' if args.no_card else ' + README.md model card'}) to {out}")
         return 0
     from gankit.export.onnx import _need, export_onnx, verify_onnx
     from gankit.sampling import load_generator
@@ -66,7 +48,7 @@ def run(args) -> int:
             raise GankitError(f"{e} (or pass --no-verify to skip the check)") from None
 
     gen = load_generator(args.source, "cpu")
-    options = parse_options(args.option)
+    options = generation_options(args)
     export_onnx(gen, args.onnx, direction=args.direction, options=options)
     print(f"wrote {args.onnx} ({gen.cfg.model.name}, step {gen.step})")
     if not args.no_verify:

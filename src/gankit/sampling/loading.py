@@ -23,9 +23,24 @@ class Generator:
     """
 
     def __init__(self, model: GANModel, gens: dict[str, torch.nn.Module], cfg: Config,
-                 source: Path, step: int, device: torch.device):
+                 source: Path, step: int, device: torch.device, meta: dict | None = None):
         self.model, self.gens, self.cfg, self.source, self.step = model, gens, cfg, source, step
         self.device = device
+        self.meta = dict(meta or {})  # export metadata: ema, gankit_version, ...
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: str | torch.device | None = None
+                        ) -> Generator:
+        """Load an export folder (or a run folder, or a checkpoint file) in one line."""
+        return load_generator(path, device)
+
+    def save_pretrained(self, folder: str | Path, *, card: bool = True) -> Path:
+        """Write this generator as an export folder: weights, ``config.json`` and (``card``)
+        the ``README.md`` model card with its sample grid."""
+        from gankit.train.export import export_generator
+
+        return export_generator(self.model, self.gens, self.cfg, self.info, folder,
+                                step=self.step, ema=bool(self.meta.get("ema")), card=card)
 
     @property
     def info(self) -> DataInfo:
@@ -151,7 +166,8 @@ def _load_export(folder: Path, device: torch.device) -> Generator:
                                   f"{str(e).splitlines()[0][:160]}); {again}") from None
         gens[net] = model.nets[net]
     model.to(device).eval()
-    return Generator(model, gens, cfg, folder, int(meta.get("step", 0)), device)
+    return Generator(model, gens, cfg, folder, int(meta.get("step", 0)), device,
+                     {k: meta.get(k) for k in ("ema", "gankit_version", "generator_sha256")})
 
 
 def _load_checkpoint_state(state: dict, source: Path, device: torch.device) -> Generator:
@@ -164,4 +180,5 @@ def _load_checkpoint_state(state: dict, source: Path, device: torch.device) -> G
             model.nets[k].load_state_dict(v)
     model.to(device).eval()
     gens = {n: model.nets[n] for n in model.generator_nets}
-    return Generator(model, gens, cfg, source, int(state["step"]), device)
+    return Generator(model, gens, cfg, source, int(state["step"]), device,
+                     {"ema": bool(state.get("ema")), "gankit_version": state.get("gankit_version")})

@@ -1,4 +1,4 @@
-"""Exported generators: ``generator.safetensors`` + ``config.json``.
+"""Exported generators: ``generator.safetensors`` + ``config.json`` (+ a ``README.md`` card).
 
 The export holds only the generator nets (EMA weights when the run kept an EMA) and what is
 needed to rebuild them: the resolved config, the data info and JSON-able model state (e.g.
@@ -30,7 +30,10 @@ def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def export_generator(model, gens: dict[str, torch.nn.Module], cfg, info, out_dir: str | Path,
-                     *, step: int = 0, ema: bool = False) -> Path:
+                     *, step: int = 0, ema: bool = False, card: bool = True,
+                     run_dir: str | Path | None = None) -> Path:
+    """Write ``out_dir``: the weights, then ``config.json``, then (``card``) the ``README.md``
+    model card and its sample grid (:mod:`gankit.export.card`; metrics from ``run_dir``)."""
     from safetensors.torch import save
 
     out_dir = Path(out_dir)
@@ -50,4 +53,8 @@ def export_generator(model, gens: dict[str, torch.nn.Module], cfg, info, out_dir
             "model_extra": _jsonable(model.extra_state()),
             "capabilities": sorted(model.capabilities)}
     atomic_write_text(out_dir / "config.json", json.dumps(meta, indent=2) + "\n")
+    if card:
+        from gankit.export.card import write_card
+
+        write_card(out_dir, run_dir)
     return out_dir

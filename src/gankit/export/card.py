@@ -1,0 +1,151 @@
+"""The model card of an exported generator: ``README.md`` and ``samples.png`` in the folder.
+
+An export folder is then a Hugging Face Hub style model folder: weights
+(``generator.safetensors``), ``config.json`` and a card that says what the model is, what it
+was trained on and for how long, its metrics with their protocol (from the run's
+``metrics.jsonl`` where periodic evaluation ran), a grid of samples and how to load it.
+
+The card is written from the export itself (loaded back on the CPU as a user would), so the
+grid shows exactly what ``gankit sample EXPORT --seeds 0-15`` gives.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+CARD_NAME = "README.md"
+GRID_NAME = "samples.png"
+GRID_SEEDS = 16
+# metrics.jsonl fields that are bookkeeping, not metrics
+_NOT_METRICS = {"step", "time", "checkpoint", "headline", "seconds", "protocol"}
+
+
+def run_metrics(run_dir: str | Path | None, step: int) -> dict[str, Any] | None:
+    """The run's evaluation record at ``step`` (else the newest before it), or None."""
+    if run_dir is None:
+        return None
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return None
+    best = None
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:  # a torn last line of a killed run
+            continue
+        if isinstance(rec, dict) and isinstance(rec.get("step"), int) and rec["step"] <= step:
+            if best is None or rec["step"] >= best["step"]:
+                best = rec
+    return best
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _metrics_section(rec: dict[str, Any] | None) -> list[str]:
+    if rec is None:
+        return ["No metrics were recorded for this run (periodic evaluation, `eval.every`, was "
+                "off). Compute them with e.g. `gankit evaluate FOLDER --metrics fid,kid`; every "
+                "number is printed with its protocol."]
+    p = rec.get("protocol") or {}
+    lines = [f"Evaluated at step {rec['step']} (`{rec.get('checkpoint', '')}`) during training:",
+             "", "| metric | value |", "| --- | --- |"]
+    lines += [f"| {k} | {_fmt(v)} |" for k, v in rec.items() if k not in _NOT_METRICS]
+    side = f"{p.get('num_source', '?')} generated images"
+    if "reference" in p:
+        side += f" vs {p.get('num_reference', '?')} images of `{p['reference']}`"
+    lines += ["", f"Protocol: feature net {p.get('feature_net', '?')}; resize "
+                  f"{p.get('resize', '?')}; {side}."]
+    return lines
+
+
+def _count_params(gens) -> int:
+    return sum(p.numel() for m in gens.values() for p in m.parameters())
+
+
+def render_card(gen, *, metrics: dict[str, Any] | None = None, grid: bool = True,
+                folder_name: str = "export") -> str:
+    """The README.md text for a loaded :class:`~gankit.sampling.loading.Generator`."""
+    cfg, info, meta = gen.cfg, gen.info, getattr(gen, "meta", {}) or {}
+    model, data, t = cfg.model, cfg.data, cfg.train
+    caps = sorted(gen.capabilities)
+    pipeline = ("image-to-image" if "translate" in caps else
+                "unconditional-image-generation" if info.kind == "image" else "other")
+    title = f"{model.name} generator trained on {data.dataset}"
+    kimg = gen.step * t.batch_size / 1000
+    defaults = dataclasses.asdict(type(model)())
+    changed = {k: v for k, v in dataclasses.asdict(model).items()
+               if k != "name" and defaults.get(k) != v}
+    size = (f"{info.resolution}x{info.resolution}, "
+            f"{info.channels} channel{'s' if info.channels != 1 else ''}"
+            if info.kind != "points" else f"{info.dim}-d points")
+    out = ["---", "library_name: gankit", f"pipeline_tag: {pipeline}",
+           f"tags: [gan, gankit, {model.name}]", "---", "", f"# {title}", ""]
+    if cfg.description:
+        out += [cfg.description.strip(), ""]
+    if grid:
+        out += [f"![samples: seeds 0-{GRID_SEEDS - 1}]({GRID_NAME})", "",
+                f"`{GRID_NAME}`: seeds 0-{GRID_SEEDS - 1}"
+                + (", classes cycling 0, 1, 2, ..." if "conditional" in caps else "")
+                + ", no truncation.", ""]
+    out += ["## Model", "",
+            f"- variant: `{model.name}` (gankit {meta.get('gankit_version', '?')}); "
+            f"capabilities: {', '.join(caps)}",
+            f"- generator nets: {', '.join(gen.gens)}; {_count_params(gen.gens):,} parameters"
+            + ("; EMA weights" if meta.get("ema") else ""),
+            f"- output: {size}" + (f"; {info.num_classes} classes" if info.num_classes else ""),
+            f"- settings that differ from the {model.name} defaults: "
+            + (f"`{json.dumps(changed)}`" if changed else "none"), "",
+            "## Data", "",
+            f"- data set: `{data.dataset}`, split `{data.split}`"
+            + (f" (first {data.limit} examples)" if data.limit else ""),
+            f"- as seen by the model: {size}" + (", random flips" if data.flip else ""), ""]
+    if info.class_names:
+        out += [f"- classes: {', '.join(info.class_names)}", ""]
+    out += ["## Training", "",
+            f"- {gen.step:,} steps of batch {t.batch_size} ({kimg:g} kimg); "
+            f"lr G {t.lr_g:g}, D {t.lr_d:g}; seed {t.seed}",
+            f"- preset: `{cfg.preset}`" if cfg.preset else "- preset: none (a custom config)",
+            "- the full resolved config is in `config.json` (`config`)", "",
+            "## Metrics", ""]
+    out += _metrics_section(metrics) + [""]
+    out += ["## How to use", "", "```python", "import gankit", "",
+            f'G = gankit.load("{folder_name}")  # or gankit.Generator.from_pretrained(...)',
+            "images = G.generate(seeds=[0, 1, 2])  # N x C x H x W float in [-1, 1]",
+            "```", "", "With torch.hub (from a checkout of gankit):", "", "```python",
+            "import torch", "",
+            f'G = torch.hub.load("path/to/gankit", "generator", path="{folder_name}", '
+            'source="local")', "```", "", "From the command line:", "", "```bash",
+            f"gankit sample {folder_name} --outdir samples/ --seeds 0-99   # seed0000.png ...",
+            "```", "",
+            "Files: `generator.safetensors` (weights), `config.json` (config, data info and the "
+            "weights' sha256), this card and its sample grid.", ""]
+    return "\n".join(out)
+
+
+def write_card(folder: str | Path, run_dir: str | Path | None = None) -> Path:
+    """Write ``README.md`` (and ``samples.png`` for sampling models) into an export folder.
+
+    ``run_dir``: the run the export came from (for its ``metrics.jsonl``); default the
+    folder's parent when that is a run folder.
+    """
+    from gankit.sampling.loading import load_generator
+    from gankit.utils.images import save_grid
+    from gankit.utils.io import atomic_write_text
+
+    folder = Path(folder)
+    gen = load_generator(folder, "cpu")
+    if run_dir is None and (folder.parent / "config.yaml").is_file():
+        run_dir = folder.parent
+    grid = "sample" in gen.capabilities and gen.info.kind == "image"
+    if grid:
+        seeds = list(range(GRID_SEEDS))
+        save_grid(gen.generate(seeds), folder / GRID_NAME, nrow=int(math.sqrt(GRID_SEEDS)))
+    text = render_card(gen, metrics=run_metrics(run_dir, gen.step), grid=grid,
+                       folder_name=str(folder))
+    atomic_write_text(folder / CARD_NAME, text)
+    return folder / CARD_NAME
