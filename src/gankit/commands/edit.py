@@ -18,8 +18,9 @@ def add_arguments(p) -> None:
                    help="steps along the unit direction, in prior standard deviations")
     p.add_argument("--class", dest="class_id", type=int, help="class (conditional models)")
     p.add_argument("--out", help="grid image (default: <source>/edit.png)")
-    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="generation option the model supports (e.g. psi=0.7); repeatable")
+    from gankit.commands.sample import add_generation_options
+
+    add_generation_options(p)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     # let `--strengths -3,-1.5,0` through: argparse takes "-3,-1.5" for an option because only
     # single negative numbers count as values (`--strengths=-3,...` works regardless)
@@ -35,7 +36,7 @@ def run(args) -> int:
     import torch
 
     from gankit.commands.grid import parse_floats
-    from gankit.commands.sample import output_path, parse_options
+    from gankit.commands.sample import generation_options, output_path
     from gankit.errors import GankitError
     from gankit.sampling import load_generator
     from gankit.sampling.editing import load_direction, walk, walk_latents
@@ -45,7 +46,7 @@ def run(args) -> int:
     gen = load_generator(args.source, args.device)
     direction = load_direction(args.direction, gen.model.latent_dim or None)
     strengths = parse_floats(args.strengths, "--strengths")
-    options = parse_options(args.option)
+    options = generation_options(args)
     if args.latents:
         try:
             z = torch.from_numpy(np.load(args.latents, allow_pickle=False)).float()

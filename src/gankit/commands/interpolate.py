@@ -23,13 +23,15 @@ def add_arguments(p) -> None:
     p.add_argument("--scale", type=int, default=1, help="enlarge GIF frames N times")
     p.add_argument("--class", dest="class_id", type=int,
                    help="class of every frame (conditional models; default the first seed's)")
-    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="generation option the model supports (e.g. psi=0.7); repeatable")
+    from gankit.commands.sample import add_generation_options
+
+    add_generation_options(p)
+    p.add_argument("--force", action="store_true", help="write a strip of more than 1024 frames")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
 
 
 def run(args) -> int:
-    from gankit.commands.sample import output_path, parse_options
+    from gankit.commands.sample import check_grid_size, generation_options, output_path
     from gankit.sampling import load_generator
     from gankit.sampling.gif import save_gif
     from gankit.sampling.interpolate import interpolate
@@ -38,8 +40,9 @@ def run(args) -> int:
 
     gen = load_generator(args.source, args.device)
     seeds = parse_seeds(args.seeds)
+    check_grid_size(max(0, len(seeds) - 1) * args.steps, args.force)
     frames = interpolate(gen, seeds, args.steps, args.mode, class_id=args.class_id,
-                         **parse_options(args.option))
+                         **generation_options(args))
     out = args.out
     if out is None and not args.gif:
         out = output_path(args.source, None, "interpolation.png")

@@ -13,13 +13,14 @@ def add_arguments(p) -> None:
     p.add_argument("--layers", help="style inputs START,STOP taken from the column seed "
                                     "(default: the model's, the fine half)")
     p.add_argument("--out", help="grid image (default: <source>/mixing.png)")
-    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="generation option the model supports (e.g. psi=0.7); repeatable")
+    from gankit.commands.sample import add_generation_options
+
+    add_generation_options(p)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
 
 
 def run(args) -> int:
-    from gankit.commands.sample import output_path, parse_options
+    from gankit.commands.sample import generation_options, output_path
     from gankit.errors import GankitError
     from gankit.sampling import load_generator
     from gankit.sampling.grids import mixing_grid
@@ -36,7 +37,7 @@ def run(args) -> int:
         layers = (a, b)
     gen = load_generator(args.source, args.device)
     images, ncol = mixing_grid(gen, parse_seeds(args.rows), parse_seeds(args.cols),
-                               mix_layers=layers, **parse_options(args.option))
+                               mix_layers=layers, **generation_options(args))
     out = output_path(args.source, args.out, "mixing.png")
     save_grid(images, out, nrow=ncol)
     print(f"wrote a style-mixing grid to {out} (first row: column sources, first column: "
