@@ -9,12 +9,18 @@ its protocol (feature net, resize mode, number of images on each side, reference
 
 SOURCE: a run directory, an exported generator folder or checkpoint (N samples, seeds 0..N-1),
 a folder of images (folder:PATH), an .npz (npz:PATH), or a dataset (cifar10:test, mnist:train).
+--ref defaults, for a run, export or checkpoint, to the run's own training data as its model
+saw it (resolution, channels, crop); the command says so.
 
-  gankit evaluate runs/00003-dcgan-cifar10 --ref cifar10:train --metrics fid,is,kid,pr --num 10000
+  gankit train cifar10-dcgan                    # writes runs/00000-cifar10-dcgan
+  gankit evaluate runs/00000-cifar10-dcgan --metrics fid,is,kid,pr --num 10000
   gankit evaluate mnist:test --ref mnist:train --feature-net mnist --metrics fid,coverage
   gankit evaluate train-feature-net mnist      # train the MNIST feature net (a few minutes)
   gankit evaluate train-feature-net fashion-mnist   # the same net on Fashion-MNIST
-  gankit evaluate runs/00007-sgan-mnist        # test accuracy of the semi-supervised classifier
+  gankit evaluate runs/00001-mnist-sgan        # test accuracy of the semi-supervised classifier
+
+The mnist and fashion-mnist feature nets are trained and cached on first use when missing
+(a few CPU minutes; `train-feature-net` does it ahead of time).
 
 accuracy: for a run (or checkpoint) of a model that is also a classifier (sgan), the accuracy
 of its classify() on the test split of the run's base data set (semi:100:mnist -> mnist:test).
@@ -31,7 +37,9 @@ def add_arguments(p) -> None:
     p.add_argument("extra", nargs="?", default=None,
                    help="with train-feature-net: the feature net to train (mnist or "
                         "fashion-mnist)")
-    p.add_argument("--ref", default=None, help="reference dataset, e.g. cifar10:train")
+    p.add_argument("--ref", default=None,
+                   help="reference dataset, e.g. cifar10:train (default for a run, export or "
+                        "checkpoint: the run's own training data)")
     p.add_argument("--metrics", default=None,
                    help="comma list of fid, is, kid, pr, coverage, accuracy (default: fid; "
                         "accuracy for a run of a classifying model such as sgan, plus fid "
@@ -89,7 +97,15 @@ def run(args) -> int:
         metrics = "fid"
         if is_classifier_run(args.source):
             metrics = "accuracy,fid" if args.ref else "accuracy"
-    result = evaluate(args.source, args.ref, metrics, opts)
+    from gankit.metrics.evaluate import NEEDS_REF, default_ref, parse_metrics
+
+    ref = args.ref
+    if ref is None and NEEDS_REF & set(parse_metrics(metrics)):
+        ref = default_ref(args.source)
+        if ref is not None:
+            print(f"--ref not given: comparing with the run's own training data, "
+                  f"{ref.describe()} (pass --ref DATASET to choose another)")
+    result = evaluate(args.source, ref, metrics, opts)
     print(format_result(result))
     if args.json:
         from gankit.utils.io import write_json

@@ -17,7 +17,7 @@ Modules (nothing heavy is imported until used):
 Public entry point::
 
     from gankit.metrics.evaluate import EvalOptions, evaluate, format_result
-    res = evaluate("runs/00003-dcgan-mnist", "mnist:train", "fid,coverage",
+    res = evaluate("runs/00000-mnist-dcgan", "mnist:train", "fid,coverage",
                    EvalOptions(num=10000, feature_net="mnist"))
     print(format_result(res))
 """

@@ -1,6 +1,6 @@
 """``evaluate``: one feature pass per side, every requested metric, and the protocol.
 
-    result = evaluate("runs/00003-dcgan-cifar10", ref="cifar10:train",
+    result = evaluate("runs/00000-cifar10-dcgan", ref="cifar10:train",
                       metrics=("fid", "is", "kid", "pr"), num=10000)
     result["metrics"]["fid"], result["protocol"]
 
@@ -63,7 +63,7 @@ def build_feature_net(opts: EvalOptions):
     from gankit.registry import FEATURE_NETS
 
     return FEATURE_NETS.get(opts.feature_net)(weights=opts.weights, resize=opts.resize,
-                                              device=opts.device)
+                                              device=opts.device, progress=opts.progress)
 
 
 def source_features(src, net, num: int, opts: EvalOptions, desc: str) -> dict[str, np.ndarray]:
@@ -86,6 +86,38 @@ def source_features(src, net, num: int, opts: EvalOptions, desc: str) -> dict[st
     if key is not None:
         refstats.save(key, feats)
     return feats
+
+
+def run_config(source):
+    """The resolved :class:`~gankit.config.Config` of the run that ``source`` (a run folder, an
+    export folder or a checkpoint file) came from; None for other sources (folders of images,
+    npz files, data sets)."""
+    import json
+
+    from gankit.config import config_from_dict, load_config
+
+    p = Path(str(source))
+    if p.is_dir() and (p / "config.yaml").is_file():
+        return load_config(p / "config.yaml")
+    if p.is_dir() and (p / "config.json").is_file() and (p / "generator.safetensors").is_file():
+        try:
+            return config_from_dict(json.loads((p / "config.json").read_text())["config"])
+        except (ValueError, KeyError, TypeError):
+            return None  # the loader says what is wrong with it
+    if p.is_file() and p.suffix in (".pt", ".pth"):
+        from gankit.train.checkpoint import load_checkpoint
+
+        return config_from_dict(load_checkpoint(p)["config"])
+    return None
+
+
+def default_ref(source):
+    """The default reference of ``source``: the training images of its run as the model saw
+    them (:func:`~gankit.metrics.sources.training_source`), or None when it is not a run."""
+    from gankit.metrics.sources import training_source
+
+    cfg = run_config(source)
+    return None if cfg is None else training_source(cfg.data)
 
 
 def evaluate(source, ref=None, metrics=("fid",), opts: EvalOptions | None = None,

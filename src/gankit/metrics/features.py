@@ -126,7 +126,7 @@ class InceptionFeatures(FeatureNet):
 
 @FEATURE_NETS.register("inception")
 def build_inception(weights=None, resize="legacy", device="cpu", **kw) -> InceptionFeatures:
-    return InceptionFeatures(weights, resize, device, **kw)
+    return InceptionFeatures(weights, resize, device, download=kw.get("download", True))
 
 
 def extract(net: FeatureNet, batches, total: int, progress: bool = True,

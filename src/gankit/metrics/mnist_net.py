@@ -15,7 +15,8 @@ coverage of generated samples (classes present, KL(histogram || uniform), mean c
 
 The same network trained on Fashion-MNIST (``fashion-mnist``) scores clothing GANs the same
 way. Weights are a safetensors file (``<cache>/weights/{name}-classifier.safetensors`` by
-default) made by ``gankit evaluate train-feature-net mnist`` (or ``fashion-mnist``).
+default), trained and cached on first use (:func:`ensure_weights`) or ahead of time by
+``gankit evaluate train-feature-net mnist`` (or ``fashion-mnist``).
 """
 from __future__ import annotations
 
@@ -126,6 +127,25 @@ def load_classifier(path: str | Path | None = None,
     return model.eval(), meta
 
 
+def ensure_weights(name: str = "mnist", progress: bool = True) -> Path:
+    """The cached weights of feature net ``name``, trained (and cached) first if missing.
+
+    First use on a fresh machine trains the net on its data set's train split (a few CPU
+    minutes, once, with a progress bar) instead of stopping with an error; the explicit
+    ``gankit evaluate train-feature-net NAME`` does the same ahead of time.
+    """
+    path = default_weights_path(name)
+    if path.is_file():
+        return path
+    dataset, epochs, _ = NETS[name]
+    log.info("the %s feature net is not cached yet (%s): training it now on %s, %d epochs "
+             "(once; a few CPU minutes)", name, path, dataset, epochs)
+    path, meta = train_feature_net(path, progress=progress, name=name)
+    log.info("%s feature net trained: test accuracy %.4f in %.0f s; cached at %s", name,
+             meta["test_accuracy"], meta["train_seconds"], path)
+    return path
+
+
 class MNISTFeatures(FeatureNet):
     name = "mnist"
     dim = MNISTClassifier.FEATURE_DIM
@@ -134,8 +154,10 @@ class MNISTFeatures(FeatureNet):
     classifier = True
 
     def __init__(self, weights: str | None = None, resize: str = "legacy", device="cpu",
-                 name: str = "mnist", **kw):
+                 name: str = "mnist", progress: bool = True, **kw):
         self.name = _check_name(name)
+        if not weights:  # the cached net, made on first use
+            ensure_weights(self.name, progress)
         self.model, self.meta = load_classifier(weights, self.name)
         self.weights_path = Path(weights) if weights else default_weights_path(self.name)
         self.device = torch.device(device)
@@ -157,12 +179,13 @@ class MNISTFeatures(FeatureNet):
 
 @FEATURE_NETS.register("mnist")
 def build_mnist(weights=None, resize="legacy", device="cpu", **kw) -> MNISTFeatures:
-    return MNISTFeatures(weights, resize, device)
+    return MNISTFeatures(weights, resize, device, progress=kw.get("progress", True))
 
 
 @FEATURE_NETS.register("fashion-mnist")
 def build_fashion_mnist(weights=None, resize="legacy", device="cpu", **kw) -> MNISTFeatures:
-    return MNISTFeatures(weights, resize, device, name="fashion-mnist")
+    return MNISTFeatures(weights, resize, device, name="fashion-mnist",
+                         progress=kw.get("progress", True))
 
 
 def class_coverage(logits: np.ndarray, num_classes: int = 10) -> dict[str, float]:

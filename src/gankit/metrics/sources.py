@@ -170,6 +170,25 @@ def open_source(spec: str | Path, device="cpu") -> ImageSource:
     return dataset_source(text)
 
 
+def training_source(data_cfg, dataset=None) -> ImageSource:
+    """A run's training images exactly as its model sees them (resolution, channels, crop,
+    limit), for ``data_cfg`` (a :class:`~gankit.config.DataConfig`); ``dataset``: the already
+    loaded data set, else it is loaded."""
+    if dataset is None:
+        from gankit.data import load_dataset
+
+        dataset = load_dataset(data_cfg)
+    d = data_cfg
+    images = getattr(dataset, "images", None)
+    if images is None or images.dtype != torch.uint8:
+        return dataset_source(d.dataset)
+    spec = f"{d.dataset}:{d.split}@{images.shape[-1]}px{images.shape[1]}ch"
+    if d.limit:
+        spec += f"-limit{d.limit}"
+    return TensorSource(images, spec, kind="dataset", split=d.split, cacheable=True,
+                        origin=str(getattr(dataset, "source", "")))
+
+
 def dataset_source(spec: str) -> TensorSource:
     """A named dataset (``mnist``, ``cifar10:test``) as uint8, via ``gankit.data``."""
     from gankit.config import DataConfig

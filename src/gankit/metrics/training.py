@@ -108,17 +108,9 @@ class EvalCallback(Callback):
     def _training_data(trainer):
         """The run's own training images, exactly as the model sees them (resolution,
         channels, crop), as the default reference."""
-        from gankit.metrics.sources import TensorSource, dataset_source
+        from gankit.metrics.sources import training_source
 
-        d = trainer.cfg.data
-        images = getattr(trainer.dataset, "images", None)
-        if images is None or images.dtype != torch.uint8:
-            return dataset_source(d.dataset)
-        spec = f"{d.dataset}:{d.split}@{images.shape[-1]}px{images.shape[1]}ch"
-        if d.limit:
-            spec += f"-limit{d.limit}"
-        return TensorSource(images, spec, kind="dataset", split=d.split, cacheable=True,
-                            origin=str(getattr(trainer.dataset, "source", "")))
+        return training_source(trainer.cfg.data, trainer.dataset)
 
     @torch.no_grad()
     def evaluate(self, trainer) -> dict:
