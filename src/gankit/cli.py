@@ -19,7 +19,7 @@ import pkgutil
 import sys
 
 from gankit import __version__
-from gankit.errors import GankitError
+from gankit.errors import GankitError, did_you_mean
 
 
 def _command_modules():
@@ -38,23 +38,55 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gankit {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = {}
     for mod in _command_modules():
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=getattr(mod, "DESCRIPTION",
                                                                          mod.HELP))
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
+        commands[mod.NAME] = p
+    parser.set_defaults(_commands=commands)  # for the subcommand's usage on unknown flags
     return parser
+
+
+def _check_command(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """An unknown COMMAND gets a "did you mean" (argparse only lists the choices)."""
+    commands = parser.get_default("_commands")
+    for word in argv:
+        if word in ("-h", "--help", "--version"):
+            return
+        if not word.startswith("-"):
+            if word not in commands:
+                parser.error(f"unknown command {word!r}{did_you_mean(word, commands)} "
+                             f"(commands: {', '.join(commands)})")
+            return
+
+
+def _unknown_flags(parser: argparse.ArgumentParser, command: str | None,
+                   extra: list[str]) -> None:
+    """Exit with the subcommand's usage, naming each unknown flag and its closest match."""
+    sub = parser.get_default("_commands").get(command, parser)
+    known = [s for action in sub._actions for s in action.option_strings]
+    hints = []
+    for word in extra:
+        flag = word.split("=", 1)[0]
+        if flag.startswith("-") and (close := did_you_mean(flag, known)):
+            hints.append(f"{flag}{close.replace(';', ':', 1)}")
+    sub.error(f"unrecognized arguments: {' '.join(extra)}"
+              + (f" ({' '.join(hints)})" if hints else "")
+              + f"; see `gankit {command + ' ' if command else ''}--help`")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    _check_command(parser, list(sys.argv[1:] if argv is None else argv))
     args, extra = parser.parse_known_args(argv)
     # key=value overrides may come after options (`train x.yaml --out d train.steps=9`)
     if extra and hasattr(args, "overrides") and all("=" in e and not e.startswith("-")
                                                     for e in extra):
         args.overrides = list(args.overrides) + extra
     elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        _unknown_flags(parser, args.command, extra)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(message)s", stream=sys.stderr)
     if not getattr(args, "_run", None):

@@ -63,8 +63,12 @@ def test_resume_with_other_model_is_refused(tmp_path):
     train(cfg_for("gan", steps=2), tmp_path / "run")
     other = cfg_for("gan", steps=4)
     other.model.g_hidden = [64]
-    with pytest.raises(CheckpointError, match="different model settings"):
+    with pytest.raises(CheckpointError, match="different model settings") as e:
         train(other, tmp_path / "run", resume="auto")
+    # only the differing key, not two whole config dumps (issue 18)
+    assert f"checkpoint -> config: model.g_hidden: {cfg_for('gan', 2).model.g_hidden} -> [64])" \
+        in str(e.value)
+    assert "ndf" not in str(e.value) and "z_dim" not in str(e.value)
 
 
 def _poison(trainer, at_step, phase="G", times=1):

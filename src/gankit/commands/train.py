@@ -17,6 +17,8 @@ def add_arguments(p) -> None:
     p.add_argument("--resume", metavar="auto|PATH",
                    help="continue from the newest valid checkpoint in --out (auto) or a file")
     p.add_argument("--data-root", help="where dataset files live (sets data.root)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the resolved config and the run folder, then stop (no training)")
 
 
 def next_run_dir(root: Path, name: str) -> Path:
@@ -44,6 +46,13 @@ def run(args) -> int:
         out = found
     else:
         out = next_run_dir(Path("runs"), name)
+    if args.dry_run:
+        from gankit.commands.config import resolved_text
+
+        print(resolved_text(cfg))
+        print(f"# dry run: would train into {out}"
+              + (f" (resume: {args.resume})" if args.resume else ""))
+        return 0
     out = train(cfg, out, resume=args.resume)
     print(f"run written to {out}")
     return 0

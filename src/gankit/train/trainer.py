@@ -208,11 +208,15 @@ class Trainer:
             raise CheckpointError(f"{self.resume_path} holds a {state['model']!r} model but the "
                                   f"config trains {self.cfg.model.name!r}; resume with the config "
                                   f"the run was started with ({self.out / 'config.yaml'})")
-        saved = config_from_dict(state["config"]).model
-        if saved != self.cfg.model:
+        saved = config_from_dict(state["config"])
+        if saved.model != self.cfg.model:
+            from gankit.utils.diff import dotted_diff
+
+            diff = dotted_diff(saved.to_dict()["model"], self.cfg.to_dict()["model"], "model.")
             raise CheckpointError(f"{self.resume_path} was trained with different model settings "
-                                  f"({saved}) than the config ({self.cfg.model}); networks would "
-                                  f"not match")
+                                  f"(checkpoint -> config: {'; '.join(diff)}); the networks "
+                                  f"would not match: resume with the config the run was "
+                                  f"started with ({self.out / 'config.yaml'})")
 
     def _check_same_data(self, saved: dict[str, Any]) -> None:
         """A checkpoint resumes only onto data of the shape its networks were built for."""
