@@ -84,8 +84,9 @@ def evaluate(source: Any, ref: Any = None, metrics: str | Sequence[str] = "fid",
     dataset such as ``"mnist:train"``. ``metrics``: ``"fid,is,kid,pr,coverage,accuracy"`` (any
     subset). ``options`` are fields of :class:`~gankit.metrics.evaluate.EvalOptions`
     (``num=10000``, ``feature_net="inception"|"mnist"|"fashion-mnist"``, ``resize``,
-    ``device``, ...). Returns ``{"metrics": {...}, "protocol": {...}}``; with no ``ref`` and a
-    run folder as source, the run's own data set (its training split) is the reference.
+    ``device``, ...). Returns ``{"metrics": {...}, "protocol": {...}}``. Without ``ref``, a
+    run folder, export or checkpoint is compared with its run's training images as its model
+    saw them (resolution, channels, crop).
     """
     from gankit.metrics.evaluate import NEEDS_REF, EvalOptions, default_ref, parse_metrics
     from gankit.metrics.evaluate import evaluate as _evaluate

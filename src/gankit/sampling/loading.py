@@ -44,20 +44,26 @@ class Generator:
 
     @property
     def info(self) -> DataInfo:
+        """What the model was built for: kind, channels, resolution, classes (DataInfo)."""
         return self.model.info
 
     @property
     def capabilities(self) -> frozenset[str]:
+        """What it can do: ``sample``, ``conditional``, ``truncate``, ``mix``, ``translate``..."""
         return self.model.capabilities
 
     @property
     def G(self) -> torch.nn.Module:
+        """The (first) generator network, a plain ``torch.nn.Module`` in eval mode."""
         return self.gens[self.model.generator_nets[0]]
 
     def latents(self, seeds: list[int]) -> torch.Tensor:
+        """The latent vectors z of ``seeds`` (one fixed z per seed), on ``device``."""
         return self.model.make_latents(seeds).to(self.device)
 
     def labels_for(self, seeds: list[int], class_id: int | None = None) -> torch.Tensor | None:
+        """Class labels for ``seeds``: all ``class_id``, or the model's choice per seed (None
+        for unconditional models)."""
         if "conditional" not in self.capabilities:
             if class_id is not None:
                 raise GankitError(f"model {self.cfg.model.name!r} is not class-conditional; "
