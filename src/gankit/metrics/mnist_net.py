@@ -208,18 +208,21 @@ def class_coverage(logits: np.ndarray, num_classes: int = 10) -> dict[str, float
 def train_classifier(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor,
                      test_y: torch.Tensor, epochs: int = 2, batch_size: int = 128,
                      lr: float = 2e-3, seed: int = 0, progress: bool = True,
-                     flip: bool = False, desc: str = "mnist") -> tuple:
+                     flip: bool = False, desc: str = "mnist",
+                     model: nn.Module | None = None) -> tuple:
     """Train on uint8 N x 1 x 28 x 28 images; returns (model, metadata with test accuracy).
 
     Adam with a one-cycle cosine schedule and light random shifts (+-2 px), which reach
     >= 99% test accuracy on MNIST in a few epochs on a CPU; ``flip`` adds random horizontal
-    mirroring (clothes are left-right symmetric, digits are not).
+    mirroring (clothes are left-right symmetric, digits are not). ``model``: another network
+    with the same interface ([-1, 1] images -> (features, logits)) to train instead of a new
+    :class:`MNISTClassifier` (the attacks' transfer classifier).
     """
     from tqdm import tqdm
 
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    model = MNISTClassifier().to(memory_format=torch.channels_last)
+    model = (MNISTClassifier() if model is None else model).to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     steps = epochs * (len(train_x) // batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
