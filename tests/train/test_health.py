@@ -226,8 +226,6 @@ class Poison:
 
 
 def test_nonfinite_rollback_in_console_stats_and_report(tmp_path, caplog):
-    from gankit.train.report import ReportWriter
-
     cfg = config_from_dict({
         "model": {"name": "gan", "g_hidden": [16], "d_hidden": [16], "z_dim": 4},
         "data": {"dataset": "synthetic:32", "resolution": 8},
@@ -235,8 +233,8 @@ def test_nonfinite_rollback_in_console_stats_and_report(tmp_path, caplog):
                   "checkpoint_every": 4, "progress": False, "threads": 1, "grid_size": 4,
                   "nan_policy": "rollback"}})
     with caplog.at_level(logging.WARNING, logger="gankit"):
-        run = train(cfg, tmp_path / "run",
-                    callbacks=[Poison(at=5), HealthMonitor(cfg), ReportWriter()])
+        # the default health monitor and report come with the given callback
+        run = train(cfg, tmp_path / "run", callbacks=[Poison(at=5)])
     assert any("[nonfinite]" in m and "rolled back" in m for m in caplog.messages)
     recs = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
     events = [r for r in recs if r.get("event") == "nonfinite"]

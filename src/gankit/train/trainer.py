@@ -37,12 +37,13 @@ from gankit.errors import CheckpointError, TrainingError
 from gankit.models.base import GANModel, Phase, build_model
 from gankit.train import distributed as D
 from gankit.train import memory
-from gankit.train.callbacks import Callback, default_callbacks
+from gankit.train.callbacks import Callback, build_callbacks
 from gankit.train.checkpoint import (branch_off, checkpoint_candidates, find_resumable,
                                      load_checkpoint, prune_checkpoints, replace_with_link,
                                      save_checkpoint, tidy_for_resume)
 from gankit.train.ema import EMA
 from gankit.train.export import export_generator
+from gankit.train.progress import Progress
 from gankit.train.runlock import RunLock
 from gankit.train.runtime import (autocast, choose_threads, is_conv_model, resolve_amp,
                                   resolve_device)
@@ -60,16 +61,20 @@ class NonFiniteError(Exception):
 
 
 def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None,
-          callbacks: list[Callback] | None = None) -> Path:
-    """Train ``cfg`` into ``out_dir``; ``resume`` = "auto" or a checkpoint path. Returns out_dir."""
-    return Trainer(cfg, out_dir, resume, callbacks).run()
+          callbacks: list[Callback] | None = None, default_callbacks: bool = True) -> Path:
+    """Train ``cfg`` into ``out_dir``; ``resume`` = "auto" or a checkpoint path. Returns out_dir.
+
+    ``callbacks`` are added to the run's default ones (health monitor, evaluation, trackers,
+    report: see :mod:`gankit.train.callbacks`); ``default_callbacks=False`` runs only them.
+    """
+    return Trainer(cfg, out_dir, resume, callbacks, default_callbacks).run()
 
 
 class Trainer:
     _lock: RunLock | None = None
 
     def __init__(self, cfg: Config, out_dir: str | Path, resume: str | Path | None = None,
-                 callbacks: list[Callback] | None = None):
+                 callbacks: list[Callback] | None = None, default_callbacks: bool = True):
         t = cfg.train
         self.cfg = cfg
         self.out = Path(out_dir)
@@ -79,7 +84,7 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
         self.is_main = self.dist.is_main
-        self.callbacks = list(callbacks if callbacks is not None else default_callbacks(cfg))
+        self.callbacks = build_callbacks(cfg, callbacks, default_callbacks)
         self._log_handler: logging.Handler | None = None
 
         # one trainer per folder (the lock is taken before the folder is read)
@@ -269,8 +274,8 @@ class Trainer:
                                   f"continue with --resume auto")
             self._notify_error(error)
             raise error from e
-        except TrainingError as e:  # non-finite values, a checkpoint that could not be written
-            self._notify_error(e)
+        except (TrainingError, KeyboardInterrupt) as e:  # non-finite values, a checkpoint
+            self._notify_error(e)  # that could not be written, Ctrl-C: tell the callbacks
             raise
         finally:
             self._close_log()
@@ -298,10 +303,8 @@ class Trainer:
 
     def _loop(self) -> None:
         t = self.cfg.train
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=t.steps, initial=self.step, disable=not (self.is_main and t.progress),
-                   unit="step", dynamic_ncols=True)
+        # a bar on a terminal, one plain line per log step in a log file (nohup, SLURM)
+        bar = Progress(t.steps, self.step, enabled=self.is_main and t.progress)
         window: dict[str, Any] = {}
         win_start, win_steps = time.perf_counter(), 0
         self._cpu0 = time.process_time()  # stats' cpu_s: this process's CPU seconds in the loop
@@ -317,15 +320,14 @@ class Trainer:
             except NonFiniteError as e:
                 self._on_nonfinite(e)
                 window, win_start, win_steps = {}, time.perf_counter(), 0
-                bar.n = self.step
+                bar.rewind(self.step)
                 continue
             self.step += 1
             win_steps += 1
-            bar.update(1)
+            bar.update()
             if self.step % t.log_every == 0 or self.step == t.steps:
                 record = self._log_window(window, win_steps, time.perf_counter() - win_start)
-                bar.set_postfix({k: f"{v:.3g}" for k, v in record.items()
-                                 if k.startswith(("loss", "d_"))}, refresh=False)
+                bar.log(record)
                 window, win_start, win_steps = {}, time.perf_counter(), 0
             if t.sample_every and self.step % t.sample_every == 0:
                 self._sample()

@@ -1,0 +1,65 @@
+"""Callbacks given to train() add to the defaults; default_callbacks=False runs them alone."""
+from __future__ import annotations
+
+import pytest
+
+from gankit.config import config_from_dict
+from gankit.metrics.training import EvalCallback
+from gankit.train.callbacks import Callback, build_callbacks, default_callbacks
+from gankit.train.health import HealthMonitor
+from gankit.train.report import ReportWriter
+from gankit.train.trainer import train
+
+
+def tiny_cfg(**train):
+    return config_from_dict({
+        "model": {"name": "gan", "g_hidden": [16], "d_hidden": [16], "z_dim": 4},
+        "data": {"dataset": "synthetic:32", "resolution": 8},
+        "train": {"steps": 4, "batch_size": 8, "log_every": 2, "sample_every": 2,
+                  "checkpoint_every": 4, "progress": False, "threads": 1, "grid_size": 4,
+                  **train}})
+
+
+class Recorder(Callback):
+    def __init__(self):
+        self.events = []
+
+    def on_start(self, trainer):
+        self.events.append("start")
+
+    def on_log(self, trainer, record):
+        self.events.append(("log", record["step"]))
+
+    def on_sample(self, trainer, path):
+        self.events.append(("sample", trainer.step))
+
+    def on_checkpoint(self, trainer, path):
+        self.events.append(("checkpoint", trainer.step))
+
+    def on_end(self, trainer):
+        self.events.append("end")
+
+
+def test_given_callbacks_sit_between_the_observers_and_the_sinks():
+    cfg = tiny_cfg()
+    cfg.eval.every = 4
+    mine = Recorder()
+    kinds = [type(c) for c in build_callbacks(cfg, [mine])]
+    assert kinds == [HealthMonitor, EvalCallback, Recorder, ReportWriter]
+    assert [type(c) for c in default_callbacks(cfg)] == [HealthMonitor, EvalCallback,
+                                                          ReportWriter]
+    assert build_callbacks(cfg, [mine], defaults=False) == [mine]
+    cfg.train.health = cfg.train.report = False
+    cfg.eval.every = 0
+    assert build_callbacks(cfg, [mine]) == [mine]
+
+
+@pytest.mark.parametrize("defaults", [True, False])
+def test_train_adds_callbacks_to_the_defaults(tmp_path, defaults):
+    mine = Recorder()
+    run = train(tiny_cfg(), tmp_path / "run", callbacks=[mine], default_callbacks=defaults)
+    assert mine.events == ["start", ("log", 2), ("sample", 2), ("log", 4), ("sample", 4),
+                           ("checkpoint", 4), "end"]
+    # the report and the health monitor's stats lines stay with a callback of one's own
+    assert (run / "report.html").exists() == defaults
+    assert ("health/diversity" in (run / "stats.jsonl").read_text()) == defaults
