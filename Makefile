@@ -37,7 +37,13 @@ browser:
 	  { apt-get update -q >/dev/null 2>&1; apt-get install -y -q chromium >/dev/null 2>&1; }; } || \
 	  echo "note: chromium could not be installed; browser tests will skip"
 
-test: install browser
+# The experiment trackers' clients (tensorboard, wandb, mlflow-skinny: about 270 MB), for their
+# tests only: training needs none of them, so the quick start does not install them.
+$(VENV)/.trackers: $(BIN)/gankit
+	$(BIN)/pip install -q -e '.[trackers]'
+	@touch $@
+
+test: install browser $(VENV)/.trackers
 	$(BIN)/python -m pytest -q
 
 test-slow: install

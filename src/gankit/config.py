@@ -126,6 +126,14 @@ class TrainConfig:
                              "config, health warnings)")
     report_max_grids: int = opt(24, "sample grids embedded in report.html (evenly spaced, "
                                     "the last always kept)", min=1)
+    loggers: list[str] = opt([], "experiment trackers that receive the logged numbers, sample "
+                                 "grids and the config: tensorboard, wandb, mlflow (each needs "
+                                 "its extra, e.g. pip install 'gankit[tensorboard]')",
+                             choices=("tensorboard", "wandb", "mlflow"))
+    tracker_project: str = opt("gankit", "W&B project and MLflow experiment the run is logged "
+                                         "to (the run is named after its folder)")
+    mlflow_uri: str = opt("", "MLflow tracking URI, e.g. http://host:5000 or sqlite:///mlflow.db "
+                              "(empty = $MLFLOW_TRACKING_URI, else MLflow's default)")
 
 
 @dataclass
@@ -391,9 +399,10 @@ def _check_value(path: str, tp: Any, value: Any, meta: Any) -> Any:
     value = _coerce(path, tp, value)
     if meta:
         lo, hi, choices = meta.get("min"), meta.get("max"), meta.get("choices")
-        if choices is not None and value not in choices:
-            raise ConfigError(f"{path}: {value!r} is not one of {', '.join(map(str, choices))}"
-                              f"{did_you_mean(str(value), map(str, choices))}")
+        for v in (value if isinstance(value, list) else [value]) if choices is not None else []:
+            if v not in choices:  # a list's choices hold for each of its items
+                raise ConfigError(f"{path}: {v!r} is not one of {', '.join(map(str, choices))}"
+                                  f"{did_you_mean(str(v), map(str, choices))}")
         for v in value if isinstance(value, (list, tuple)) else [value]:  # bounds of each item
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 if lo is not None and v < lo:
@@ -425,10 +434,12 @@ def _coerce(path: str, tp: Any, value: Any) -> Any:
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value or {}, path)
     if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{path}: expected a list, got {value!r}")
         args = typing.get_args(tp)
         inner = args[0] if args else Any
+        if isinstance(value, str) and inner is str:  # a list of names: `a,b` on the command line
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path}: expected a list, got {value!r}")
         items = [_coerce(f"{path}[{i}]", inner, v) for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if tp is Any:
