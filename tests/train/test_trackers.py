@@ -18,7 +18,7 @@ import pytest
 from gankit.config import config_from_dict, load_config
 from gankit.errors import ConfigError
 from gankit.train.callbacks import Callback
-from gankit.train.trackers import flatten_config, make_trackers
+from gankit.train.trackers import TrackerSink, flatten_config, make_trackers
 from gankit.train.trainer import train
 
 
@@ -84,6 +84,64 @@ def test_missing_client_names_the_extra_before_the_run_starts(tmp_path, monkeypa
 def test_flatten_config():
     flat = flatten_config({"model": {"name": "gan", "g_hidden": [16, 8]}, "preset": ""})
     assert flat == {"model.name": "gan", "model.g_hidden": "[16, 8]", "preset": ""}
+
+
+class Memory(TrackerSink):
+    """A tracker that keeps what it is sent (no package needed): the event mapping itself."""
+
+    name = "memory"
+
+    def __init__(self, cfg, fail_at=None):
+        super().__init__(cfg)
+        self.fail_at, self.sent = fail_at, []
+
+    def open(self, trainer, resumed):
+        self.sent.append(("open", trainer.step, resumed))
+
+    def hyperparams(self, flat, nested):
+        self.sent.append(("hparams", flat["model.name"], nested["train"]["steps"]))
+
+    def scalars(self, step, values):
+        if step == self.fail_at:
+            raise ConnectionError("tracking server went away")
+        self.sent += [("scalar", step, k, v) for k, v in values.items()]
+
+    def image(self, step, path):
+        self.sent.append(("image", step, path.name))
+
+    def warning(self, step, kind, text):
+        self.sent.append(("warning", step, kind, text))
+
+    def close(self, status):
+        self.sent.append(("close", status))
+
+
+def test_sink_receives_records_health_lines_metrics_grids_and_config(tmp_path):
+    cfg = tiny_cfg([])
+    sink = Memory(cfg)
+    run = train(cfg, tmp_path / "run", callbacks=[Events(), sink])
+    sent = sink.sent
+    assert sent[:2] == [("open", 0, False), ("hparams", "gan", 6)] and sent[-1] == ("close",
+                                                                                    "finished")
+    scalars = {(s, k): v for kind, s, *rest in sent if kind == "scalar" for k, v in [rest]}
+    assert {s: v for (s, k), v in scalars.items() if k == "loss_d"} == stats(run, "loss_d")
+    assert {s for (s, k) in scalars if k == "health/diversity"} == {3, 6}
+    assert {s: v for (s, k), v in scalars.items() if k == "metrics/fid"} == {3: 97.0, 6: 94.0}
+    assert not any(k in ("step", "time", "metrics/time") for _, k in scalars)
+    assert [e[:3] for e in sent if e[0] == "warning"] == [("warning", 4, "d_wins")]
+    assert [e for e in sent if e[0] == "image"] == [("image", 3, "fakes_000003.png"),
+                                                     ("image", 6, "fakes_000006.png")]
+
+
+def test_a_failing_tracker_never_stops_the_training(tmp_path, caplog):
+    sink = Memory(tiny_cfg([]), fail_at=4)
+    with caplog.at_level("WARNING", logger="gankit"):
+        run = train(tiny_cfg([]), tmp_path / "run", callbacks=[sink])
+    assert (run / "export").is_dir()
+    assert sorted({s for kind, s, *_ in sink.sent if kind == "scalar"}) == [2, 3, 6]
+    assert any("memory: could not log (ConnectionError: tracking server went away)" in m
+               for m in caplog.messages)
+    assert sink.sent[-1] == ("close", "finished")
 
 
 # --------------------------------------------------------------------------- TensorBoard

@@ -88,6 +88,7 @@ class TrackerSink(Callback):
         self.out: Path | None = None
         self._offsets = {"stats.jsonl": 0, "metrics.jsonl": 0}
         self._closed = False
+        self._failures = 0
 
     # ------------------------------------------------------------------ callback hooks
     def on_start(self, trainer: Any) -> None:
@@ -100,18 +101,13 @@ class TrackerSink(Callback):
         self.hyperparams(flatten_config(nested), nested)
 
     def on_log(self, trainer: Any, record: dict[str, Any]) -> None:
-        step = int(record.get("step", trainer.step))
-        self.scalars(step, _numbers(record))
-        self._warnings(record)
+        self._guard(self._send_record, int(record.get("step", trainer.step)), record)
 
     def on_sample(self, trainer: Any, path: Any) -> None:
-        self._drain()
-        self.image(trainer.step, Path(path))
-        self.flush()
+        self._guard(self._send_sample, trainer.step, Path(path))
 
     def on_checkpoint(self, trainer: Any, path: Any) -> None:
-        self._drain()
-        self.flush()
+        self._guard(self._send_files)
 
     def on_end(self, trainer: Any) -> None:
         self._finish("finished")
@@ -120,12 +116,42 @@ class TrackerSink(Callback):
         self._finish("failed")
 
     # ------------------------------------------------------------------ helpers
+    def _send_record(self, step: int, record: dict[str, Any]) -> None:
+        self.scalars(step, _numbers(record))
+        self._warnings(record)
+
+    def _send_sample(self, step: int, path: Path) -> None:
+        self._drain()
+        self.image(step, path)
+        self.flush()
+
+    def _send_files(self) -> None:
+        self._drain()
+        self.flush()
+
+    def _close(self, status: str) -> None:
+        self._drain()
+        self.close(status)
+
+    def _guard(self, send, *args: Any) -> None:
+        """A tracker that fails mid-run (a server gone, a full disk) costs its records, never
+        the training: the first failure is logged, later ones are counted."""
+        try:
+            send(*args)
+        except Exception as e:  # noqa: BLE001
+            self._failures += 1
+            if self._failures == 1:
+                first = str(e).splitlines()[0] if str(e) else ""
+                log.warning("%s: could not log (%s: %s); training goes on, and %s may miss "
+                            "records", self.name, type(e).__name__, first, self.name)
+
     def _finish(self, status: str) -> None:
         if self._closed:
             return
         self._closed = True
-        self._drain()
-        self.close(status)
+        self._guard(self._close, status)
+        if self._failures:
+            log.warning("%s: %d event(s) could not be logged", self.name, self._failures)
 
     def _warnings(self, record: dict[str, Any]) -> None:
         for w in record.get("warnings") or []:
