@@ -19,6 +19,7 @@ from typing import Any
 CARD_NAME = "README.md"
 GRID_NAME = "samples.png"
 GRID_SEEDS = 16
+GRID_MIN_WIDTH = 384  # pixels; smaller grids are enlarged by a whole factor
 # metrics.jsonl fields that are bookkeeping, not metrics
 _NOT_METRICS = {"step", "time", "checkpoint", "headline", "seconds", "protocol"}
 
@@ -89,7 +90,7 @@ def render_card(gen, *, metrics: dict[str, Any] | None = None, grid: bool = True
         out += [cfg.description.strip(), ""]
     if grid:
         out += [f"![samples: seeds 0-{GRID_SEEDS - 1}]({GRID_NAME})", "",
-                f"`{GRID_NAME}`: seeds 0-{GRID_SEEDS - 1}"
+                f"`{GRID_NAME}`: seeds 0-{GRID_SEEDS - 1} (small images enlarged)"
                 + (", classes cycling 0, 1, 2, ..." if "conditional" in caps else "")
                 + ", no truncation.", ""]
     out += ["## Model", "",
@@ -134,7 +135,7 @@ def write_card(folder: str | Path, run_dir: str | Path | None = None) -> Path:
     folder's parent when that is a run folder.
     """
     from gankit.sampling.loading import load_generator
-    from gankit.utils.images import save_grid
+    from gankit.utils.images import make_grid, save_image
     from gankit.utils.io import atomic_write_text
 
     folder = Path(folder)
@@ -144,7 +145,10 @@ def write_card(folder: str | Path, run_dir: str | Path | None = None) -> Path:
     grid = "sample" in gen.capabilities and gen.info.kind == "image"
     if grid:
         seeds = list(range(GRID_SEEDS))
-        save_grid(gen.generate(seeds), folder / GRID_NAME, nrow=int(math.sqrt(GRID_SEEDS)))
+        arr = make_grid(gen.generate(seeds), nrow=int(math.sqrt(GRID_SEEDS)))
+        # shown on a web page: small images (4 x 28 px digits) are enlarged, pixels kept sharp
+        k = max(1, GRID_MIN_WIDTH // arr.shape[1])
+        save_image(arr.repeat(k, 0).repeat(k, 1), folder / GRID_NAME)
     text = render_card(gen, metrics=run_metrics(run_dir, gen.step), grid=grid,
                        folder_name=str(folder))
     atomic_write_text(folder / CARD_NAME, text)
