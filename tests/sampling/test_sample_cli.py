@@ -77,3 +77,28 @@ def test_trunc_conflicts_and_models_without_truncation(gan_run, tmp_path, capsys
     assert main(["sample", str(gan_run), "--trunc", "0.5", "--out", str(tmp_path / "a.png")]) \
         == 2
     assert "takes no generation options, got psi" in capsys.readouterr().err
+
+
+def test_the_issues_check_on_a_stylegan_run(tmp_path):
+    """`gankit sample RUN --outdir d --seeds 0-9 --trunc 0.7` writes 10 PNGs: the images
+    gankit.sample gives with trunc=0.7, not the untruncated ones."""
+    import gankit
+    from gankit.data.base import to_uint8
+    from gankit.registry import MODELS
+
+    overrides = MODELS.get("stylegan").contract_overrides
+    run = gankit.train({"model": {"name": "stylegan", **overrides},
+                        "data": {"dataset": "synthetic:32", "resolution": 16},
+                        "train": {"steps": 2, "batch_size": 4, "log_every": 1,
+                                  "sample_every": 2, "checkpoint_every": 2, "progress": False,
+                                  "threads": 1, "grid_size": 4}}, tmp_path / "run")
+    out = tmp_path / "d"
+    assert main(["sample", str(run), "--outdir", str(out), "--seeds", "0-9", "--trunc", "0.7",
+                 "--device", "cpu"]) == 0
+    files = sorted(out.iterdir())
+    assert [p.name for p in files] == [f"seed{i:04d}.png" for i in range(10)]
+    got = np.stack([np.asarray(Image.open(p)) for p in files])
+    want = to_uint8(gankit.sample(run, "0-9", trunc=0.7, device="cpu")).numpy()
+    plain = to_uint8(gankit.sample(run, "0-9", device="cpu")).numpy()
+    want, plain = (a[:, 0] if a.shape[1] == 1 else a.transpose(0, 2, 3, 1) for a in (want, plain))
+    assert np.array_equal(got, want) and not np.array_equal(got, plain)
