@@ -101,7 +101,11 @@ def run(args) -> int:
 
     ref = args.ref
     if ref is None and NEEDS_REF & set(parse_metrics(metrics)):
-        ref = default_ref(args.source)
+        try:
+            ref = default_ref(args.source)
+        except GankitError as e:
+            raise GankitError(f"--ref not given, and the run's own training data cannot be "
+                              f"loaded ({e}); pass --ref DATASET") from None
         if ref is not None:
             print(f"--ref not given: comparing with the run's own training data, "
                   f"{ref.describe()} (pass --ref DATASET to choose another)")
