@@ -323,3 +323,30 @@ def test_wandb_offline_run_records(tmp_path, monkeypatch):
         assert (Path(folder) / "files" / rel).stat().st_size > 0
     exits = [r.exit.exit_code for r in records if r.WhichOneof("record_type") == "exit"]
     assert exits == [0] and kinds.index("exit") > kinds.index("history")
+
+
+@needs("wandb")
+def test_wandb_resume_continues_the_same_run(tmp_path, monkeypatch):
+    from states import Crash
+
+    for k, v in {"WANDB_MODE": "offline", "WANDB_SILENT": "true",
+                 "WANDB_CONFIG_DIR": str(tmp_path / "wandb-config"),
+                 "WANDB_CACHE_DIR": str(tmp_path / "wandb-cache")}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("WANDB_DIR", raising=False)
+    cfg = tiny_cfg(["wandb"])
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "run", callbacks=[Crash(3)])
+    train(cfg, tmp_path / "run", resume="auto")
+    parts = []
+    for folder in sorted((tmp_path / "run" / "wandb").glob("offline-run-*")):
+        records = read_wandb_log(next(folder.glob("run-*.wandb")))
+        (meta,) = [r.run for r in records if r.WhichOneof("record_type") == "run"]
+        steps = {json.loads(i.value_json) for r in records
+                 if r.WhichOneof("record_type") == "history"
+                 for i in r.history.item if list(i.nested_key) == ["step"]}
+        exits = [r.exit.exit_code for r in records if r.WhichOneof("record_type") == "exit"]
+        parts.append((meta.run_id, sorted(steps), exits))
+    run_id = json.loads((tmp_path / "run" / "trackers.json").read_text())["wandb_id"]
+    # the interrupted part ends as failed; the resumed part logs under the same run id
+    assert parts == [(run_id, [2, 3], [1]), (run_id, [4, 6], [0])]
