@@ -105,3 +105,27 @@ def test_push_to_hub_without_and_with_huggingface_hub(run, monkeypatch, tmp_path
     assert url == "https://hub/me/model/commit/1"
     assert calls[0] == ("token", "t") and calls[1][1] == "me/model"
     assert calls[1][2]["private"] is True and calls[2][1]["folder_path"] == str(run / "export")
+
+
+def test_export_push_flag(run, monkeypatch, capsys):
+    uploads = []
+
+    class FakeApi:
+        def __init__(self, token=None):
+            pass
+
+        def create_repo(self, repo_id, **kw):
+            pass
+
+        def upload_folder(self, **kw):
+            uploads.append(sorted(p.name for p in Path(kw["folder_path"]).iterdir()))
+            return types.SimpleNamespace(commit_url="https://hub/x")
+
+    monkeypatch.setitem(sys.modules, "huggingface_hub", types.SimpleNamespace(HfApi=FakeApi))
+    assert main(["export", str(run), "--push", "me/model"]) == 0
+    assert "uploaded to the Hugging Face Hub: https://hub/x" in capsys.readouterr().out
+    assert uploads == [["README.md", "config.json", "generator.safetensors", "samples.png"]]
+    monkeypatch.setitem(sys.modules, "huggingface_hub", None)
+    assert main(["export", str(run), "--push", "me/model"]) == 2
+    assert "pip install 'gankit[hub]'" in capsys.readouterr().err
+    assert repr(gankit.load(run / "export", "cpu")).startswith("Generator(dcgan, 32x32x1, step 6")

@@ -22,6 +22,9 @@ def add_arguments(p) -> None:
     p.add_argument("--tolerance", type=float, default=1e-4,
                    help="largest allowed |ONNX - PyTorch| difference (default 1e-4)")
     p.add_argument("--out", help="without --onnx: export folder (default RUN_DIR/export)")
+    p.add_argument("--push", metavar="REPO_ID",
+                   help="without --onnx: then upload the folder to the Hugging Face Hub as this "
+                        "model repository (needs pip install 'gankit[hub]' and a login)")
     p.add_argument("--no-card", action="store_true",
                    help="without --onnx: skip the README.md model card and its samples.png")
 
@@ -36,6 +39,10 @@ def run(args) -> int:
         out = rewrite_export(args.source, args.out, card=not args.no_card)
         print(f"wrote the generator export (safetensors + config.json"
               f"{'' if args.no_card else ' + README.md model card'}) to {out}")
+        if args.push:
+            from gankit.export.hub import push_to_hub
+
+            print(f"uploaded to the Hugging Face Hub: {push_to_hub(out, args.push)}")
         return 0
     from gankit.export.onnx import _need, export_onnx, verify_onnx
     from gankit.sampling import load_generator

@@ -120,7 +120,12 @@ def render_card(gen, *, metrics: dict[str, Any] | None = None, grid: bool = True
             "```", "", "With torch.hub (from a checkout of gankit):", "", "```python",
             "import torch", "",
             f'G = torch.hub.load("path/to/gankit", "generator", path="{folder_name}", '
-            'source="local")', "```", "", "From the command line:", "", "```bash",
+            'source="local")', "```", "",
+            "From the Hugging Face Hub, where the folder was uploaded with "
+            "`gankit.push_to_hub(folder, repo_id)`:", "", "```python",
+            "from huggingface_hub import snapshot_download", "",
+            'G = gankit.load(snapshot_download("USER/REPO"))', "```", "",
+            "From the command line:", "", "```bash",
             f"gankit sample {folder_name} --outdir samples/ --seeds 0-99   # seed0000.png ...",
             "```", "",
             "Files: `generator.safetensors` (weights), `config.json` (config, data info and the "

@@ -28,6 +28,13 @@ class Generator:
         self.device = device
         self.meta = dict(meta or {})  # export metadata: ema, gankit_version, ...
 
+    def __repr__(self) -> str:
+        i = self.info
+        shape = (f"{i.resolution}x{i.resolution}x{i.channels}" if i.kind != "points"
+                 else f"{i.dim}-d points")
+        return (f"Generator({self.cfg.model.name}, {shape}, step {self.step}, "
+                f"from {self.source}, on {self.device})")
+
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | torch.device | None = None
                         ) -> Generator:
