@@ -74,11 +74,13 @@ def _require(module: str, extra: str):
 
 
 class TrackerSink(Callback):
-    """Turns trainer events into ``scalars``/``image``/``text`` calls of one tracker.
+    """Turns trainer events into the calls of one tracker.
 
-    A subclass implements ``open(trainer, resumed)``, ``hyperparams(flat, nested)``,
-    ``scalars(step, values)``, ``image(step, path)``, ``warning(step, kind, text)``, ``flush()``
-    and ``close(status)`` (status: ``finished`` or ``failed``).
+    A subclass implements ``open(trainer, resumed)`` (raise a ``GankitError`` when the tracker
+    cannot start: the run stops before training), ``hyperparams(flat, nested)``,
+    ``scalars(step, values)``, ``image(step, path)``, ``warning(step, kind, text)``, and
+    optionally ``flush()`` and ``close(status)`` (``finished`` or ``failed``: an error or an
+    interrupt). Failures after the start are logged and counted, never raised.
     """
 
     name = ""
