@@ -129,3 +129,10 @@ def test_export_push_flag(run, monkeypatch, capsys):
     assert main(["export", str(run), "--push", "me/model"]) == 2
     assert "pip install 'gankit[hub]'" in capsys.readouterr().err
     assert repr(gankit.load(run / "export", "cpu")).startswith("Generator(dcgan, 32x32x1, step 6")
+
+
+def test_card_metadata_reads_with_the_hubs_own_parser(run):
+    hub = pytest.importorskip("huggingface_hub")  # the `hub` extra
+    data = hub.ModelCard.load(run / "export" / "README.md").data
+    assert data.library_name == "gankit" and "dcgan" in data.tags
+    assert data.pipeline_tag == "unconditional-image-generation"

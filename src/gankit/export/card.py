@@ -75,7 +75,8 @@ def render_card(gen, *, metrics: dict[str, Any] | None = None, grid: bool = True
     model, data, t = cfg.model, cfg.data, cfg.train
     caps = sorted(gen.capabilities)
     pipeline = ("image-to-image" if "translate" in caps else
-                "unconditional-image-generation" if info.kind == "image" else "other")
+                "unconditional-image-generation" if "sample" in caps and info.kind == "image"
+                else "")
     title = f"{model.name} generator trained on {data.dataset}"
     kimg = gen.step * t.batch_size / 1000
     defaults = dataclasses.asdict(type(model)())
@@ -84,8 +85,8 @@ def render_card(gen, *, metrics: dict[str, Any] | None = None, grid: bool = True
     size = (f"{info.resolution}x{info.resolution}, "
             f"{info.channels} channel{'s' if info.channels != 1 else ''}"
             if info.kind != "points" else f"{info.dim}-d points")
-    out = ["---", "library_name: gankit", f"pipeline_tag: {pipeline}",
-           f"tags: [gan, gankit, {model.name}]", "---", "", f"# {title}", ""]
+    out = ["---", "library_name: gankit"] + ([f"pipeline_tag: {pipeline}"] if pipeline else [])
+    out += [f"tags: [gan, gankit, {model.name}]", "---", "", f"# {title}", ""]
     if cfg.description:
         out += [cfg.description.strip(), ""]
     if grid:
