@@ -58,3 +58,20 @@ def test_dotted_diff():
     assert dotted_diff(old, new) == ["model.ngf: 32 -> 16", "model.h: [1] -> [1, 2]",
                                      "model.extra: (unset) -> 1"]
     assert dotted_diff(old, old) == []
+
+
+def test_help_examples_name_run_folders_gankit_train_makes():
+    # `gankit train PRESET` writes runs/NNNNN-PRESET: an example run folder must look like one
+    import re
+
+    from gankit.cli import _command_modules
+    from gankit.config import list_presets
+
+    presets = set(list_presets())
+    seen = 0
+    for mod in _command_modules():
+        text = f"{mod.__doc__ or ''}\n{getattr(mod, 'DESCRIPTION', '')}\n{mod.HELP}"
+        for name in re.findall(r"runs/\d{5}-([\w-]+)", text):
+            assert name in presets, f"gankit {mod.NAME}: runs/...-{name} names no preset"
+            seen += 1
+    assert seen >= 2
