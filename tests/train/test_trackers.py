@@ -24,7 +24,8 @@ from gankit.train.trainer import train
 
 def needs(package: str):
     return pytest.mark.skipif(importlib.util.find_spec(package) is None,
-                              reason=f"{package} is not installed (pip install 'gankit[dev]')")
+                              reason=f"{package} is not installed (pip install '.[trackers]', "
+                                     f"as make test does)")
 
 
 def tiny_cfg(loggers, steps=6, **train):
