@@ -12,7 +12,15 @@ The public API (see :mod:`gankit.api` and ``docs/API.md``)::
 Importing gankit does nothing but define names: torch and everything else load on first use
 (module ``__getattr__``).
 """
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ below serves these
+    from gankit.api import evaluate, export, load, push_to_hub, sample, train
+    from gankit.config import Config, load_config
+    from gankit.errors import GankitError
+    from gankit.sampling.loading import Generator
 
 __all__ = ["__version__", "train", "load", "sample", "evaluate", "export", "push_to_hub",
            "Generator", "Config", "load_config", "GankitError"]

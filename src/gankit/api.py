@@ -91,9 +91,10 @@ def evaluate(source: Any, ref: Any = None, metrics: str | Sequence[str] = "fid",
     from gankit.metrics.evaluate import NEEDS_REF, EvalOptions, default_ref, parse_metrics
     from gankit.metrics.evaluate import evaluate as _evaluate
 
-    if ref is None and isinstance(source, (str, Path)) and NEEDS_REF & set(parse_metrics(metrics)):
+    names = parse_metrics(metrics if isinstance(metrics, str) else list(metrics))
+    if ref is None and isinstance(source, (str, Path)) and NEEDS_REF & set(names):
         ref = default_ref(source)
-    return _evaluate(source, ref, metrics, EvalOptions(**options))
+    return _evaluate(source, ref, names, EvalOptions(**options))
 
 
 def export(run: str | Path, out: str | Path | None = None, *, onnx: str | Path | None = None,
