@@ -91,3 +91,9 @@ def test_evaluate_run_defaults_ref_to_its_training_data(tmp_path, monkeypatch, c
            "synthetic:40:train@28px1ch" in out
     assert "classifier_fid" in out and "vs 40 images of synthetic:40:train@28px1ch" in out
     assert calls.count("synthetic:40") == 1 and calls.count("mnist") == 2
+    import gankit as api  # the Python API takes the same default
+
+    res = api.evaluate(run, metrics=["fid"], feature_net="mnist", num=20, progress=False,
+                       use_cache=False)
+    assert res["protocol"]["reference"] == "synthetic:40:train@28px1ch"
+    assert res["metrics"]["classifier_fid"] > 0
