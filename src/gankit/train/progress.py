@@ -56,8 +56,8 @@ class Progress:
                             file=self.stream)
         else:
             self.plain = enabled
-        self._start = time.perf_counter()
-        self.rewind(initial)
+        self._start = self._t0 = time.perf_counter()
+        self._step0 = initial
 
     def rewind(self, step: int) -> None:
         """Restart the pace measurement at ``step`` (a start, a resume, a rollback)."""
