@@ -1,0 +1,79 @@
+"""advgan: the perturbation bound, its losses, the frozen target kept out of the weights."""
+import pytest
+import torch
+
+from gankit.config import config_from_dict
+from gankit.data.base import DataInfo
+from gankit.errors import ConfigError, GankitError
+from gankit.registry import MODELS
+
+INFO = DataInfo("image", 1, 8, 10)
+
+
+def make(**model):
+    raw = {"model": {"name": "advgan", "target": "untrained", "ngf": 4, "ndf": 4,
+                     "n_blocks": 1, **model}}
+    return MODELS.get("advgan")(config_from_dict(raw).model, INFO)
+
+
+def batch(n=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {"real": torch.rand(n, 1, 8, 8, generator=g) * 2 - 1,
+            "label": torch.randint(0, 10, (n,), generator=g)}
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1, 0.3])
+def test_perturbation_never_exceeds_eps(eps):
+    m = make(eps=eps)
+    with torch.no_grad():  # saturate G's tanh: the bound must hold by construction
+        for p in m.nets["G"].parameters():
+            p.mul_(50)
+    x01 = (batch()["real"] + 1) / 2
+    x01[0] = 0
+    x01[1] = 1
+    adv = m.attack(x01)
+    assert (adv - x01).abs().max() <= eps + 1e-7
+    assert adv.min() >= 0 and adv.max() <= 1
+
+
+def test_losses_and_phases():
+    m = make(kappa=1.0)
+    nets = dict(m.nets.items())
+    phases = m.phases(config_from_dict({}).train)
+    assert [p.name for p in phases] == ["D", "G"] and phases[0].keep == ("G",)
+    m.on_step_start(0, 0)
+    loss_d, logs_d = m.loss("D", batch(), nets)
+    assert torch.isfinite(loss_d) and {"loss_d", "d_real", "d_fake"} <= set(logs_d)
+    loss_g, logs = m.loss("G", {}, nets)
+    assert {"attack", "gan", "hinge", "success", "l2", "linf"} <= set(logs)
+    assert logs["linf"] <= 0.3 + 1e-6 and 0 <= logs["success"] <= 1
+    loss_g.backward()  # reaches G through the kept graph, never the frozen target
+    assert any(p.grad is not None for p in m.nets["G"].parameters())
+    assert all(p.grad is None for p in m.target_net().parameters())
+    with pytest.raises(RuntimeError, match="after its D phase"):
+        m.loss("G", {}, nets)  # the kept graph is used once
+
+
+def test_target_is_not_part_of_the_weights():
+    m = make()
+    m.target_net()
+    assert not any(k.startswith("_target") or "target" in k for k in m.state_dict())
+    assert m.extra_state()["target"] == "untrained"
+
+
+def test_targeted_class_out_of_range_and_no_sampling():
+    m = make(target_class=12)
+    with pytest.raises(ConfigError, match="target_class=12"):
+        m.loss("D", batch(), dict(m.nets.items()))
+    with pytest.raises(GankitError, match="gankit attack"):
+        make().generate(torch.zeros(1, 1))
+    with pytest.raises(ConfigError, match="divisible by 4"):
+        MODELS.get("advgan")(config_from_dict({"model": {"name": "advgan"}}).model,
+                             DataInfo("image", 1, 10, 10))
+
+
+def test_preview_rows():
+    m = make()
+    out = m.preview(None, None, batch(8), {"G": m.nets["G"]})
+    assert out.shape == (24, 1, 8, 8) and m.preview_nrow == 3
+    assert out.min() >= -1 and out.max() <= 1
