@@ -66,3 +66,8 @@ def studio(runs_dir):
     yield url
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="session")
+def attack_run(runs_dir):
+    return tiny_run(runs_dir, "attack", 3)

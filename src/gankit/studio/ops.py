@@ -151,3 +151,43 @@ def project(gen, x: torch.Tensor, steps: int = 100, class_id: int | None = None)
         raise GankitError(f"steps must be in 1..1000, got {steps}")
     res = project_fn(gen, x, steps=steps, class_id=class_id)
     return res.image, res.z, res.final_mse
+
+
+def attack(gen, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
+    """An advgan run's adversarial example of one image ``x`` (1 x C x R x R in [-1, 1]).
+
+    Returns (clean | perturbation amplified to the full range | adversarial, as 3 x C x R x R
+    in [-1, 1]) and the target classifier's prediction and confidence on both images. The
+    adversarial image is on the 8-bit grid inside the eps-ball, as ``gankit attack`` writes it.
+    """
+    from gankit.attacks.runner import quantise, sheet
+
+    _need(gen, "attack", "an adversarial example")
+    model, eps = gen.model, float(gen.model.cfg.eps)
+    target = model.target_net(gen.device)
+    x01 = (x.to(gen.device).float() + 1) / 2
+    with torch.no_grad():
+        adv = quantise(model.attack(x01, gen.G), x01, eps)
+        p = torch.cat([target(x01), target(adv)]).softmax(1).cpu()
+    conf, pred = p.max(1)
+    preds = {k: {"class": int(pred[i]), "confidence": round(float(conf[i]), 4)}
+             for i, k in enumerate(("clean", "adversarial"))}
+    return sheet(x01.cpu(), adv.cpu(), eps, 1), {"eps": eps, "target": model.cfg.target,
+                                                 **preds}
+
+
+def test_image(gen, index: int) -> tuple[torch.Tensor, int | None]:
+    """Image ``index`` of the test split of the run's data set (1 x C x R x R in [-1, 1]) and
+    its label (None when the set has none)."""
+    from gankit.config import DataConfig
+    from gankit.data import load_dataset
+
+    info = gen.info
+    ds = load_dataset(DataConfig(dataset=gen.cfg.data.dataset, split="test",
+                                 resolution=info.resolution, channels=info.channels,
+                                 limit=index + 1, download=False))
+    if index >= len(ds.images):
+        raise GankitError(f"the test split has {len(ds.images)} images; pick 0.."
+                          f"{len(ds.images) - 1}")
+    x = ds.images[index:index + 1].float() / 127.5 - 1
+    return x, None if ds.labels is None else int(ds.labels[index])

@@ -13,6 +13,8 @@ Standard library only (``http.server.ThreadingHTTPServer``) plus a static page i
     POST /api/mix                       {"run", "seed", "mix_seed"}
     POST /api/translate?run=R&direction=AtoB     body: the image file
     POST /api/project?run=R&steps=100            body: the image file
+    POST /api/attack?run=R[&index=N]             body: the image file, or none with index
+                                                 (image N of the run's test split; advgan)
 
 Answers are JSON; images come as ``data:image/png;base64`` URLs. Errors are JSON
 ``{"error": "what is wrong and what to do"}`` with a 4xx status.
@@ -433,10 +435,22 @@ class Handler(BaseHTTPRequestHandler):
         if len(parts) != 2 or parts[0] != "api":
             raise HTTPError(404, f"nothing to POST to at {urlsplit(self.path).path}")
         action = parts[1]
-        if action not in ("sample", "interpolate", "edit", "mix", "translate", "project"):
+        if action not in ("sample", "interpolate", "edit", "mix", "translate", "project",
+                          "attack"):
             raise HTTPError(404, f"unknown action {action!r} (sample, interpolate, edit, mix, "
-                                 f"translate, project)")
+                                 f"translate, project, attack)")
         st = self.studio
+        if action == "attack":  # an uploaded image, or &index=N of the run's test split
+            q = {k: v[-1] for k, v in query.items()}
+            gen = st.generator(str(q.get("run", "")))
+            data = self._body(ops.MAX_UPLOAD_BYTES)
+            with st.lock:
+                x, label = (ops.test_image(gen, _int(q, "index", 0, 0, 10**6)) if "index" in q
+                            else (ops.decode_upload(data, gen.info.channels,
+                                                    gen.info.resolution), None))
+                images, preds = ops.attack(gen, x)
+            self._json({"image": _png_url(images, 3), "label": label, **preds})
+            return
         if action in ("translate", "project"):
             q = {k: v[-1] for k, v in query.items()}
             gen = st.generator(str(q.get("run", "")))

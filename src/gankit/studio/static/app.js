@@ -112,7 +112,7 @@ function selectRun(run) {
   const translate = run.generator && has(run, "translate");
   const show = {
     latent, direction: latent && run.directions.length > 0, mix: latent && has(run, "mix"),
-    upload: translate || latent,
+    upload: translate || latent, attack: run.generator && has(run, "attack"),
   };
   for (const sec of document.querySelectorAll("section[data-needs]")) {
     sec.hidden = !show[sec.dataset.needs];
@@ -128,7 +128,10 @@ function selectRun(run) {
   $("upload-out-caption").textContent = translate ? "translated" : "projection";
   $("upload-status").textContent = "";
   const none = $("none-note");
-  none.hidden = run.generator && (latent || translate);
+  none.hidden = run.generator && (latent || translate || show.attack);
+  $("attack-status").textContent = "";
+  $("attack-preds").textContent = "";
+  $("img-attack").removeAttribute("src");
   none.textContent = run.generator ? "This model has nothing to sample or translate."
     : "This run has no generator yet (no checkpoint or export): only its report can be viewed.";
 
@@ -208,6 +211,33 @@ async function upload() {
   }
 }
 
+async function attack(file) {
+  const q = new URLSearchParams({ run: current.name });
+  if (!file) q.set("index", $("attack-index").value || "0");
+  $("attack-status").textContent = "attacking…";
+  $("attack-status").classList.remove("failed");
+  try {
+    const body = await call(`/api/attack?${q}`, {
+      method: "POST", headers: { "Content-Type": file ? (file.type || "application/octet-stream") : "application/octet-stream" },
+      body: file || "",
+    });
+    $("img-attack").src = body.image;
+    const fmt = (p) => `${p.class} (${(100 * p.confidence).toFixed(1)}%)`;
+    $("attack-preds").textContent = (body.label !== null && body.label !== undefined ? `label ${body.label} · ` : "") +
+      `clean prediction ${fmt(body.clean)} → adversarial prediction ${fmt(body.adversarial)}` +
+      ` · target ${body.target}, eps ${body.eps}`;
+    $("attack-status").textContent = body.clean.class !== body.adversarial.class ? "fooled" : "not fooled";
+    showError("");
+  } catch (e) {
+    $("attack-status").textContent = e.message;
+    $("attack-status").classList.add("failed");
+    showError(e.message);
+  }
+}
+
+$("btn-attack").addEventListener("click", () => attack(null));
+$("attack-index").addEventListener("keydown", (e) => { if (e.key === "Enter") attack(null); });
+$("attack-upload").addEventListener("change", () => { const f = $("attack-upload").files[0]; if (f) attack(f); });
 $("btn-sample").addEventListener("click", sample);
 $("seeds").addEventListener("keydown", (e) => { if (e.key === "Enter") sample(); });
 const interpSoon = debounce(interpolate, 60);
