@@ -30,6 +30,13 @@ def test_out_folder_and_export_defaults(gan_run, tmp_path, monkeypatch, capsys):
     assert main(["sample", str(gan_run), "--seeds", "0-3", "--out",
                  str(tmp_path / "new") + "/", "--device", "cpu"]) == 0
     assert (tmp_path / "new" / "samples.png").is_file()
+    # the case: `--out some/dir` wrote a PNG file named `dir`
+    assert main(["sample", str(gan_run), "--seeds", "0-3", "--out", str(tmp_path / "some/dir"),
+                 "--device", "cpu"]) == 0
+    assert (tmp_path / "some" / "dir" / "samples.png").is_file()
+    assert main(["interpolate", str(gan_run), "--seeds", "0,1", "--steps", "3", "--out",
+                 str(tmp_path / "strips") + "/", "--device", "cpu"]) == 0
+    assert (tmp_path / "strips" / "interpolation.png").is_file()
     export = gan_run / "export"
     before = sorted(p.name for p in export.iterdir())
     assert main(["sample", str(export), "--seeds", "0-3", "--device", "cpu"]) == 0

@@ -43,9 +43,9 @@ def run(args) -> int:
     check_grid_size(max(0, len(seeds) - 1) * args.steps, args.force)
     frames = interpolate(gen, seeds, args.steps, args.mode, class_id=args.class_id,
                          **generation_options(args))
-    out = args.out
-    if out is None and not args.gif:
-        out = output_path(args.source, None, "interpolation.png")
+    out = None
+    if args.out or not args.gif:
+        out = output_path(args.source, args.out, "interpolation.png")
     n = frames.shape[0]
     if out:
         save_grid(frames, out, nrow=args.nrow or (n if n <= 24 else args.steps))

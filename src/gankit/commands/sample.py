@@ -37,8 +37,8 @@ def add_arguments(p) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the examples' lines
     p.add_argument("source", help="run directory, export folder or checkpoint file")
     p.add_argument("--seeds", default="0-63", help="seeds, e.g. 0-63 or 1,5,9 (default 0-63)")
-    p.add_argument("--out", help="grid image to write, or a folder to write samples.png into "
-                                 "(default: <run>/samples.png)")
+    p.add_argument("--out", help="grid image to write (.png, .jpg, ...), or a folder to write "
+                                 "samples.png into (default: <run>/samples.png)")
     p.add_argument("--outdir", help="write one PNG per seed into this folder: seed0000.png, "
                                     "seed0001.png, ... (no grid unless --out is also given)")
     p.add_argument("--npz", help="also write the samples to an npz (uint8 NHWC `images`, "
@@ -61,15 +61,16 @@ def _is_run_dir(path: Path) -> bool:
 def output_path(source: str, out: str | None, name: str) -> Path:
     """Where a command writes its image.
 
-    ``out`` as given; ``out`` that is an existing folder or ends with ``/``: ``name`` inside
-    it. No ``out``: ``name`` in the run folder (or beside a checkpoint), but never inside an
-    export folder: RUN/export writes into RUN, a standalone export into the current folder.
+    ``out`` as given; ``out`` that is an existing folder, ends with ``/`` or has no file
+    extension: ``name`` inside it (never an image file without an extension). No ``out``:
+    ``name`` in the run folder (or beside a checkpoint), but never inside an export folder:
+    RUN/export writes into RUN, a standalone export into the current folder.
     """
     from gankit.export.folder import is_export_folder
 
     if out:
         p = Path(out)
-        if out.endswith(("/", os.sep)) or p.is_dir():
+        if out.endswith(("/", os.sep)) or p.is_dir() or not p.suffix:
             return p / name
         return p
     src = Path(source)
