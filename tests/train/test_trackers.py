@@ -221,6 +221,8 @@ def test_mlflow_records_in_a_local_store(tmp_path, monkeypatch):
     exp = client.get_experiment_by_name("tests")
     (found,) = client.search_runs([exp.experiment_id])
     assert found.info.run_name == "run" and found.info.status == "FINISHED"
+    assert found.data.tags["gankit.model"] == "gan"
+    assert found.data.tags["gankit.run_dir"] == str(run.resolve())
     assert json.loads((run / "trackers.json").read_text())["mlflow_run_id"] == found.info.run_id
     params = found.data.params
     assert params["model.name"] == "gan" and params["train.steps"] == "6"

@@ -364,7 +364,9 @@ class MlflowSink(TrackerSink):
                 exp = self.client.get_experiment_by_name(name)
                 exp_id = exp.experiment_id if exp else self.client.create_experiment(name)
                 run = self.client.create_run(exp_id, run_name=self.out.name,
-                                             tags={"gankit.run_dir": str(self.out.resolve())})
+                                             tags={"gankit.run_dir": str(self.out.resolve()),
+                                                   "gankit.model": self.cfg.model.name,
+                                                   "gankit.preset": self.cfg.preset or "-"})
                 self.run_id = run.info.run_id
         except self._mlflow.exceptions.MlflowException as e:
             raise TrainingError(f"MLflow could not open a run in {where}: "
