@@ -273,6 +273,7 @@ td,th{border-bottom:1px solid #eee;padding:5px 8px;text-align:left;vertical-alig
 .kind{font-weight:600;color:#b3261e;white-space:nowrap}.ok{color:#1b7a3a}
 .grids{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0;text-align:center}
 figure img{image-rendering:pixelated;border:1px solid #ccc;max-width:280px;width:280px}
+figure.wide img{image-rendering:auto;max-width:100%;width:auto}
 figcaption{font-size:12px;color:#555}
 pre{background:#f3f4f6;padding:10px;overflow:auto;font-size:12px}.hint{color:#555}
 """
@@ -406,6 +407,21 @@ def build_report(data: RunData, max_grids: int = 24) -> str:
     else:
         parts.append("<p>No metrics.jsonl in this run (periodic evaluation was off).</p>")
     parts.append("</section>")
+
+    # figures an evaluation left in the run folder (e.g. `gankit adapt`'s feature PCA);
+    # only plain files inside the folder, never a link to somewhere else
+    figures = [p for p in sorted(run.glob("figure_*.png"))
+               if p.is_file() and not p.is_symlink()]
+    if figures:
+        parts.append('<section id="figures"><h2>Figures</h2><div class=grids>')
+        for p in figures:
+            b64 = data.image_b64(p.name)
+            if b64:
+                caption = html.escape(p.stem[len("figure_"):].replace("_", " "))
+                parts.append(f'<figure class=wide><img alt="{caption}" '
+                             f'src="data:image/png;base64,{b64}"><figcaption>{caption}'
+                             f"</figcaption></figure>")
+        parts.append("</div></section>")
 
     parts.append('<section id="config"><h2>Resolved configuration</h2>'
                  f"<pre>{html.escape(cfg_text) or 'config.yaml not found'}</pre></section>")
