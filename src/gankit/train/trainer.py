@@ -304,7 +304,7 @@ class Trainer:
     def _loop(self) -> None:
         t = self.cfg.train
         # a bar on a terminal, one plain line per log step in a log file (nohup, SLURM)
-        bar = Progress(t.steps, self.step, enabled=self.is_main and t.progress)
+        progress = Progress(t.steps, self.step, enabled=self.is_main and t.progress)
         window: dict[str, Any] = {}
         win_start, win_steps = time.perf_counter(), 0
         self._cpu0 = time.process_time()  # stats' cpu_s: this process's CPU seconds in the loop
@@ -320,20 +320,20 @@ class Trainer:
             except NonFiniteError as e:
                 self._on_nonfinite(e)
                 window, win_start, win_steps = {}, time.perf_counter(), 0
-                bar.rewind(self.step)
+                progress.rewind(self.step)
                 continue
             self.step += 1
             win_steps += 1
-            bar.update()
+            progress.update()
             if self.step % t.log_every == 0 or self.step == t.steps:
                 record = self._log_window(window, win_steps, time.perf_counter() - win_start)
-                bar.log(record)
+                progress.log(record)
                 window, win_start, win_steps = {}, time.perf_counter(), 0
             if t.sample_every and self.step % t.sample_every == 0:
                 self._sample()
             if t.checkpoint_every and self.step % t.checkpoint_every == 0:
                 self._checkpoint()
-        bar.close()
+        progress.close()
 
     def _train_step(self, window: dict[str, Any], want_norms: bool) -> None:
         t = self.cfg.train
