@@ -242,6 +242,16 @@ def test_mlflow_records_in_a_local_store(tmp_path, monkeypatch):
 
 
 @needs("mlflow")
+def test_a_tracker_that_cannot_start_stops_the_run_before_training(tmp_path):
+    from gankit.errors import TrainingError
+
+    with pytest.raises(TrainingError, match="MLflow could not open a run in bogus://nowhere: "
+                                            ".*; set train.mlflow_uri"):
+        train(tiny_cfg(["mlflow"], mlflow_uri="bogus://nowhere"), tmp_path / "run")
+    assert not list((tmp_path / "run" / "checkpoints").iterdir())
+
+
+@needs("mlflow")
 def test_mlflow_resume_continues_the_same_run(tmp_path, monkeypatch):
     from mlflow.tracking import MlflowClient
 

@@ -62,6 +62,12 @@ def _numbers(record: dict[str, Any], prefix: str = "") -> dict[str, float]:
             if k not in skip and isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
+def _first_line(error: BaseException) -> str:
+    """An exception's first line without its final full stop, to quote inside a sentence."""
+    lines = str(error).strip().splitlines()
+    return lines[0].rstrip(". ") if lines else type(error).__name__
+
+
 def _require(module: str, extra: str):
     import importlib
 
@@ -143,9 +149,8 @@ class TrackerSink(Callback):
         except Exception as e:  # noqa: BLE001
             self._failures += 1
             if self._failures == 1:
-                first = str(e).splitlines()[0] if str(e) else ""
                 log.warning("%s: could not log (%s: %s); training goes on, and %s may miss "
-                            "records", self.name, type(e).__name__, first, self.name)
+                            "records", self.name, type(e).__name__, _first_line(e), self.name)
 
     def _finish(self, status: str) -> None:
         if self._closed:
@@ -309,7 +314,7 @@ class WandbSink(TrackerSink):
                                   id=run_id, resume="allow" if run_id else None,
                                   reinit="create_new", **kwargs)
         except Exception as e:  # noqa: BLE001 - no login, no network, bad settings
-            raise TrainingError(f"W&B could not start a run: {str(e).splitlines()[0]}; run "
+            raise TrainingError(f"W&B could not start a run: {_first_line(e)}; run "
                                 f"`wandb login`, or set WANDB_MODE=offline to log locally") from e
         self._save_state(wandb_id=self.run.id)
         self.run.define_metric("step")
@@ -370,7 +375,7 @@ class MlflowSink(TrackerSink):
                 self.run_id = run.info.run_id
         except self._mlflow.exceptions.MlflowException as e:
             raise TrainingError(f"MLflow could not open a run in {where}: "
-                                f"{str(e).splitlines()[0]}; set train.mlflow_uri (or "
+                                f"{_first_line(e)}; set train.mlflow_uri (or "
                                 f"MLFLOW_TRACKING_URI) to a store that works") from e
         self._save_state(mlflow_run_id=self.run_id, mlflow_uri=where)
 
