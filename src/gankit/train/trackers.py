@@ -24,7 +24,9 @@ logged after the resumed step.
 
 Each client is an optional extra, imported when a sink is built: a missing one is a
 :class:`~gankit.errors.ConfigError` naming the ``pip install`` line, raised before the run
-folder is touched.
+folder is touched. A tracker that cannot start (no login, a store it cannot open) stops the run
+before its first step; one that fails later (a server gone, a full disk) is warned about once
+and the training goes on.
 """
 from __future__ import annotations
 
