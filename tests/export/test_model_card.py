@@ -136,3 +136,21 @@ def test_card_metadata_reads_with_the_hubs_own_parser(run):
     data = hub.ModelCard.load(run / "export" / "README.md").data
     assert data.library_name == "gankit" and "dcgan" in data.tags
     assert data.pipeline_tag == "unconditional-image-generation"
+
+
+def test_card_of_a_translation_model(tmp_path):
+    # no grid of noise samples for pix2pix: the card says how to translate instead
+    from gankit.registry import MODELS
+
+    cls = MODELS.get("pix2pix")
+    run = gankit.train({"model": {"name": "pix2pix", **cls.contract_overrides},
+                        "data": dict(cls.contract_data),
+                        "train": {"steps": 1, "batch_size": 2, "log_every": 1,
+                                  "sample_every": 0, "checkpoint_every": 0, "grid_size": 2,
+                                  "progress": False, "threads": 1}}, tmp_path / "run")
+    export = run / "export"
+    assert not (export / "samples.png").exists()
+    card = (export / "README.md").read_text()
+    assert "pipeline_tag: image-to-image" in card and "gankit translate" in card
+    assert "G.model.translate(x" in card and "G.generate(" not in card
+    assert "this card." in card and "![samples" not in card

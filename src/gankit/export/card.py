@@ -68,6 +68,33 @@ def _count_params(gens) -> int:
     return sum(p.numel() for m in gens.values() for p in m.parameters())
 
 
+def _usage(caps: list[str], folder: str, grid: bool) -> list[str]:
+    """The card's "How to use" section, for what the model can do."""
+    if "sample" in caps:
+        use = ["images = G.generate(seeds=[0, 1, 2])  # N x C x H x W float in [-1, 1]"]
+        cli = f"gankit sample {folder} --outdir samples/ --seeds 0-99   # seed0000.png ..."
+    elif "translate" in caps:
+        use = ['y = G.model.translate(x, "AtoB")  # x: N x C x R x R float in [-1, 1]']
+        cli = f"gankit translate {folder} photos/ --direction AtoB --out translated/"
+    else:
+        use = ["nets = G.gens  # the exported networks (torch.nn.Module), in eval mode"]
+        cli = "gankit --help   # the commands that use this kind of model"
+    lines = ["## How to use", "", "```python", "import gankit", "",
+             f'G = gankit.load("{folder}")  # or gankit.Generator.from_pretrained(...)', *use,
+             "```", "", "With torch.hub (from a checkout of gankit):", "", "```python",
+             "import torch", "",
+             f'G = torch.hub.load("path/to/gankit", "generator", path="{folder}", '
+             'source="local")', "```", "",
+             "From the Hugging Face Hub, where the folder was uploaded with "
+             "`gankit.push_to_hub(folder, repo_id)` or `gankit export RUN --push REPO_ID`:", "",
+             "```python", "from huggingface_hub import snapshot_download", "",
+             'G = gankit.load(snapshot_download("USER/REPO"))', "```", "",
+             "From the command line:", "", "```bash", cli, "```", "",
+             "Files: `generator.safetensors` (weights), `config.json` (config, data info and "
+             "the weights' sha256), this card" + (" and its sample grid." if grid else "."), ""]
+    return lines
+
+
 def render_card(gen, *, metrics: dict[str, Any] | None = None, grid: bool = True,
                 folder_name: str = "export") -> str:
     """The README.md text for a loaded :class:`~gankit.sampling.loading.Generator`."""
@@ -115,22 +142,7 @@ def render_card(gen, *, metrics: dict[str, Any] | None = None, grid: bool = True
             "- the full resolved config is in `config.json` (`config`)", "",
             "## Metrics", ""]
     out += _metrics_section(metrics) + [""]
-    out += ["## How to use", "", "```python", "import gankit", "",
-            f'G = gankit.load("{folder_name}")  # or gankit.Generator.from_pretrained(...)',
-            "images = G.generate(seeds=[0, 1, 2])  # N x C x H x W float in [-1, 1]",
-            "```", "", "With torch.hub (from a checkout of gankit):", "", "```python",
-            "import torch", "",
-            f'G = torch.hub.load("path/to/gankit", "generator", path="{folder_name}", '
-            'source="local")', "```", "",
-            "From the Hugging Face Hub, where the folder was uploaded with "
-            "`gankit.push_to_hub(folder, repo_id)`:", "", "```python",
-            "from huggingface_hub import snapshot_download", "",
-            'G = gankit.load(snapshot_download("USER/REPO"))', "```", "",
-            "From the command line:", "", "```bash",
-            f"gankit sample {folder_name} --outdir samples/ --seeds 0-99   # seed0000.png ...",
-            "```", "",
-            "Files: `generator.safetensors` (weights), `config.json` (config, data info and the "
-            "weights' sha256), this card and its sample grid.", ""]
+    out += _usage(caps, folder_name, grid)
     return "\n".join(out)
 
 
