@@ -64,3 +64,10 @@ def test_train_load_sample_export_match_the_cli(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "generator.safetensors"]
     with pytest.raises(gankit.GankitError, match="no generation options"):
         gankit.sample(G, [0], trunc=0.7)
+
+
+def test_export_onnx_through_the_api(tmp_path):
+    pytest.importorskip("onnx")  # the export extra
+    run = gankit.train(TINY, tmp_path / "run", overrides=["train.steps=1"])
+    path = gankit.export(run, onnx=tmp_path / "g.onnx")
+    assert path == tmp_path / "g.onnx" and path.stat().st_size > 1000
