@@ -19,7 +19,7 @@ from typing import Any
 CARD_NAME = "README.md"
 GRID_NAME = "samples.png"
 GRID_SEEDS = 16
-GRID_MIN_WIDTH = 384  # pixels; smaller grids are enlarged by a whole factor
+GRID_MIN_WIDTH = 384  # pixels; smaller grids are enlarged by a whole factor to at least this
 # metrics.jsonl fields that are bookkeeping, not metrics
 _NOT_METRICS = {"step", "time", "checkpoint", "headline", "seconds", "protocol"}
 
@@ -165,7 +165,7 @@ def write_card(folder: str | Path, run_dir: str | Path | None = None) -> Path:
         seeds = list(range(GRID_SEEDS))
         arr = make_grid(gen.generate(seeds), nrow=int(math.sqrt(GRID_SEEDS)))
         # shown on a web page: small images (4 x 28 px digits) are enlarged, pixels kept sharp
-        k = max(1, GRID_MIN_WIDTH // arr.shape[1])
+        k = max(1, math.ceil(GRID_MIN_WIDTH / arr.shape[1]))
         save_image(arr.repeat(k, 0).repeat(k, 1), folder / GRID_NAME)
     text = render_card(gen, metrics=run_metrics(run_dir, gen.step), grid=grid,
                        folder_name=str(folder))
