@@ -77,6 +77,13 @@ def test_advgan_run_end_to_end(scripted, digits, tmp_path):
                  "--transfer", "none", "--out", str(tmp_path / "small")]) == 0
     small = json.loads((tmp_path / "small" / "report.json").read_text())
     assert small["methods"]["advgan"]["linf_max"] <= 0.05 + 1e-6
+    # a checkpoint file is a run too (told apart from a TorchScript file by its contents)
+    ckpt = run / "checkpoints" / "latest.pt"
+    assert main(["attack", str(ckpt), str(digits), "--method", "advgan", "--transfer", "none",
+                 "--save", "0", "--out", str(tmp_path / "ckpt")]) == 0
+    again = json.loads((tmp_path / "ckpt" / "report.json").read_text())
+    assert again["methods"]["advgan"]["success_rate"] == \
+        json.loads((out / "report.json").read_text())["methods"]["advgan"]["success_rate"]
 
 
 def bad_target(tmp_path):

@@ -243,15 +243,18 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _is_torchscript(path: Path) -> bool:
-    """TorchScript archives hold a code/ folder; torch.save checkpoints do not."""
+def _is_checkpoint(path: Path) -> bool:
+    """A torch.save archive (gankit checkpoints): data.pkl and no code/ folder, which
+    TorchScript archives have. Anything else is tried as a TorchScript target."""
     import zipfile
 
     try:
         with zipfile.ZipFile(path) as z:
-            return any("/code/" in n or n.startswith("code/") for n in z.namelist())
+            names = z.namelist()
     except (OSError, zipfile.BadZipFile):
         return False
+    code = any("/code/" in n or n.startswith("code/") for n in names)
+    return not code and any(n.endswith("data.pkl") for n in names)
 
 
 @dataclass
@@ -272,7 +275,7 @@ def load_source(spec: str, target: str | None = None, device: str = "cpu") -> So
     from gankit.attacks.targets import GANKIT_NETS, LENET, load_target
 
     p = Path(spec).expanduser()
-    is_run = p.is_dir() or (p.is_file() and not _is_torchscript(p))
+    is_run = p.is_dir() or (p.is_file() and _is_checkpoint(p))
     if not is_run:
         if target is not None and target != spec:
             raise GankitError(f"{spec} is a classifier, not an advgan run, so --target "

@@ -1,0 +1,154 @@
+"""Adversarial-examples benchmark: AdvGAN vs FGSM vs PGD-40 at eps 0.3 on MNIST (issue 16).
+
+Usage (from the repository root, one heavy job at a time, one thread)::
+
+    export GANKIT_DATA=/path/to/shared/data OMP_NUM_THREADS=1
+    python benchmarks/adversarial/run.py all --work /tmp/adv-bench
+
+Steps (each also runs alone: ``foreign``, ``train``, ``attack``):
+
+1. ``foreign``: build and train, in plain PyTorch and outside gankit, a classifier gankit never
+   saw: input standardisation (MNIST mean/std) -> conv5 32 -> GELU -> avg-pool -> conv5 64 ->
+   GELU -> avg-pool -> linear 128 -> GELU -> linear 10, seed 123, 1 epoch of Adam; saved
+   with ``torch.jit.script`` as ``foreign-mnist.pt`` (float [0, 1] N x 1 x 28 x 28 -> logits).
+2. ``train``: ``gankit train mnist-advgan`` against gankit's MNIST net, and the same preset with
+   ``model.target=foreign-mnist.pt``; the CPU seconds of each come from its stats.jsonl.
+3. ``attack``: for each run, ``gankit attack RUN mnist:test`` twice: all three methods (advgan,
+   fgsm, pgd-40) on the first 1,000 test images (the same images for every row, so the speed
+   ratio compares like with like), and advgan alone on all 10,000.
+
+Everything lands in ``--work``; ``results.json`` there collects the reports, which
+``RESULTS.md`` quotes.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+class Foreign(nn.Module):
+    """A classifier built without gankit: standardises its own input, GELU, average pooling."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(0.1307))
+        self.register_buffer("std", torch.tensor(0.3081))
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 32, 5, padding=2), nn.GELU(), nn.AvgPool2d(2),
+            nn.Conv2d(32, 64, 5, padding=2), nn.GELU(), nn.AvgPool2d(2), nn.Flatten(),
+            nn.Linear(64 * 7 * 7, 128), nn.GELU())
+        self.head = nn.Linear(128, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features((x - self.mean) / self.std))
+
+
+def idx(path: Path, offset: int) -> np.ndarray:
+    return np.frombuffer(gzip.open(path).read(), np.uint8, offset=offset)
+
+
+def foreign(work: Path) -> dict:
+    data = Path(os.environ["GANKIT_DATA"]) / "mnist"
+    x = torch.from_numpy(idx(data / "train-images-idx3-ubyte.gz", 16).reshape(-1, 1, 28, 28)
+                         .copy()).float() / 255
+    y = torch.from_numpy(idx(data / "train-labels-idx1-ubyte.gz", 8).astype(np.int64))
+    xt = torch.from_numpy(idx(data / "t10k-images-idx3-ubyte.gz", 16).reshape(-1, 1, 28, 28)
+                          .copy()).float() / 255
+    yt = torch.from_numpy(idx(data / "t10k-labels-idx1-ubyte.gz", 8).astype(np.int64))
+    torch.manual_seed(123)
+    torch.set_num_threads(1)
+    net = Foreign()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    t0 = time.process_time()
+    perm = torch.randperm(len(x))
+    for i in range(0, len(x) - 127, 128):
+        b = perm[i:i + 128]
+        loss = nn.functional.cross_entropy(net(x[b]), y[b])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    net.eval()
+    with torch.no_grad():
+        acc = float((torch.cat([net(xt[i:i + 1000]).argmax(1) for i in range(0, 10000, 1000)])
+                     == yt).float().mean())
+    path = work / "foreign-mnist.pt"
+    torch.jit.script(net).save(str(path))
+    info = {"path": str(path), "test_accuracy": acc, "cpu_s": round(time.process_time() - t0, 1)}
+    print("foreign classifier:", info)
+    return info
+
+
+def gankit(*args: str) -> None:
+    cmd = [sys.executable, "-m", "gankit", *args]
+    print("$", " ".join(cmd[2:]), flush=True)
+    subprocess.run(cmd, check=True, env=ENV)
+
+
+def cpu_seconds(run: Path) -> float:
+    lines = (run / "stats.jsonl").read_text().splitlines()
+    return float(json.loads(lines[-1])["cpu_s"])
+
+
+RUNS = {"mnist": [], "foreign": ["model.target={work}/foreign-mnist.pt"]}
+
+
+def train(work: Path) -> dict:
+    out = {}
+    for name, extra in RUNS.items():
+        run = work / f"advgan-{name}"
+        gankit("train", "mnist-advgan", "--out", str(run), "train.threads=1",
+               "train.progress=false", *[e.format(work=work) for e in extra])
+        out[name] = {"run": str(run), "train_cpu_s": cpu_seconds(run)}
+    return out
+
+
+def attack(work: Path) -> dict:
+    out = {}
+    for name in RUNS:
+        run = work / f"advgan-{name}"
+        three, full = work / f"attack-{name}-1000", work / f"attack-{name}-full"
+        gankit("attack", str(run), "mnist:test", "--limit", "1000", "--threads", "1",
+               "--out", str(three))
+        gankit("attack", str(run), "mnist:test", "--method", "advgan", "--save", "100",
+               "--threads", "1", "--out", str(full))
+        out[name] = {"three_methods_1000": json.loads((three / "report.json").read_text()),
+                     "advgan_10000": json.loads((full / "report.json").read_text())}
+        rows = out[name]["three_methods_1000"]["methods"]
+        out[name]["advgan_vs_pgd40_speed"] = round(rows["advgan"]["images_per_s"]
+                                                   / rows["pgd"]["images_per_s"], 1)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("step", choices=("all", "foreign", "train", "attack"))
+    p.add_argument("--work", default="/tmp/adv-bench", help="folder for runs and reports")
+    a = p.parse_args()
+    work = Path(a.work)
+    work.mkdir(parents=True, exist_ok=True)
+    res_path = work / "results.json"
+    results = json.loads(res_path.read_text()) if res_path.is_file() else {}
+    if a.step in ("all", "foreign"):
+        results["foreign"] = foreign(work)
+    if a.step in ("all", "train"):
+        results["train"] = train(work)
+    if a.step in ("all", "attack"):
+        results["attack"] = attack(work)
+    res_path.write_text(json.dumps(results, indent=2) + "\n")
+    print("wrote", res_path)
+
+
+if __name__ == "__main__":
+    main()
