@@ -77,3 +77,17 @@ def test_preview_rows():
     out = m.preview(None, None, batch(8), {"G": m.nets["G"]})
     assert out.shape == (24, 1, 8, 8) and m.preview_nrow == 3
     assert out.min() >= -1 and out.max() <= 1
+
+
+@pytest.mark.parametrize("target_class", [-1, 3])
+def test_success_is_counted_against_the_goal(target_class):
+    m = make(target_class=target_class)
+    nets = dict(m.nets.items())
+    m.on_step_start(0, 0)
+    b = batch(16)
+    m.loss("D", b, nets)
+    adv01 = m._stash[0].detach()
+    _, logs = m.loss("G", {}, nets)
+    pred = m.target_net()(adv01).argmax(1)
+    want = (pred == 3) if target_class == 3 else (pred != b["label"])
+    assert float(logs["success"]) == pytest.approx(float(want.float().mean()))
