@@ -33,6 +33,7 @@ def test_trainer_export_has_a_card_and_grid(run):
                   '"ngf": 4', "No metrics were recorded", "gankit.load(", "torch.hub.load(",
                   "--outdir"):
         assert words in card, words
+    assert "(conditional)" not in card and "planned" not in card  # 6 of 6 steps, no classes
     from PIL import Image
 
     with Image.open(export / "samples.png") as im:  # 4 x 4 grid of 32 px + 2 px padding,

@@ -114,8 +114,10 @@ def render_card(gen, *, metrics: dict[str, Any] | None = None, grid: bool = True
             if info.kind != "points" else f"{info.dim}-d points")
     out = ["---", "library_name: gankit"] + ([f"pipeline_tag: {pipeline}"] if pipeline else [])
     out += [f"tags: [gan, gankit, {model.name}]", "---", "", f"# {title}", ""]
-    if cfg.description:
-        out += [cfg.description.strip(), ""]
+    if cfg.description:  # the preset's words, about the preset's own length and results
+        out += [f"> From the description of "
+                f"{f'the preset `{cfg.preset}`' if cfg.preset else 'its config'}: "
+                f"{' '.join(cfg.description.split())}", ""]
     if grid:
         out += [f"![samples: seeds 0-{GRID_SEEDS - 1}]({GRID_NAME})", "",
                 f"`{GRID_NAME}`: seeds 0-{GRID_SEEDS - 1} (small images enlarged)"
@@ -126,17 +128,21 @@ def render_card(gen, *, metrics: dict[str, Any] | None = None, grid: bool = True
             f"capabilities: {', '.join(caps)}",
             f"- generator nets: {', '.join(gen.gens)}; {_count_params(gen.gens):,} parameters"
             + ("; EMA weights" if meta.get("ema") else ""),
-            f"- output: {size}" + (f"; {info.num_classes} classes" if info.num_classes else ""),
+            f"- output: {size}" + (f"; {info.num_classes} classes (conditional)"
+                                   if "conditional" in caps else ""),
             f"- settings that differ from the {model.name} defaults: "
             + (f"`{json.dumps(changed)}`" if changed else "none"), "",
             "## Data", "",
             f"- data set: `{data.dataset}`, split `{data.split}`"
             + (f" (first {data.limit} examples)" if data.limit else ""),
-            f"- as seen by the model: {size}" + (", random flips" if data.flip else ""), ""]
+            f"- as seen by the model: {size}" + (", random flips" if data.flip else "")]
     if info.class_names:
-        out += [f"- classes: {', '.join(info.class_names)}", ""]
+        out += [f"- classes: {', '.join(info.class_names)}"]
+    out += [""]
     out += ["## Training", "",
-            f"- {gen.step:,} steps of batch {t.batch_size} ({kimg:g} kimg); "
+            f"- {gen.step:,} steps"
+            + (f" (of {t.steps:,} planned)" if gen.step != t.steps else "")
+            + f" of batch {t.batch_size} ({kimg:g} kimg); "
             f"lr G {t.lr_g:g}, D {t.lr_d:g}; seed {t.seed}",
             f"- preset: `{cfg.preset}`" if cfg.preset else "- preset: none (a custom config)",
             "- the full resolved config is in `config.json` (`config`)", "",
