@@ -31,12 +31,18 @@ def randomize(model):
         model.nets["G"].w_avg.copy_(torch.randn(model.nets["G"].w_dim, generator=g))
 
 
+def optimizers(model, train):
+    """One optimizer per group (lazy Dreg shares D's), as the trainer builds them."""
+    return {p.group: model.make_optimizer(
+        p, [q for n in p.nets for q in model.nets[n].parameters()], train)
+        for p in model.phases(train) if p.group == p.name}
+
+
 def run(model, steps, bs=8, start=0, opts=None):
     train = TrainConfig(lr_g=1e-3, lr_d=1e-3)
     phases = model.phases(train)
     if opts is None:
-        opts = {p.name: model.make_optimizer(
-            p, [q for n in p.nets for q in model.nets[n].parameters()], train) for p in phases}
+        opts = optimizers(model, train)
     logs = []
     for step in range(start, start + steps):
         model.on_step_start(step, step * bs)
@@ -44,13 +50,15 @@ def run(model, steps, bs=8, start=0, opts=None):
         batch = {"real": torch.rand(bs, model.info.channels, model.info.resolution,
                                     model.info.resolution, generator=g) * 2 - 1}
         for p in phases:
+            if not p.due(step):
+                continue
             for name, net in model.nets.items():
                 net.requires_grad_(name in p.nets)
             loss, log = model.loss(p.name, batch, model.nets)
             assert torch.isfinite(loss)
-            opts[p.name].zero_grad(set_to_none=True)
+            opts[p.group].zero_grad(set_to_none=True)
             loss.backward()
-            opts[p.name].step()
+            opts[p.group].step()
             logs.append({k: float(v) for k, v in log.items()})
     return logs, opts
 
@@ -152,20 +160,27 @@ def test_training_tracks_w_avg_and_updates_mapping_and_noise_scales():
 
 def test_lazy_r1_and_penalty_weight():
     m = make(16, r1_every=4, r1_gamma=2.0)
+    assert [(p.name, p.interval, p.group) for p in m.phases(TrainConfig())] == [
+        ("D", 1, "D"), ("Dreg", 4, "D"), ("G", 1, "G")]
     logs, _ = run(m, 5)
-    d = [l for l in logs if "d_real" in l]
-    assert ["r1" in l for l in d] == [True, False, False, False, True]
-    assert m.extra_state() == {"d_steps_done": 5}
-    # the D loss is the logistic loss plus gamma/2 * r1_every * r1 when due
+    # a Dreg phase (R1 alone) on steps 0 and 4, right after that step's D phase
+    assert ["r1" in l for l in logs] == [False, True, False] + [False, False] * 3 + [
+        False, True, False]
+    assert all("r1" not in l for l in logs if "d_real" in l)
+    # Dreg's loss is gamma/2 * r1_every * R1 (the model scales by the interval)
     m2 = make(16, r1_every=4, r1_gamma=2.0)
-    m2.on_step_start(0, 0)
     batch = {"real": torch.rand(8, 3, 16, 16) * 2 - 1}
-    loss, lg = m2.loss("D", batch, m2.nets)
-    m3 = make(16, r1_gamma=0.0)  # same weights, same noise draws, no penalty
-    loss0, lg0 = m3.loss("D", batch, m3.nets)
-    assert "r1" not in lg0
-    assert torch.allclose(loss - loss0, 2.0 / 2 * 4 * lg["r1"], atol=1e-5)
+    loss, lg = m2.loss("Dreg", batch, m2.nets)
+    assert torch.allclose(loss, 2.0 / 2 * 4 * lg["r1"])
     assert lg["r1"] > 0 and torch.isfinite(loss)
+    # r1_every = 1: R1 is part of every D loss (no Dreg phase)
+    m3 = make(16, r1_gamma=2.0)
+    m4 = make(16, r1_gamma=0.0)  # same weights, same noise draws, no penalty
+    assert [p.name for p in m3.phases(TrainConfig())] == ["D", "G"]
+    loss3, lg3 = m3.loss("D", batch, m3.nets)
+    loss4, lg4 = m4.loss("D", batch, m4.nets)
+    assert "r1" not in lg4
+    assert torch.allclose(loss3 - loss4, 2.0 / 2 * lg3["r1"], atol=1e-5)
 
 
 def test_resume_continues_identically():
@@ -182,8 +197,7 @@ def test_resume_continues_identically():
     m2.noise.load_state_dict(saved["noise"])
     m2.load_extra_state(saved["extra"])
     train = TrainConfig(lr_g=1e-3, lr_d=1e-3)
-    opts2 = {p.name: m2.make_optimizer(
-        p, [q for n in p.nets for q in m2.nets[n].parameters()], train) for p in m2.phases(train)}
+    opts2 = optimizers(m2, train)
     for k, o in opts2.items():
         o.load_state_dict(saved["opts"][k])
     logs, _ = run(m2, 3, start=2, opts=opts2)
@@ -213,7 +227,7 @@ def test_trainer_resume_is_exact(tmp_path):
         train(cfg, tmp_path / "cut", callbacks=[Crash()])
     train(cfg, tmp_path / "cut", resume="auto")
     a, b = latest(tmp_path / "full"), latest(tmp_path / "cut")
-    assert a["model_extra"] == b["model_extra"] == {"d_steps_done": 4}
+    assert a["optimizer_groups"] == {"D": ["D", "Dreg"], "G": ["G"]}
     assert_states_equal(a, b)
 
 

@@ -15,7 +15,9 @@ What a variant declares:
 * ``__init__(cfg, info)``: builds ``self.nets`` (a ModuleDict: ``G``, ``D``, ...);
 * ``phases(train_cfg)``: the ordered phases of one training step, each updating some nets
   (a phase may also ``keep`` the autograd graph of other nets for a later phase of the same
-  step, and may take no data batch: ``Phase(..., batch=False)``);
+  step, and may take no data batch: ``Phase(..., batch=False)``); a phase may run only every
+  ``interval`` steps and may share a named ``optimizer`` with other phases (lazy
+  regularisation, see :class:`Phase`);
 * ``loss(phase, batch, nets)``: a scalar loss and a dict of tensors to log;
 * optional hooks: ``make_optimizer``, ``after_step`` (e.g. weight clipping), ``lr_factor``,
   ``on_step_start`` (e.g. progressive growth), ``extra_state`` / ``load_extra_state``;
@@ -46,6 +48,25 @@ class Phase:
     batch) can carry its graph to a later phase of the same step (the G phase backpropagates
     through it instead of running G again). ``batch=False``: the phase draws no batch from the
     data loader (its loss gets an empty dict).
+
+    ``interval``: the phase runs only on training steps with ``step % interval == 0`` (steps
+    count from 0, so the first step runs every phase). ``optimizer``: the name of the optimizer
+    the phase steps (default: the phase's own name). Phases naming the same optimizer share one
+    optimizer over the union of their nets' parameters, built by ``make_optimizer`` for the
+    phase whose name is the group's (else the group's first phase), so that e.g. ``D`` and a
+    lazy ``Dreg`` share Adam's moments as in stylegan2-ada.
+
+    Lazy regularisation (Karras et al. 2020, stylegan2-ada ``training_loop.py``), who does what:
+
+    * the **model** scales the regulariser's loss by the interval (``gamma / 2 * R1 *
+      interval``), so the expected penalty per step is unchanged;
+    * the **trainer** corrects the group's optimizer, once, when it is built: for a group that
+      has a phase with ``interval = k > 1`` besides its every-step phase(s), the optimizer
+      makes ``k + 1`` updates every ``k`` steps instead of ``k``, so with
+      ``mb_ratio = k / (k + 1)`` its learning rates are multiplied by ``mb_ratio`` and Adam's
+      betas become ``(beta1 ** mb_ratio, beta2 ** mb_ratio)`` (optimizers without betas get
+      only the lr correction). The phases of one group with ``interval > 1`` must share one
+      interval.
     """
 
     name: str
@@ -53,6 +74,36 @@ class Phase:
     repeats: int = 1
     keep: tuple[str, ...] = ()
     batch: bool = True
+    interval: int = 1
+    optimizer: str | None = None
+
+    def __post_init__(self) -> None:
+        if int(self.interval) < 1 or int(self.repeats) < 1:
+            raise ValueError(f"phase {self.name!r}: interval and repeats must be >= 1, got "
+                             f"{self.interval} and {self.repeats}")
+
+    @property
+    def group(self) -> str:
+        """The name of the optimizer this phase steps."""
+        return self.optimizer or self.name
+
+    def due(self, step: int) -> bool:
+        """Whether the phase runs on training step ``step`` (counted from 0)."""
+        return step % self.interval == 0
+
+
+def lazy_ratio(phases: list[Phase]) -> float:
+    """stylegan2-ada's ``mb_ratio = k / (k + 1)`` for one optimizer group's phases: 1 unless the
+    group has an every-``k``-steps phase (``k > 1``) besides a phase that runs more often."""
+    lazy = {ph.interval for ph in phases if ph.interval > 1}
+    if not lazy or min(ph.interval for ph in phases) == max(lazy):
+        return 1.0
+    if len(lazy) > 1:
+        raise ValueError(f"phases {', '.join(ph.name for ph in phases)} share optimizer "
+                         f"{phases[0].group!r} with different intervals {sorted(lazy)}; give "
+                         f"each lazy phase of one optimizer the same interval")
+    k = lazy.pop()
+    return k / (k + 1)
 
 
 class GANModel(nn.Module):

@@ -121,8 +121,9 @@ class StyleGANConfig(ModelConfig):
                             min=0.0, max=1.0)
     r1_gamma: float = opt(10.0, "R1 weight gamma: L_D += gamma/2 * E||grad D(real)||^2",
                           min=0.0)
-    r1_every: int = opt(1, "apply R1 every N discriminator steps, scaled by N (lazy "
-                           "regularization; 16 in StyleGAN2); 1 = every step", min=1)
+    r1_every: int = opt(1, "lazy R1 (StyleGAN2): a Dreg phase every N training steps, "
+                           "weighted by N and sharing D's optimizer (lr and betas corrected "
+                           "by the trainer); 1 = R1 in every D step's loss", min=1)
     mbstd_group: int = opt(4, "minibatch standard deviation group size in D", min=1)
     adam_betas: list[float] = opt([0.0, 0.99], "Adam (beta1, beta2) of G and D as in the "
                                                "paper; [] = use train.beta1/train.beta2")
@@ -173,18 +174,19 @@ class StyleGAN(GANModel):
         self.nets["D"] = Discriminator(info.channels, max_level, ch, cfg.mbstd_group)
         self.num_ws = self.nets["G"].num_ws
         self.layer_res = [4 * 2 ** (i // 2) for i in range(self.num_ws)]
-        self.d_steps_done = 0
 
     # ------------------------------------------------------------------ training
+    def phases(self, train: TrainConfig) -> list[Phase]:
+        """D (``train.d_steps`` times), then G; with lazy R1 (``r1_every`` = k > 1) a ``Dreg``
+        phase every k steps between them, stepping D's optimizer (stylegan2-ada's Dmain/Dreg)."""
+        d = [Phase("D", ("D",), train.d_steps)]
+        if self.cfg.r1_every > 1 and self.cfg.r1_gamma > 0:
+            d.append(Phase("Dreg", ("D",), interval=self.cfg.r1_every, optimizer="D"))
+        return d + [Phase("G", ("G",))]
+
     def make_optimizer(self, phase: Phase, params: list[nn.Parameter],
                        train: TrainConfig) -> torch.optim.Optimizer:
         return model_adam(self.cfg, phase, params, train)
-
-    def extra_state(self) -> dict[str, Any]:
-        return {"d_steps_done": self.d_steps_done}
-
-    def load_extra_state(self, state: dict[str, Any]) -> None:
-        self.d_steps_done = int(state.get("d_steps_done", 0))
 
     def _training_inputs(self, n: int) -> dict[str, Any]:
         """Latents, per-sample style-mixing masks and noise images from the seeded source."""
@@ -201,19 +203,23 @@ class StyleGAN(GANModel):
              nets: Mapping[str, nn.Module]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         G, D = nets["G"], nets["D"]
         n = batch["real"].shape[0]
+        if phase == "Dreg":  # lazy R1 alone, weighted by its interval (the model's side)
+            real = to_internal(batch["real"], self.size).detach().requires_grad_(True)
+            r1 = r1_penalty(D(real), real)
+            loss = self.cfg.r1_gamma / 2 * self.cfg.r1_every * r1
+            return loss, {"loss_dreg": loss.detach(), "r1": r1.detach()}
         inputs = self._training_inputs(n)
         if phase.startswith("D"):
             with torch.no_grad():
                 fake = G(**inputs)
-            due = self.cfg.r1_gamma > 0 and self.d_steps_done % self.cfg.r1_every == 0
-            self.d_steps_done += 1
-            real = to_internal(batch["real"], self.size).detach().requires_grad_(due)
+            fused = self.cfg.r1_gamma > 0 and self.cfg.r1_every == 1  # R1 in every D loss
+            real = to_internal(batch["real"], self.size).detach().requires_grad_(fused)
             d_real, d_fake = D(real), D(fake)
             loss = F.softplus(d_fake).mean() + F.softplus(-d_real).mean()
             logs = {"d_real": d_real.mean().detach(), "d_fake": d_fake.mean().detach()}
-            if due:
+            if fused:
                 r1 = r1_penalty(d_real, real)
-                loss = loss + self.cfg.r1_gamma / 2 * self.cfg.r1_every * r1
+                loss = loss + self.cfg.r1_gamma / 2 * r1
                 logs["r1"] = r1.detach()
             return loss, logs
         fake = G(**inputs, w_avg_beta=self.cfg.w_avg_beta)

@@ -34,7 +34,7 @@ from gankit.config import Config, config_from_dict, save_config
 from gankit.data import load_dataset
 from gankit.data.base import NoiseSource
 from gankit.errors import CheckpointError, TrainingError
-from gankit.models.base import GANModel, Phase, build_model
+from gankit.models.base import GANModel, Phase, build_model, lazy_ratio
 from gankit.train import distributed as D
 from gankit.train import memory
 from gankit.train.callbacks import Callback, build_callbacks
@@ -127,9 +127,11 @@ class Trainer:
         self.loader = self.dataset.loader(t.batch_size, t.seed, self.dist.rank, self.dist.world,
                                           self.device)
         self.phases: list[Phase] = self.model.phases(t)
-        self.phase_params = {ph.name: self._params(ph) for ph in self.phases}
-        self.optimizers = {ph.name: self.model.make_optimizer(ph, self.phase_params[ph.name], t)
-                           for ph in self.phases}
+        self.phase_params = {ph.name: self._params(ph.nets) for ph in self.phases}
+        self.groups: dict[str, list[Phase]] = {}  # optimizer name -> the phases that step it
+        for ph in self.phases:
+            self.groups.setdefault(ph.group, []).append(ph)
+        self.optimizers = {g: self._make_optimizer(g, phs) for g, phs in self.groups.items()}
         self.base_lrs = {k: [g["lr"] for g in o.param_groups] for k, o in self.optimizers.items()}
         gen_nets = {n: self.model.nets[n] for n in self.model.generator_nets}
         self.ema = EMA(gen_nets, t.ema_decay, t.ema_start) if t.ema_decay > 0 else None
@@ -172,10 +174,24 @@ class Trainer:
             self.resume_state = None  # free the memory
 
     # ------------------------------------------------------------------ setup helpers
-    def _params(self, phase: Phase) -> list[torch.nn.Parameter]:
+    def _make_optimizer(self, group: str, phases: list[Phase]) -> torch.optim.Optimizer:
+        """One optimizer over the union of the group's nets, with stylegan2-ada's lazy
+        regularisation correction when a phase of the group runs every k > 1 steps."""
+        owner = next((ph for ph in phases if ph.name == group), phases[0])
+        nets = tuple(n for ph in phases for n in ph.nets)
+        opt = self.model.make_optimizer(owner, self._params(nets), self.cfg.train)
+        ratio = lazy_ratio(phases)
+        if ratio != 1.0:  # k + 1 updates every k steps: smaller steps, shorter memory
+            for g in opt.param_groups:
+                g["lr"] *= ratio
+                if "betas" in g:
+                    g["betas"] = tuple(b ** ratio for b in g["betas"])
+        return opt
+
+    def _params(self, nets: tuple[str, ...]) -> list[torch.nn.Parameter]:
         seen: set[int] = set()
         params = []
-        for name in phase.nets:
+        for name in nets:
             for p in self.model.nets[name].parameters():
                 if id(p) not in seen:
                     seen.add(id(p))
@@ -343,6 +359,8 @@ class Trainer:
             for group, base in zip(opt.param_groups, self.base_lrs[name]):
                 group["lr"] = base * factor
         for index, phase in enumerate(self.phases):
+            if not phase.due(self.step):
+                continue
             for name, net in self.model.nets.items():
                 net.requires_grad_(name in phase.nets or name in phase.keep)
             for _ in range(phase.repeats):
@@ -357,7 +375,7 @@ class Trainer:
         if self.channels_last:
             batch = {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v
                      for k, v in batch.items()}
-        opt = self.optimizers[phase.name]
+        opt = self.optimizers[phase.group]
         params = self.phase_params[phase.name]
         with autocast(self.device, self.amp_dtype):
             loss, logs = self.model.loss(phase.name, batch, self.nets)
@@ -512,6 +530,7 @@ class Trainer:
             "nets": {k: v.state_dict() for k, v in self.model.nets.items()},
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "optimizer_groups": {k: [ph.name for ph in v] for k, v in self.groups.items()},
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "loader": self.loader.state_dict(),
             "noise": self.model.noise.state_dict(),
@@ -531,9 +550,21 @@ class Trainer:
             else:
                 self.ema = EMA({n: self.model.nets[n] for n in self.model.generator_nets},
                                self.cfg.train.ema_decay, self.cfg.train.ema_start)
+        saved = state.get("optimizers", {})
+        # checkpoints from before optimizer groups hold one optimizer per phase, by phase name
+        layout = state.get("optimizer_groups") or {k: [k] for k in saved}
         for k, o in self.optimizers.items():
-            if k in state.get("optimizers", {}):
-                o.load_state_dict(state["optimizers"][k])
+            if k not in saved:
+                continue
+            phases = [ph.name for ph in self.groups[k]]
+            if layout.get(k) != phases:
+                raise CheckpointError(
+                    f"{self.resume_path or self.last_checkpoint}: its optimizer {k!r} stepped "
+                    f"phase(s) {', '.join(layout.get(k) or [])} but this version of "
+                    f"{self.cfg.model.name!r} steps it in {', '.join(phases)}, so its state "
+                    f"does not carry over; resume with the gankit version that wrote the "
+                    f"checkpoint, or start a new run")
+            o.load_state_dict(saved[k])
         self.base_lrs = {k: [g.get("initial_lr", self.base_lrs[k][i]) for i, g in
                              enumerate(o.param_groups)] for k, o in self.optimizers.items()}
         if self.scaler is not None and state.get("scaler"):

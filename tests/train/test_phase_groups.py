@@ -1,0 +1,122 @@
+"""Phase intervals and shared optimizer groups (lazy regularisation as in stylegan2-ada)."""
+import pytest
+import torch
+
+from gankit.config import config_from_dict
+from gankit.errors import CheckpointError
+from gankit.models.base import Phase, lazy_ratio
+from gankit.models.gan import GAN
+from gankit.train import trainer as trainer_mod
+from gankit.train.checkpoint import load_checkpoint
+from gankit.train.trainer import Trainer
+
+
+class LazyGAN(GAN):
+    """A GAN with stylegan2-ada's four phases; every loss call is recorded."""
+
+    def phases(self, train):
+        return [Phase("D", ("D",)), Phase("Dreg", ("D",), interval=4, optimizer="D"),
+                Phase("G", ("G",)), Phase("Greg", ("G",), interval=4, optimizer="G")]
+
+    def loss(self, phase, batch, nets):
+        self.calls.append((self._step, phase))
+        real = batch["real"]
+        z = self.noise.randn(real.shape[0], self.latent_dim)
+        if phase.startswith("D"):
+            out = nets["D"](real if phase == "Dreg" else nets["G"](z).detach())
+        else:
+            out = -nets["D"](nets["G"](z))
+        loss = out.mean() * (4 if phase.endswith("reg") else 1)  # the model scales by k
+        return loss, {f"loss_{phase.lower()}": loss.detach()}
+
+
+def _config(steps=6, **train):
+    return config_from_dict({
+        "model": {"name": "gan", "z_dim": 2, "g_hidden": [8], "d_hidden": [8], "d_dropout": 0},
+        "data": {"dataset": "ring8"},
+        "train": {"steps": steps, "batch_size": 8, "log_every": 1, "sample_every": 0,
+                  "checkpoint_every": 0, "progress": False, "threads": 1, "lr_d": 2e-3,
+                  "lr_g": 1e-3, "beta1": 0.5, "beta2": 0.99, **train}})
+
+
+@pytest.fixture
+def lazy(monkeypatch):
+    def build(cfg, info):
+        model = LazyGAN(cfg, info)
+        model.calls = []
+        return model
+
+    monkeypatch.setattr(trainer_mod, "build_model", build)
+
+
+def test_lazy_phases_run_at_their_interval_with_two_corrected_optimizers(lazy, tmp_path):
+    trainer = Trainer(_config(steps=6), tmp_path / "run", default_callbacks=False)
+    assert set(trainer.optimizers) == {"D", "G"}  # four phases, two optimizers
+    ratio = 4 / 5
+    d, g = trainer.optimizers["D"].param_groups[0], trainer.optimizers["G"].param_groups[0]
+    assert d["lr"] == pytest.approx(2e-3 * ratio) and g["lr"] == pytest.approx(1e-3 * ratio)
+    assert d["betas"] == pytest.approx((0.5 ** ratio, 0.99 ** ratio))
+    assert g["betas"] == pytest.approx((0.5 ** ratio, 0.99 ** ratio))
+    # the shared optimizer holds D's parameters once, not once per phase
+    n_d = sum(1 for _ in trainer.model.nets["D"].parameters())
+    assert sum(len(pg["params"]) for pg in trainer.optimizers["D"].param_groups) == n_d
+    trainer.run()
+    ran = trainer.model.calls
+    assert [p for s, p in ran if s == 0] == ["D", "Dreg", "G", "Greg"]
+    assert [p for s, p in ran if s in (1, 2, 3, 5)] == ["D", "G"] * 4
+    assert [p for s, p in ran if s == 4] == ["D", "Dreg", "G", "Greg"]
+    # Adam's step count: one update per phase run (6 main + 2 lazy)
+    state = load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")
+    assert state["optimizer_groups"] == {"D": ["D", "Dreg"], "G": ["G", "Greg"]}
+    steps = {int(v["step"]) for v in state["optimizers"]["D"]["state"].values()}
+    assert steps == {8}
+    # uniform loss names for every phase that ran in the logged window
+    stats = (tmp_path / "run" / "stats.jsonl").read_text().splitlines()
+    assert '"loss_dreg"' in stats[0] and '"loss_dreg"' not in stats[1]
+
+
+def test_lazy_run_resumes_exactly(lazy, tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from states import assert_states_equal, latest
+
+    Trainer(_config(steps=6), tmp_path / "full", default_callbacks=False).run()
+    Trainer(_config(steps=3), tmp_path / "half", default_callbacks=False).run()
+    Trainer(_config(steps=6), tmp_path / "half", resume="auto", default_callbacks=False).run()
+    assert_states_equal(latest(tmp_path / "full"), latest(tmp_path / "half"))
+
+
+def test_checkpoint_with_per_phase_optimizers_is_refused_clearly(lazy, tmp_path):
+    Trainer(_config(steps=2), tmp_path / "run", default_callbacks=False).run()
+    path = tmp_path / "run" / "checkpoints" / "latest.pt"
+    state = load_checkpoint(path)
+    del state["optimizer_groups"]  # as written before optimizer groups existed
+    torch.save(state, tmp_path / "old.pt")
+    with pytest.raises(CheckpointError, match="optimizer 'D' stepped phase"):
+        Trainer(_config(steps=4), tmp_path / "again", resume=tmp_path / "old.pt",
+                default_callbacks=False)
+
+
+def test_old_checkpoint_with_one_optimizer_per_phase_still_loads(tmp_path):
+    Trainer(_config(steps=2), tmp_path / "run", default_callbacks=False).run()
+    state = load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")
+    assert state["optimizer_groups"] == {"D": ["D"], "G": ["G"]}
+    del state["optimizer_groups"]
+    torch.save(state, tmp_path / "old.pt")
+    t = Trainer(_config(steps=3), tmp_path / "again", resume=tmp_path / "old.pt",
+                default_callbacks=False)
+    assert t.step == 2
+    assert t.optimizers["D"].state_dict()["state"][0]["step"] == 2
+
+
+def test_lazy_ratio():
+    D, Dreg = Phase("D", ("D",)), Phase("Dreg", ("D",), interval=16, optimizer="D")
+    assert lazy_ratio([D]) == 1.0
+    assert lazy_ratio([D, Dreg]) == pytest.approx(16 / 17)
+    assert lazy_ratio([Dreg]) == 1.0  # alone, it is its own optimizer's every step
+    with pytest.raises(ValueError, match="different intervals"):
+        lazy_ratio([D, Dreg, Phase("Dx", ("D",), interval=4, optimizer="D")])
+    with pytest.raises(ValueError, match="interval"):
+        Phase("D", ("D",), interval=0)
