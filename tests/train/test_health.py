@@ -13,7 +13,8 @@ from gankit.train.trainer import train
 
 def fake_trainer(tmp_path, **train_kw):
     t = TrainConfig(**train_kw)
-    return SimpleNamespace(out=tmp_path, step=0, cfg=SimpleNamespace(train=t),
+    model = SimpleNamespace(name="dcgan", loss="bce")  # declares d_real/d_fake probabilities
+    return SimpleNamespace(out=tmp_path, step=0, cfg=SimpleNamespace(train=t, model=model),
                            _write_stats=lambda r: None)
 
 
@@ -54,10 +55,11 @@ def test_d_collapsed_and_fooled(tmp_path):
     mon = HealthMonitor(tr.cfg)
     recs = feed(mon, tr, [{"d_real": 0.6, "d_fake": 0.97, "grad_norm/D": 1.0}] * 3)
     assert kinds(recs) == ["d_collapsed"] and "fools" in recs[-1]["warnings"][0]["message"]
-    # a D with healthy gradients near 0.5 is fine; values outside [0, 1] are not probabilities
+    # a D with healthy gradients near 0.5 is fine; a model that declares logits is not judged
     mon = HealthMonitor(tr.cfg)
     assert kinds(feed(mon, tr, [{"d_real": 0.5, "d_fake": 0.5, "grad_norm/D": 0.5}] * 5)) == []
-    mon = HealthMonitor(tr.cfg)
+    mon = HealthMonitor(SimpleNamespace(train=tr.cfg.train, model={"name": "stylegan"}))
+    assert mon.d_output == "logit"
     assert kinds(feed(mon, tr, [{"d_real": 3.0, "d_fake": 0.0}] * 5)) == []
 
 
@@ -171,7 +173,8 @@ def test_mode_collapse_from_sample_grids(tmp_path, caplog):
 def test_d_wins_from_bce_generator_loss(tmp_path):
     # an unstable D that rejects most fakes with certainty but accepts a few: the mean of
     # D(G(z)) stays at 0.4, the non-saturating G loss -E log D(G(z)) shows the rejection
-    cfg = SimpleNamespace(train=TrainConfig(health_window=3), model=SimpleNamespace(loss="bce"))
+    cfg = SimpleNamespace(train=TrainConfig(health_window=3),
+                          model=SimpleNamespace(name="dcgan", loss="bce"))
     tr = fake_trainer(tmp_path)
     recs = feed(HealthMonitor(cfg), tr, [{"d_real": 0.87, "d_fake": 0.4, "loss_g": 9.0}] * 3)
     assert kinds(recs) == ["d_wins"] and "geometric mean 0.00012" in \
@@ -247,11 +250,12 @@ def test_nonfinite_rollback_in_console_stats_and_report(tmp_path, caplog):
     assert page.count("<td class=kind>nonfinite</td>") == 1 and "rolled back" in page
 
 
-def test_d_checks_only_for_probability_losses(tmp_path):
+def test_d_checks_only_for_models_that_declare_probabilities(tmp_path):
     bad = [{"d_real": 0.99, "d_fake": 0.01}] * 5
     tr = fake_trainer(tmp_path)
     for loss, expect in (("bce", ["d_wins"]), ("lsgan", ["d_wins"]), ("hinge", []),
                          ("wasserstein", []), (None, [])):
-        model = SimpleNamespace(loss=loss) if loss else SimpleNamespace(name="stylegan")
+        model = (SimpleNamespace(name="dcgan", loss=loss) if loss
+                 else SimpleNamespace(name="progan"))  # logs no D outputs
         cfg = SimpleNamespace(train=TrainConfig(), model=model)
         assert kinds(feed(HealthMonitor(cfg), tr, bad)) == expect, loss

@@ -12,6 +12,9 @@ from gankit.registry import LOSSES
 class AdversarialLoss:
     """Base: subclasses implement ``d_loss`` and ``g_loss`` on raw logits (never sigmoids)."""
 
+    #: what ``prob`` gives, for the models' ``d_output`` declaration (models/base.D_OUTPUTS)
+    output = "prob"
+
     #: how to turn a logit into "probability real" for logging D(x) and D(G(z))
     def prob(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(logits.float())

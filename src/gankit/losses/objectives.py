@@ -27,6 +27,8 @@ from gankit.registry import LOSSES
 class _ScoreLoss(AdversarialLoss):
     """A loss whose D outputs an unbounded score: log the score itself, not a sigmoid."""
 
+    output = "score"
+
     def prob(self, logits: torch.Tensor) -> torch.Tensor:
         return logits.float()
 
@@ -45,6 +47,9 @@ class LSGANLoss(_ScoreLoss):
     """
 
     a, b, c = 0.0, 1.0, 1.0
+    # with the 0-1 coding the optimal D is p_data / (p_data + p_g), the bce optimum: the raw
+    # score reads as a probability (values slightly outside [0, 1] happen)
+    output = "prob"
 
     def d_loss(self, real_logits, fake_logits):
         real = 0.5 * (real_logits.float() - self.b).square().mean()

@@ -94,6 +94,12 @@ class AdversarialGAN(GANModel):
     and a fake of the same class).
     """
 
+    @classmethod
+    def d_output_of(cls, cfg):
+        from gankit.models.base import cfg_value
+
+        return LOSSES.get(cfg_value(cfg, "loss", "bce")).output
+
     def __init__(self, cfg: AdversarialConfig, info):
         super().__init__(cfg, info)
         self.adv = LOSSES.get(cfg.loss)(cfg)
@@ -151,8 +157,7 @@ class AdversarialGAN(GANModel):
             self._stash = None  # the graph is used once
             _, D = self._nets(nets, y)
             fake_logits = D(self._aug(fake))
-            loss = self.adv.g_loss(fake_logits)
-            return loss, {"loss_g": loss.detach()}
+            return self.adv.g_loss(fake_logits), {}  # the trainer logs it as loss_g
         if "real" not in batch:
             raise RuntimeError(f"phase {phase!r} has no batch and no fakes kept by a D phase of "
                                f"this step (reuse_fakes needs the D phase to run first)")
@@ -176,8 +181,8 @@ class AdversarialGAN(GANModel):
             real_logits = D(real_in)
             fake_logits = D(fake_in)
             loss = self.adv.d_loss(real_logits, fake_logits)
-            logs = {"loss_d": loss.detach(),
-                    "d_real": self.adv.prob(real_logits.detach()).mean(),
+            # the trainer logs the phase's total (penalties included) as loss_d
+            logs = {"d_real": self.adv.prob(real_logits.detach()).mean(),
                     "d_fake": self.adv.prob(fake_logits.detach()).mean()}
             if cfg.penalty == "gp":
                 from gankit.losses.penalties import gradient_penalty
@@ -198,8 +203,7 @@ class AdversarialGAN(GANModel):
                 logs["augment_p"] = torch.tensor(self.augment.p)
             return loss, logs
         fake_logits = D(self._aug(G(z)))
-        loss = self.adv.g_loss(fake_logits)
-        return loss, {"loss_g": loss.detach()}
+        return self.adv.g_loss(fake_logits), {}
 
     def make_optimizer(self, phase, params, train):
         if self.cfg.clip > 0:

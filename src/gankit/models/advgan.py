@@ -53,6 +53,13 @@ log = logging.getLogger(__name__)
 class AdvGAN(GANModel):
     """AdvGAN (Xiao et al. 2018): perturbations that fool a frozen classifier, |delta| <= eps."""
 
+    @classmethod
+    def d_output_of(cls, cfg):  # D's logged outputs are those of its GAN loss (models/base)
+        from gankit.models.base import cfg_value
+        from gankit.registry import LOSSES
+
+        return LOSSES.get(cfg_value(cfg, "gan_loss", "lsgan")).output
+
     @dataclass
     class Config(ModelConfig):
         name: str = opt("advgan", "registered model name")

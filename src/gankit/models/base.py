@@ -21,6 +21,11 @@ What a variant declares:
 * ``loss(phase, batch, nets)``: a scalar loss and a dict of tensors to log;
 * optional hooks: ``make_optimizer``, ``after_step`` (e.g. weight clipping), ``lr_factor``,
   ``on_step_start`` (e.g. progressive growth), ``extra_state`` / ``load_extra_state``;
+* ``d_output``: what its D phase logs as ``d_real`` / ``d_fake`` (batch means): ``"prob"``
+  (probability that the input is real), ``"logit"`` (D's raw log-odds), ``"score"`` (an
+  unbounded critic score) or None (no D outputs logged); ``d_output_of(model_cfg)`` when it
+  depends on the config (the adversarial models' ``model.loss``). The health monitor and the
+  report read it instead of guessing;
 * ``capabilities``: what the sampling tools may ask of it (``sample``, ``conditional``,
   ``translate``, ``truncate``, ``mix``), read by the CLI and the studio;
 * ``contract_overrides``: config values that make a tiny model for the contract test.
@@ -116,6 +121,15 @@ class GANModel(nn.Module):
     # True when a loss takes gradients of gradients (gradient penalty, R1): torch.compile
     # cannot trace a double backward, so the trainer leaves such models uncompiled.
     double_backward: ClassVar[bool] = False
+    # what ``d_real`` / ``d_fake`` in the logs are: "prob", "logit", "score" or None (see
+    # D_OUTPUTS); observers call ``d_output_of(cfg)``, never guess from names or value ranges
+    d_output: ClassVar[str | None] = None
+
+    @classmethod
+    def d_output_of(cls, cfg: Any) -> str | None:
+        """What this model logs as ``d_real`` / ``d_fake`` with model config ``cfg`` (the
+        dataclass or its dict, as in a run's config.yaml)."""
+        return cls.d_output
 
     def __init__(self, cfg: ModelConfig, info: DataInfo):
         super().__init__()
@@ -215,6 +229,35 @@ class GANModel(nn.Module):
             out.append(self.generate(z[i:i + chunk].to(device), lab,
                                      G=gens.get("G")).float().cpu())
         return torch.cat(out)
+
+
+D_OUTPUTS = {
+    "prob": "probability that the input is real, in [0, 1] (bce: sigmoid of the logit; lsgan: "
+            "its 0-1 coded score, whose optimum is the same p_data / (p_data + p_g))",
+    "logit": "D's raw log-odds (non-saturating logistic loss)",
+    "score": "an unbounded critic score (wasserstein, hinge): only differences mean something",
+}
+
+
+def cfg_value(cfg: Any, key: str, default: Any = None) -> Any:
+    """``cfg.key`` of a config dataclass, or ``cfg[key]`` of its dict form."""
+    if isinstance(cfg, Mapping):
+        return cfg.get(key, default)
+    return getattr(cfg, key, default)
+
+
+def declared_d_output(model_cfg: Any) -> str | None:
+    """The registered model's declaration of its logged D outputs for ``model_cfg`` (None for
+    an unknown model or one that logs none)."""
+    from gankit.errors import GankitError
+    from gankit.registry import MODELS
+
+    name = cfg_value(model_cfg, "name")
+    try:
+        cls = MODELS.get(name) if name else None
+    except GankitError:
+        return None
+    return cls.d_output_of(model_cfg) if cls is not None else None
 
 
 def anneal_last(step: int, total_steps: int, fraction: float) -> float:

@@ -173,7 +173,6 @@ class CycleGAN(GANModel):
             idt_b = (g_ab(real_b).float() - real_b.float()).abs().mean()
             total = total + cfg.lambda_identity * cfg.lambda_cycle * (idt_a + idt_b)
             logs.update(idt_a=idt_a.detach(), idt_b=idt_b.detach())
-        logs["g_total"] = total.detach()
         # the D phase of this step reuses these fakes (no second generator forward)
         self._fakes = (real_a, fake_a.detach(), fake_b.detach())
         return total, logs
@@ -198,8 +197,8 @@ class CycleGAN(GANModel):
             losses[name] = 0.5 * (adversarial(d(real), True, cfg.gan_loss)
                                   + adversarial(d(fake), False, cfg.gan_loss))
         total = losses["d_a"] + losses["d_b"]
-        return total, {"d_a": losses["d_a"].detach(), "d_b": losses["d_b"].detach(),
-                       "d_total": total.detach()}
+        # the trainer logs the total as loss_d
+        return total, {"loss_d_a": losses["d_a"].detach(), "loss_d_b": losses["d_b"].detach()}
 
     def extra_state(self) -> dict[str, Any]:
         return {"pool_A": self.pool_A.state_dict(), "pool_B": self.pool_B.state_dict()}

@@ -148,8 +148,7 @@ class Pix2Pix(GANModel):
                 adv = adversarial(nets["D"](torch.cat([real_a, fake_b], 1)), True, cfg.gan_loss)
                 total = total + cfg.adv_weight * adv
                 logs["g_adv"] = adv.detach()
-            logs["g_total"] = total.detach()
-            return total, logs
+            return total, logs  # the trainer logs the total as loss_g
         if phase == "D":
             if self._cache is not None:
                 fake_a, fake_b = self._cache
@@ -160,8 +159,9 @@ class Pix2Pix(GANModel):
             d_real = adversarial(nets["D"](torch.cat([real_a, real_b], 1)), True, cfg.gan_loss)
             d_fake = adversarial(nets["D"](torch.cat([fake_a, fake_b], 1)), False, cfg.gan_loss)
             total = 0.5 * (d_real + d_fake)
-            return total, {"d_real": d_real.detach(), "d_fake": d_fake.detach(),
-                           "d_total": total.detach()}
+            # the two halves of D's loss (D's outputs themselves are not logged: d_output
+            # None); the trainer logs the total as loss_d
+            return total, {"loss_d_real": d_real.detach(), "loss_d_fake": d_fake.detach()}
         raise ValueError(f"pix2pix has phases G and D, not {phase!r}")
 
     # ------------------------------------------------------------------ using it

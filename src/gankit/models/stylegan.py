@@ -160,6 +160,7 @@ class StyleGAN(GANModel):
     Config = StyleGANConfig
     capabilities = frozenset({"sample", "truncate", "mix"})
     double_backward = True
+    d_output = "logit"
     contract_overrides = {"z_dim": 8, "w_dim": 8, "mapping_layers": 2, "fmap_base": 64,
                           "fmap_max": 8}
 
@@ -207,7 +208,7 @@ class StyleGAN(GANModel):
             real = to_internal(batch["real"], self.size).detach().requires_grad_(True)
             r1 = r1_penalty(D(real), real)
             loss = self.cfg.r1_gamma / 2 * self.cfg.r1_every * r1
-            return loss, {"loss_dreg": loss.detach(), "r1": r1.detach()}
+            return loss, {"r1": r1.detach()}
         inputs = self._training_inputs(n)
         if phase.startswith("D"):
             with torch.no_grad():

@@ -41,11 +41,12 @@ once every ``health_cooldown`` log records while it stays true: no spam. The div
 writes its own ``stats.jsonl`` line at each sample step (``health/diversity``,
 ``health/duplicates`` and any ``mode_collapse`` warning).
 
-The D-output checks (d_wins, d_collapsed) run only for models with ``model.loss`` ``bce`` or
-``lsgan`` (``gan``, ``dcgan``, ``cgan``, ...), whose ``d_real``/``d_fake`` are probabilities
-(lsgan: scores with targets 1 and 0), and only while the values lie in [0, 1]. Other models log
-raw scores (hinge, wasserstein), logits or loss terms under these names; for them the
-diversity, non-finite and oscillation checks still run.
+The D-output checks (d_wins, d_collapsed) run only for models that declare their logged
+``d_real``/``d_fake`` to be probabilities (``d_output_of(cfg) == "prob"``, see
+:mod:`gankit.models.base`: ``gan``, ``dcgan``, ``cgan``, ... with the ``bce`` or ``lsgan``
+loss). Other models log logits (stylegan), critic scores (hinge, wasserstein) or no D outputs;
+for them the diversity, non-finite and oscillation checks (on ``loss_d`` and ``loss_g``, which
+the trainer logs for every model with D and G phases) still run.
 """
 from __future__ import annotations
 
@@ -78,9 +79,6 @@ HINTS = {
                    "overshoot each other. Lower both learning rates, lower train.beta1 "
                    "(e.g. 0.0-0.5), or enable an EMA of G (train.ema_decay=0.999)",
 }
-
-
-PROB_LOSSES = ("bce", "lsgan")
 
 
 def _mean(xs) -> float:
@@ -151,15 +149,16 @@ class HealthMonitor(Callback):
     """Watches a run for failure modes and warns with the step and a plain-language hint."""
 
     def __init__(self, cfg: Any):
+        from gankit.models.base import declared_d_output
+
         t = cfg.train if hasattr(cfg, "train") else cfg
         self.t = t
         model = getattr(cfg, "model", None)
-        loss = getattr(model, "loss", None)
+        # the model's own declaration of what d_real / d_fake are (models/base.py)
+        self.d_output = declared_d_output(model) if model is not None else None
+        self.probs = self.d_output == "prob"
         # exp(-loss_g) is the geometric mean of D(G(z)) only for the non-saturating bce loss
-        self.bce = loss == "bce"
-        # d_real / d_fake are probabilities (or, for lsgan, scores with targets 1 and 0) only
-        # for these losses; other models log raw scores, logits or loss terms under the names
-        self.probs = model is None or loss in PROB_LOSSES
+        self.bce = self.probs and getattr(model, "loss", None) == "bce"
         self.hints = dict(HINTS)
         if float(getattr(model, "label_smoothing", 1.0) or 1.0) < 1.0:  # already smoothed
             self.hints["d_wins"] = HINTS["d_wins_smoothed"]
@@ -265,8 +264,8 @@ class HealthMonitor(Callback):
         real, fake = self._series("d_real"), self._series("d_fake")
         if len(real) < self.window or len(fake) < self.window:
             return []
-        if not self.probs or not all(0.0 <= v <= 1.0 for v in real + fake):
-            return []  # not probabilities (scores, logits or losses logged under these names)
+        if not self.probs:
+            return []  # logits or critic scores: these thresholds do not apply
         mr, mf = _mean(real), _mean(fake)
         g_norm = self._series("grad_norm/G", 2 * self.window)
         first = self._series("grad_norm/G", 2 * self.window)[:1]

@@ -365,16 +365,19 @@ def build_report(data: RunData, max_grids: int = 24) -> str:
                            robust=True))
     d_keys = [k for k in ("d_real", "d_fake") if any(k in r for r in records)]
     if d_keys:
-        from gankit.train.health import PROB_LOSSES
+        from gankit.models.base import declared_d_output
 
-        probs = model_cfg.get("loss") in PROB_LOSSES and all(
-            0 <= r[k] <= 1 for r in records for k in d_keys if k in r)
-        named = ({("D(x)" if k == "d_real" else "D(G(z))"): v
-                  for k, v in _series(records, d_keys).items()} if probs
-                 else _series(records, d_keys))
-        parts.append(svg_chart(named, "discriminator outputs" if probs
-                               else "d_real / d_fake (as the model logs them)",
-                               markers=markers, y_range=(0.0, 1.0) if probs else None))
+        kind = declared_d_output(model_cfg)  # the model says what they are (models/base.py)
+        probs = kind == "prob"
+        named = {("D(x)" if k == "d_real" else "D(G(z))"): v
+                 for k, v in _series(records, d_keys).items()}
+        inside = all(0 <= r[k] <= 1 for r in records for k in d_keys if k in r)
+        title = {"prob": "discriminator outputs",
+                 "logit": "discriminator outputs (logits)",
+                 "score": "discriminator outputs (critic scores)"}.get(
+                     kind, "d_real / d_fake (as the model logs them)")
+        parts.append(svg_chart(named, title, markers=markers,
+                               y_range=(0.0, 1.0) if probs and inside else None))
     g_keys = [k for k in _numeric_keys(records, set()) if k.startswith("grad_norm")]
     if g_keys:
         gs = _series(records, g_keys)

@@ -379,6 +379,8 @@ class Trainer:
         params = self.phase_params[phase.name]
         with autocast(self.device, self.amp_dtype):
             loss, logs = self.model.loss(phase.name, batch, self.nets)
+        # every phase's loss under one name, the scalar it minimised (penalties included)
+        logs = {**logs, f"loss_{phase.name.lower()}": loss}
         opt.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
