@@ -218,9 +218,12 @@ class AdvGAN(GANModel):
         raise ValueError(f"advgan has phases D and G, not {phase!r}")
 
     # ------------------------------------------------------------------ using it
-    def generate(self, z, labels=None, G=None, **options):
+    def make_latents(self, seeds):
         raise GankitError("advgan perturbs images and has no latent space to sample; use "
                           "`gankit attack RUN INPUT --out DIR`")
+
+    def generate(self, z, labels=None, G=None, **options):
+        self.make_latents([])
 
     @torch.no_grad()
     def preview(self, z, labels, batch, gens, chunk: int = 64) -> torch.Tensor:
