@@ -15,7 +15,7 @@ def fake_trainer(tmp_path, **train_kw):
     t = TrainConfig(**train_kw)
     model = SimpleNamespace(name="dcgan", loss="bce")  # declares d_real/d_fake probabilities
     return SimpleNamespace(out=tmp_path, step=0, cfg=SimpleNamespace(train=t, model=model),
-                           _write_stats=lambda r: None)
+                           write_stats=lambda r: None)
 
 
 def feed(mon, trainer, records):
@@ -79,8 +79,7 @@ def test_nonfinite_event_is_surfaced(tmp_path, caplog):
     tr = fake_trainer(tmp_path, nan_policy="rollback")
     mon = HealthMonitor(tr.cfg)
     mon.on_start(tr)
-    (tmp_path / "stats.jsonl").write_text(json.dumps(
-        {"step": 7, "event": "nonfinite", "phase": "D", "what": "non-finite loss"}) + "\n")
+    mon.on_event(tr, {"step": 7, "event": "nonfinite", "phase": "D", "what": "non-finite loss"})
     with caplog.at_level(logging.WARNING, logger="gankit.health"):
         recs = feed(mon, tr, [{"loss_d": 1.0}] * 2)
     assert kinds(recs) == ["nonfinite"]
@@ -143,8 +142,6 @@ def test_healthy_run_stays_quiet(tmp_path, caplog):
 
 
 def test_mode_collapse_from_sample_grids(tmp_path, caplog):
-    from gankit.utils.images import save_grid
-
     g = torch.Generator().manual_seed(0)
     reals = torch.rand(16, 1, 8, 8, generator=g) * 2 - 1
     lines = []
@@ -152,15 +149,14 @@ def test_mode_collapse_from_sample_grids(tmp_path, caplog):
                             info=SimpleNamespace(kind="image", resolution=8, channels=1))
     tr = SimpleNamespace(out=tmp_path, step=0, cfg=SimpleNamespace(train=TrainConfig()),
                          model=model, fixed_z=torch.zeros(16, 4), fixed_batch={"real": reals},
-                         _write_stats=lines.append)
+                         write_stats=lines.append)
     mon = HealthMonitor(tr.cfg)
     varied = reals[torch.randperm(16, generator=g)]
     collapsed = reals[:1].repeat(16, 1, 1, 1)
     with caplog.at_level(logging.WARNING, logger="gankit.health"):
         for step, images in ((100, varied), (200, collapsed)):
-            tr.step = step
-            save_grid(images, tmp_path / f"fakes_{step:06d}.png", nrow=4)
-            mon.on_sample(tr, tmp_path / f"fakes_{step:06d}.png")
+            tr.step, tr.last_sample = step, images  # the grid's images, from the trainer
+            mon.on_sample(tr, tmp_path / "no-such-file.png")  # the file is never read
     assert [ln["step"] for ln in lines] == [100, 200]
     assert lines[0]["health/diversity"] == pytest.approx(1.0, abs=0.01)
     assert "warnings" not in lines[0]
@@ -259,3 +255,54 @@ def test_d_checks_only_for_models_that_declare_probabilities(tmp_path):
                  else SimpleNamespace(name="progan"))  # logs no D outputs
         cfg = SimpleNamespace(train=TrainConfig(), model=model)
         assert kinds(feed(HealthMonitor(cfg), tr, bad)) == expect, loss
+
+
+def test_state_survives_a_checkpoint(tmp_path):
+    """A resumed monitor keeps its windows: it warns at the step the uninterrupted one does."""
+    tr = fake_trainer(tmp_path, health_window=3, health_cooldown=10)
+    winning = [{"d_real": 0.99, "d_fake": 0.01, "grad_norm/G": 1e-5}] * 6
+    whole = kinds(feed(HealthMonitor(tr.cfg), tr, winning))
+    first = HealthMonitor(tr.cfg)
+    feed(first, tr, winning[:2])
+    saved = torch.load(_roundtrip(first.state_dict(), tmp_path), weights_only=True)
+    resumed = HealthMonitor(tr.cfg)
+    resumed.load_state_dict(saved)
+    rest = feed(resumed, tr, winning[2:])
+    assert whole == ["d_wins"] and kinds(rest) == ["d_wins"]
+    assert rest[0].get("warnings")  # the window was already 2/3 full
+    fresh = HealthMonitor(tr.cfg)
+    assert kinds(feed(fresh, tr, winning[2:3])) == []
+
+
+def _roundtrip(state, tmp_path):
+    path = tmp_path / "state.pt"
+    torch.save(state, path)
+    return path
+
+
+def test_resumed_run_keeps_the_monitors_state(tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from states import Crash, latest
+
+    cfg = config_from_dict({
+        "model": {"name": "gan", "g_hidden": [16], "d_hidden": [16], "z_dim": 4},
+        "data": {"dataset": "synthetic:32", "resolution": 8},
+        "train": {"steps": 6, "batch_size": 8, "log_every": 1, "sample_every": 3,
+                  "checkpoint_every": 3, "progress": False, "threads": 1, "grid_size": 4,
+                  "health_window": 4, "report": False}})
+    train(cfg, tmp_path / "full")
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut", callbacks=[Crash(3)])
+    half = latest(tmp_path / "cut")["callbacks"]["HealthMonitor"]
+    assert half["n_records"] == 3 and len(half["records"]) == 3
+    train(cfg, tmp_path / "cut", resume="auto")
+    a = latest(tmp_path / "full")["callbacks"]["HealthMonitor"]
+    b = latest(tmp_path / "cut")["callbacks"]["HealthMonitor"]
+    assert a["n_records"] == b["n_records"] == 6
+    strip = lambda recs: [{k: v for k, v in r.items() if k not in ("img_per_s", "cpu_s")}
+                          for r in recs]
+    assert strip(a["records"]) == strip(b["records"])
+    assert a["best_diversity"] == b["best_diversity"] > 0

@@ -97,11 +97,13 @@ def test_writer_refreshes_when_metrics_arrive(run):
 
     trainer = SimpleNamespace(out=run, cfg=SimpleNamespace(train=TrainConfig()))
     writer = ReportWriter()
-    (run / "metrics.jsonl").write_text(json.dumps({"step": 12, "precision": 0.5}) + "\n")
-    writer.on_checkpoint(trainer, run / "checkpoints" / "latest.pt")
+    record = {"step": 12, "precision": 0.5}
+    (run / "metrics.jsonl").write_text(json.dumps(record) + "\n")
+    writer.on_event(trainer, {"event": "metrics", **record})  # as periodic evaluation sends it
     assert 'aria-label="precision"' in (run / "report.html").read_text()
     (run / "report.html").unlink()
-    writer.on_checkpoint(trainer, run / "checkpoints" / "latest.pt")  # nothing new: no rewrite
+    writer.on_checkpoint(trainer, run / "checkpoints" / "latest.pt")  # no event: no rewrite
+    writer.on_event(trainer, {"event": "nonfinite", "step": 3})
     assert not (run / "report.html").exists()
     writer.on_end(trainer)
     assert (run / "report.html").exists()

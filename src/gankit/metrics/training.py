@@ -6,8 +6,10 @@ the current generator (EMA weights when the run keeps them; seeds 0..N-1, so eva
 comparable across steps), computes the metrics against the reference (``eval.ref``, default:
 the run's own training images at the training resolution; its features are cached once, see
 :mod:`gankit.metrics.refstats`), appends one line to ``metrics.jsonl``,
-logs it, and points ``checkpoints/best.pt`` at the checkpoint with the best value of the first
-metric (lower FID/KID/KL-to-uniform, higher IS/precision).
+logs it, hands it to the other callbacks as a ``{"event": "metrics", ...}`` event (the report
+redraws), and points ``checkpoints/best.pt`` at the checkpoint with the best value of the first
+metric (lower FID/KID/KL-to-uniform, higher IS/precision). The best value so far is kept in
+checkpoints (``state_dict``).
 """
 from __future__ import annotations
 
@@ -43,6 +45,14 @@ class EvalCallback(Callback):
         self.ecfg = ecfg
         self.net = None
         self.best: float | None = None
+        self._restored = False
+
+    def state_dict(self):
+        return {"best": self.best}
+
+    def load_state_dict(self, state) -> None:
+        self.best = state.get("best")
+        self._restored = True
 
     def _options(self, trainer):
         from gankit.metrics.evaluate import EvalOptions
@@ -64,7 +74,8 @@ class EvalCallback(Callback):
         # build the feature net now: a missing weights file should stop the run before it starts
         self.net = build_feature_net(self._options(trainer))
         self.path = Path(trainer.out) / "metrics.jsonl"
-        if self.path.exists():  # resumed run: keep the best value seen so far
+        if self.path.exists() and not self._restored:  # a checkpoint from before evaluation
+            # state was kept in checkpoints: the best value so far from the file
             for line in self.path.read_text().splitlines():
                 rec = json.loads(line)
                 if "headline" in rec:
@@ -92,6 +103,7 @@ class EvalCallback(Callback):
                   "seconds": round(time.perf_counter() - t0, 1), "protocol": result["protocol"]}
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
+        trainer.emit({"event": "metrics", **record})
         improved = self._better(headline)
         if improved:
             from gankit.train.checkpoint import replace_with_link

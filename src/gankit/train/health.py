@@ -3,7 +3,10 @@
 :class:`HealthMonitor` is a trainer :class:`~gankit.train.callbacks.Callback`. It reads the
 numbers the trainer logs (``d_real`` = mean D(x), ``d_fake`` = mean D(G(z)) as probabilities,
 ``loss_d``, ``loss_g``, ``grad_norm/D``, ``grad_norm/G``) over a sliding window of log records,
-and the fixed-seed sample grids, and reports:
+the images of the fixed-seed sample grids (``trainer.last_sample``) and the trainer's events
+(``on_event``); it never re-reads the run's files. Its windows and warning history are kept in
+checkpoints (``state_dict``), so a resumed run warns as the uninterrupted one would. It
+reports:
 
 =============  =========================================================================
 kind           condition (defaults; every threshold is a ``train.health_*`` config field)
@@ -28,7 +31,7 @@ mode_collapse  at a sample step, the mean pairwise L2 distance of the fixed-seed
                share of fakes with a near-duplicate (another fake closer than 5% of the real
                batch's mean pairwise distance) exceeds ``health_duplicate_max`` (0.5).
 nonfinite      the trainer hit a NaN/Inf loss or gradient (its ``{"event": "nonfinite"}``
-               line): it rolled back or stopped.
+               event): it rolled back or stopped.
 oscillation    over the last ``2 * health_window`` records a loss swings with amplitude
                (std / (|mean| + 0.1)) above ``health_osc_amplitude`` (0.5) and its successive
                changes flip direction in at least ``health_osc_flips`` (80%) of the pairs, or
@@ -38,8 +41,8 @@ oscillation    over the last ``2 * health_window`` records a loss swings with am
 A warning is logged (``logging.warning``) and added to the log record (key ``warnings``, a
 list of ``{"kind", "step", "message", "hint"}``) when its condition becomes true, then at most
 once every ``health_cooldown`` log records while it stays true: no spam. The diversity check
-writes its own ``stats.jsonl`` line at each sample step (``health/diversity``,
-``health/duplicates`` and any ``mode_collapse`` warning).
+writes its own ``stats.jsonl`` line at each sample step (``trainer.write_stats``:
+``health/diversity``, ``health/duplicates`` and any ``mode_collapse`` warning).
 
 The D-output checks (d_wins, d_collapsed) run only for models that declare their logged
 ``d_real``/``d_fake`` to be probabilities (``d_output_of(cfg) == "prob"``, see
@@ -53,7 +56,6 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from pathlib import Path
 from typing import Any
 
 from gankit.train.callbacks import Callback
@@ -123,26 +125,9 @@ def diversity(fakes, reals) -> tuple[float, float]:
     return float(mean_f / mean_r), float(dup)
 
 
-def read_grid(path: str | Path, n: int, size: int, channels: int, padding: int = 2):
-    """Cut a sample grid PNG (as written by ``save_grid``) back into ``n`` images in [-1, 1]."""
-    import numpy as np
-    import torch
-    from PIL import Image
-
-    with Image.open(path) as im:
-        arr = np.asarray(im.convert("L" if channels == 1 else "RGB"), dtype=np.float32)
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    ncol = (arr.shape[1] - padding) // (size + padding)
-    out = []
-    for i in range(n):
-        r, c = divmod(i, max(ncol, 1))
-        y, x = padding + r * (size + padding), padding + c * (size + padding)
-        tile = arr[y:y + size, x:x + size]
-        if tile.shape[:2] != (size, size):
-            break
-        out.append(torch.from_numpy(tile.copy()).permute(2, 0, 1))
-    return torch.stack(out) / 127.5 - 1 if out else None
+def to_8bit(images):
+    """Images in [-1, 1] at the precision of a saved PNG (so fakes and reals compare alike)."""
+    return images.detach().float().cpu().clamp(-1, 1).add(1).mul(127.5).round().div(127.5).sub(1)
 
 
 class HealthMonitor(Callback):
@@ -169,15 +154,29 @@ class HealthMonitor(Callback):
         self.n_records = 0
         self.pending_numbers: dict[str, float] = {}
         self.warnings: list[dict[str, Any]] = []  # every warning of this run, in order
-        self._stats_offset = 0
+        self._events: list[dict[str, Any]] = []  # trainer events not yet reported
         self._real_ref = None
         self.best_diversity = 0.0
 
+    # ------------------------------------------------------------------ state (checkpoints)
+    def state_dict(self) -> dict[str, Any]:
+        return {"records": list(self.records), "last_warned": dict(self.last_warned),
+                "active": sorted(self.active), "n_records": self.n_records,
+                "warnings": list(self.warnings), "best_diversity": self.best_diversity}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.records.clear()
+        self.records.extend(state.get("records", []))
+        self.last_warned = dict(state.get("last_warned", {}))
+        self.active = set(state.get("active", []))
+        self.n_records = int(state.get("n_records", 0))
+        self.warnings = list(state.get("warnings", []))
+        self.best_diversity = float(state.get("best_diversity", 0.0))
+
     # ------------------------------------------------------------------ callback hooks
-    def on_start(self, trainer: Any) -> None:
-        # skip nonfinite events of an earlier part of a resumed run: they were reported then
-        stats = Path(trainer.out) / "stats.jsonl"
-        self._stats_offset = stats.stat().st_size if stats.exists() else 0
+    def on_event(self, trainer: Any, event: dict[str, Any]) -> None:
+        if event.get("event") == "nonfinite":
+            self._events.append(event)
 
     def on_log(self, trainer: Any, record: dict[str, Any]) -> None:
         self.n_records += 1
@@ -191,19 +190,19 @@ class HealthMonitor(Callback):
 
     def on_sample(self, trainer: Any, path: Any) -> None:
         # its own stats line, at the step of the grid it measured
-        found = self._check_diversity(trainer, Path(path))
+        found = self._check_diversity(trainer, getattr(trainer, "last_sample", None))
         emitted = self._emit(found, trainer.step, ("mode_collapse",))
         if self.pending_numbers or emitted:
             line: dict[str, Any] = {"step": trainer.step, **self.pending_numbers}
             if emitted:
                 line["warnings"] = emitted
             self.pending_numbers = {}
-            trainer._write_stats(line)
+            trainer.write_stats(line)
 
     def on_end(self, trainer: Any) -> None:
         left = self._emit(self._nonfinite_events(trainer), trainer.step, ())
         if left:
-            trainer._write_stats({"step": trainer.step, "warnings": left})
+            trainer.write_stats({"step": trainer.step, "warnings": left})
 
     # ------------------------------------------------------------------ checks
     def _emit(self, found: list[tuple], step: int,
@@ -231,22 +230,9 @@ class HealthMonitor(Callback):
         return out
 
     def _nonfinite_events(self, trainer: Any) -> list[tuple[str, str]]:
-        import json
-
-        stats = Path(trainer.out) / "stats.jsonl"
-        if not stats.exists():
-            return []
         found = []
-        with open(stats, "rb") as f:
-            f.seek(self._stats_offset)
-            data = f.read()
-        end = data.rfind(b"\n") + 1
-        self._stats_offset += end
-        for line in data[:end].splitlines():
-            try:
-                r = json.loads(line)
-            except ValueError:
-                continue
+        events, self._events = self._events, []
+        for r in events:
             if r.get("event") == "nonfinite":
                 what = "rolled back to the last checkpoint with halved learning rates" \
                     if trainer.cfg.train.nan_policy == "rollback" else "training stopped"
@@ -317,7 +303,7 @@ class HealthMonitor(Callback):
                 break
         return found
 
-    def _check_diversity(self, trainer: Any, path: Path) -> list[tuple[str, str]]:
+    def _check_diversity(self, trainer: Any, images: Any) -> list[tuple[str, str]]:
         t = self.t
         model = trainer.model
         caps = getattr(model, "capabilities", frozenset())
@@ -328,17 +314,11 @@ class HealthMonitor(Callback):
         real = trainer.fixed_batch.get("real")
         if real is None:
             return []
-        n = trainer.fixed_z.shape[0]
-        try:
-            fakes = read_grid(path, n, info.resolution, info.channels)
-        except (OSError, ValueError):
+        if images is None or images.dim() != 4 or images.shape[0] < 4:
             return []
-        if fakes is None or fakes.shape[0] < 4:
-            return []
+        fakes = to_8bit(images)  # as the grid shows them
         if self._real_ref is None:
-            # the reals at the same 8-bit precision as the grid's fakes
-            self._real_ref = (real.detach().float().cpu().clamp(-1, 1).add(1).mul(127.5)
-                              .round().div(127.5).sub(1))
+            self._real_ref = to_8bit(real)
         ratio, dup = diversity(fakes, self._real_ref)
         if not math.isfinite(ratio):
             return []

@@ -448,12 +448,11 @@ def write_report(run_dir: str | Path, data: RunData | None = None,
 
 
 class ReportWriter(Callback):
-    """Keeps ``report.html`` current: rewritten at sample steps, at checkpoints that added a
-    ``metrics.jsonl`` line, and at the end of a run."""
+    """Keeps ``report.html`` current: rewritten at sample steps, when periodic evaluation sends
+    a ``metrics`` event, and at the end of a run."""
 
     def __init__(self):
         self.data: RunData | None = None
-        self._metrics_size = 0
 
     def _write(self, trainer: Any) -> None:
         if self.data is None or self.data.dir != Path(trainer.out):
@@ -463,13 +462,9 @@ class ReportWriter(Callback):
     def on_sample(self, trainer: Any, path: Any) -> None:
         self._write(trainer)
 
-    def on_checkpoint(self, trainer: Any, path: Any) -> None:
-        # periodic evaluation appends to metrics.jsonl at checkpoints: show it without waiting
-        # for the next sample step
-        metrics = Path(trainer.out) / "metrics.jsonl"
-        size = metrics.stat().st_size if metrics.exists() else 0
-        if size != self._metrics_size:
-            self._metrics_size = size
+    def on_event(self, trainer: Any, event: dict[str, Any]) -> None:
+        # a new evaluation: show it without waiting for the next sample step
+        if event.get("event") == "metrics":
             self._write(trainer)
 
     def on_end(self, trainer: Any) -> None:

@@ -167,8 +167,10 @@ class Trainer:
         # a fixed real batch for previews of image-to-image models, drawn from its own loader so
         # the training order is untouched
         self.fixed_batch = next(self.dataset.loader(n, t.seed + 1, device=self.device))
+        self.last_sample: torch.Tensor | None = None  # the images of the latest sample grid
         if self.resume_state is not None:
             self._restore(self.resume_state)
+            self._load_callback_states(self.resume_state.get("callbacks") or {})
             self.last_checkpoint = self.resume_path  # a good state to roll back to
             log.info("resumed from %s at step %d", self.resume_path, self.step)
             self.resume_state = None  # free the memory
@@ -433,8 +435,9 @@ class Trainer:
         where = f"{e.what} at step {e.step} in phase {e.phase}"
         keep = self._kept()
         if self.is_main:
-            self._write_stats({"step": e.step, "event": "nonfinite", "phase": e.phase,
-                               "what": e.what})
+            event = {"step": e.step, "event": "nonfinite", "phase": e.phase, "what": e.what}
+            self.write_stats(event)
+            self.emit(event)
         if t.nan_policy == "rollback" and self.last_checkpoint and self.rollbacks < MAX_ROLLBACKS:
             rollbacks, scale = self.rollbacks + 1, self.lr_scale * 0.5
             self._restore(load_checkpoint(self.last_checkpoint, self.device))
@@ -474,13 +477,44 @@ class Trainer:
         if self.is_main:
             for cb in self.callbacks:
                 cb.on_log(self, record)
-            self._write_stats(record)
+            self.write_stats(record)
         return record
 
-    def _write_stats(self, record: dict[str, Any]) -> None:
+    def write_stats(self, record: dict[str, Any]) -> None:
+        """Append one line to the run's stats.jsonl (callbacks add their own lines with it)."""
         record = {"time": round(time.time(), 3), **record}
         with open(self.out / "stats.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
+
+    def emit(self, event: dict[str, Any]) -> None:
+        """Hand an event (``{"event": kind, "step": ..., ...}``) to every callback."""
+        if self.is_main:
+            for cb in self.callbacks:  # (duck-typed callbacks may lack the newer hooks)
+                if hasattr(cb, "on_event"):
+                    cb.on_event(self, event)
+
+    def _callback_states(self) -> dict[str, Any]:
+        states: dict[str, Any] = {}
+        for cb in self.callbacks:
+            state = cb.state_dict() if hasattr(cb, "state_dict") else None
+            if state is not None:
+                key = getattr(cb, "state_key", type(cb).__name__)
+                while key in states:  # two callbacks of one class
+                    key += "+"
+                states[key] = state
+        return states
+
+    def _load_callback_states(self, states: dict[str, Any]) -> None:
+        seen: set[str] = set()
+        for cb in self.callbacks:
+            if not hasattr(cb, "state_dict") or cb.state_dict() is None:  # as saved
+                continue
+            key = getattr(cb, "state_key", type(cb).__name__)
+            while key in seen:
+                key += "+"
+            seen.add(key)
+            if key in states:
+                cb.load_state_dict(states[key])
 
     def generator_nets(self) -> dict[str, torch.nn.Module]:
         """The generator nets used for samples and export: the EMA copies when enabled."""
@@ -511,6 +545,7 @@ class Trainer:
         path = self.out / f"fakes_{self.step:06d}.png"
         nrow = getattr(self.model, "preview_nrow", None) or max(1, int(math.sqrt(images.shape[0])))
         save_grid(images.float(), path, nrow=nrow)
+        self.last_sample = images.float()
         for cb in self.callbacks:
             cb.on_sample(self, path)
         return path
@@ -538,6 +573,7 @@ class Trainer:
             "noise": self.model.noise.state_dict(),
             "rng": D.gather_objects(rng, self.dist),  # one entry per rank
             "model_extra": self.model.extra_state(),
+            "callbacks": self._callback_states() if self.is_main else {},
             "lr_scale": self.lr_scale,
             "rollbacks": self.rollbacks,
             "stats_bytes": stats.stat().st_size if stats.exists() else 0,  # see tidy_for_resume
