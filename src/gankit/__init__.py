@@ -14,7 +14,7 @@ Importing gankit does nothing but define names: torch and everything else load o
 """
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from gankit._version import __version__
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ below serves these
     from gankit.api import evaluate, export, load, push_to_hub, sample, train

@@ -5,7 +5,8 @@ import pytest
 
 from gankit.config import config_from_dict
 from gankit.metrics.training import EvalCallback
-from gankit.train.callbacks import Callback, build_callbacks, default_callbacks
+from gankit.train.callbacks import Callback
+from gankit.train.observers import ModelCardWriter, build_callbacks, default_callbacks
 from gankit.train.health import HealthMonitor
 from gankit.train.report import ReportWriter
 from gankit.train.trainer import train
@@ -45,13 +46,13 @@ def test_given_callbacks_sit_between_the_observers_and_the_sinks():
     cfg.eval.every = 4
     mine = Recorder()
     kinds = [type(c) for c in build_callbacks(cfg, [mine])]
-    assert kinds == [HealthMonitor, EvalCallback, Recorder, ReportWriter]
+    assert kinds == [HealthMonitor, EvalCallback, Recorder, ModelCardWriter, ReportWriter]
     assert [type(c) for c in default_callbacks(cfg)] == [HealthMonitor, EvalCallback,
-                                                          ReportWriter]
+                                                          ModelCardWriter, ReportWriter]
     assert build_callbacks(cfg, [mine], defaults=False) == [mine]
     cfg.train.health = cfg.train.report = False
     cfg.eval.every = 0
-    assert build_callbacks(cfg, [mine]) == [mine]
+    assert [type(c) for c in build_callbacks(cfg, [mine])] == [Recorder, ModelCardWriter]
 
 
 @pytest.mark.parametrize("defaults", [True, False])

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from gankit.errors import DataError
+from gankit.utils.tensors import to_uint8  # noqa: F401 - also imported from here
 
 
 @dataclass
@@ -44,11 +45,6 @@ class DataInfo:
 def to_float(images: torch.Tensor) -> torch.Tensor:
     """uint8 [0, 255] -> float32 [-1, 1] (exact inverse of :func:`to_uint8` on the grid)."""
     return images.float().div_(127.5).sub_(1.0)
-
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """float [-1, 1] -> uint8 [0, 255], rounding to nearest, clamping out-of-range values."""
-    return images.detach().float().add(1.0).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8)
 
 
 def random_flip(x: torch.Tensor, gen: torch.Generator, *others: torch.Tensor):

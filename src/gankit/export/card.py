@@ -152,18 +152,18 @@ def render_card(gen, *, metrics: dict[str, Any] | None = None, grid: bool = True
     return "\n".join(out)
 
 
-def write_card(folder: str | Path, run_dir: str | Path | None = None) -> Path:
+def write_card(folder: str | Path, run_dir: str | Path | None, gen: Any) -> Path:
     """Write ``README.md`` (and ``samples.png`` for sampling models) into an export folder.
 
-    ``run_dir``: the run the export came from (for its ``metrics.jsonl``); default the
-    folder's parent when that is a run folder.
+    ``gen``: the generator loaded back from ``folder`` (``load_generator(folder, "cpu")``: the
+    card shows what a user of the folder gets); the caller loads it, so that this module does
+    not import the sampling tools that write cards. ``run_dir``: the run the export came from
+    (for its ``metrics.jsonl``); default the folder's parent when that is a run folder.
     """
-    from gankit.sampling.loading import load_generator
     from gankit.utils.images import make_grid, save_image
     from gankit.utils.io import atomic_write_text
 
     folder = Path(folder)
-    gen = load_generator(folder, "cpu")
     if run_dir is None and (folder.parent / "config.yaml").is_file():
         run_dir = folder.parent
     grid = "sample" in gen.capabilities and gen.info.kind == "image"

@@ -1,7 +1,7 @@
 """Hub-style export folders: ``generator.safetensors`` + ``config.json`` + ``README.md`` card.
 
 :func:`gankit.train.export.export_generator` writes the weights and config (the trainer calls
-it at the end of every run, the card included); :func:`rewrite_export` re-writes a run's
+it at the end of every run, and its default observers add the card); :func:`rewrite_export` re-writes a run's
 export from its newest checkpoint, e.g. after resuming. Loading: ``gankit.load(folder)`` or
 ``Generator.from_pretrained(folder)`` (:mod:`gankit.sampling.loading`).
 """
@@ -22,7 +22,8 @@ def rewrite_export(run_dir: str | Path, out: str | Path | None = None, *,
     import torch
 
     from gankit.errors import CheckpointError, GankitError
-    from gankit.sampling.loading import _load_checkpoint_state
+    from gankit.export.card import write_card
+    from gankit.sampling.loading import _load_checkpoint_state, load_generator
     from gankit.train.checkpoint import find_resumable
     from gankit.train.export import export_generator
 
@@ -37,5 +38,7 @@ def rewrite_export(run_dir: str | Path, out: str | Path | None = None, *,
     gen = _load_checkpoint_state(state, path, torch.device("cpu"))
     out = Path(out) if out else run_dir / "export"
     export_generator(gen.model, gen.gens, gen.cfg, gen.info, out, step=gen.step,
-                     ema=bool(state.get("ema")), card=card, run_dir=run_dir)
+                     ema=bool(state.get("ema")))
+    if card:
+        write_card(out, run_dir, load_generator(out, "cpu"))
     return out

@@ -46,8 +46,13 @@ class Generator:
         the ``README.md`` model card with its sample grid."""
         from gankit.train.export import export_generator
 
-        return export_generator(self.model, self.gens, self.cfg, self.info, folder,
-                                step=self.step, ema=bool(self.meta.get("ema")), card=card)
+        out = export_generator(self.model, self.gens, self.cfg, self.info, folder,
+                               step=self.step, ema=bool(self.meta.get("ema")))
+        if card:
+            from gankit.export.card import write_card
+
+            write_card(out, None, load_generator(out, "cpu"))
+        return out
 
     @property
     def info(self) -> DataInfo:

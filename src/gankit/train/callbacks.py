@@ -18,11 +18,8 @@ every checkpoint under the callback's ``state_key`` (default: its class name) an
 to ``load_state_dict`` when a run resumes (not on a rollback after a non-finite value: the
 monitor keeps what it saw).
 
-A run's callbacks are, in this order (:func:`build_callbacks`): the health monitor and periodic
-evaluation (they add to records and files), the callbacks given to ``train(...,
-callbacks=[...])``, then the sinks that only read: experiment trackers (``train.loggers``,
-:mod:`gankit.train.trackers`) and the report. ``train(..., default_callbacks=False)`` runs only
-the given ones.
+Which callbacks a run gets, in which order, is :mod:`gankit.train.observers`
+(``build_callbacks``).
 """
 from __future__ import annotations
 
@@ -61,37 +58,3 @@ class Callback:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
-
-
-def default_callbacks(cfg: Any) -> list[Callback]:
-    """The callbacks every run gets, as the config chooses them."""
-    return build_callbacks(cfg, [])
-
-
-def build_callbacks(cfg: Any, extra: list[Callback] | None = None,
-                    defaults: bool = True) -> list[Callback]:
-    """The default callbacks with ``extra`` (the user's) added after the observers that write
-    (health, evaluation) and before the sinks (trackers, report), so that these see what the
-    others added; ``defaults=False``: ``extra`` alone."""
-    extra = list(extra or [])
-    if not defaults:
-        return extra
-    out: list[Callback] = []
-    if cfg.train.health:
-        from gankit.train.health import HealthMonitor
-
-        out.append(HealthMonitor(cfg))
-    if getattr(getattr(cfg, "eval", None), "every", 0):
-        from gankit.metrics.training import EvalCallback
-
-        out.append(EvalCallback(cfg.eval))
-    out += extra
-    if getattr(cfg.train, "loggers", None):
-        from gankit.train.trackers import make_trackers
-
-        out += make_trackers(cfg)
-    if cfg.train.report:  # last, so that it sees what the other callbacks added
-        from gankit.train.report import ReportWriter
-
-        out.append(ReportWriter())
-    return out

@@ -1,4 +1,8 @@
-"""Exported generators: ``generator.safetensors`` + ``config.json`` (+ a ``README.md`` card).
+"""Exported generators: ``generator.safetensors`` + ``config.json``.
+
+The ``README.md`` model card is written by the callers that own an export (the run's default
+observers at the end of training, ``rewrite_export``, ``Generator.save_pretrained``) with
+:func:`gankit.export.card.write_card`, which lives above ``train/``.
 
 The export holds only the generator nets (EMA weights when the run kept an EMA) and what is
 needed to rebuild them: the resolved config, the data info and JSON-able model state (e.g.
@@ -12,7 +16,7 @@ from typing import Any
 
 import torch
 
-from gankit import __version__
+from gankit._version import __version__
 from gankit.utils.io import atomic_write, atomic_write_text
 
 FORMAT = "gankit.generator"
@@ -30,10 +34,8 @@ def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def export_generator(model, gens: dict[str, torch.nn.Module], cfg, info, out_dir: str | Path,
-                     *, step: int = 0, ema: bool = False, card: bool = True,
-                     run_dir: str | Path | None = None) -> Path:
-    """Write ``out_dir``: the weights, then ``config.json``, then (``card``) the ``README.md``
-    model card and its sample grid (:mod:`gankit.export.card`; metrics from ``run_dir``)."""
+                     *, step: int = 0, ema: bool = False) -> Path:
+    """Write ``out_dir``: the weights, then ``config.json`` (naming the weights' hash)."""
     from safetensors.torch import save
 
     out_dir = Path(out_dir)
@@ -53,8 +55,4 @@ def export_generator(model, gens: dict[str, torch.nn.Module], cfg, info, out_dir
             "model_extra": _jsonable(model.extra_state()),
             "capabilities": sorted(model.capabilities)}
     atomic_write_text(out_dir / "config.json", json.dumps(meta, indent=2) + "\n")
-    if card:
-        from gankit.export.card import write_card
-
-        write_card(out_dir, run_dir)
     return out_dir

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from gankit import __version__
+from gankit._version import __version__
 from gankit.config import Config, config_from_dict, save_config
 from gankit.data import load_dataset
 from gankit.data.base import NoiseSource
@@ -37,7 +37,8 @@ from gankit.errors import CheckpointError, TrainingError
 from gankit.models.base import GANModel, Phase, build_model, lazy_ratio
 from gankit.train import distributed as D
 from gankit.train import memory
-from gankit.train.callbacks import Callback, build_callbacks
+from gankit.train.callbacks import Callback
+from gankit.train.observers import build_callbacks
 from gankit.train.checkpoint import (branch_off, checkpoint_candidates, find_resumable,
                                      load_checkpoint, prune_checkpoints, replace_with_link,
                                      save_checkpoint, tidy_for_resume)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from gankit.data.base import to_uint8
+from gankit.utils.tensors import to_uint8
 from gankit.utils.io import atomic_write
 
 
