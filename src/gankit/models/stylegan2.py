@@ -1,0 +1,234 @@
+"""StyleGAN2-ADA (Karras et al. 2020, "Analyzing and Improving the Image Quality of StyleGAN";
+Karras et al. 2020, "Training Generative Adversarial Networks with Limited Data")."""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gankit.config import ModelConfig, TrainConfig, opt
+from gankit.data.base import DataInfo
+from gankit.errors import ConfigError
+from gankit.models._style import StyleSampling
+from gankit.models.base import GANModel, Phase, adam
+from gankit.nn.stylegan2_layers import Generator, ResidualDiscriminator
+from gankit.registry import MODELS
+
+
+@dataclass
+class StyleGAN2Config(ModelConfig):
+    name: str = opt("stylegan2", "registered model name")
+    z_dim: int = opt(128, "latent size of z (the paper uses 512)", min=1)
+    w_dim: int = opt(128, "size of the intermediate latent w (the paper uses 512)", min=1)
+    mapping_layers: int = opt(8, "fully connected layers of the mapping network z -> w "
+                                 "(8 in the paper, 2 in ADA's small-data configs)", min=1)
+    mapping_lr_mul: float = opt(0.01, "learning-rate multiplier of the mapping network",
+                                min=0.0)
+    fmap_base: int = opt(4096, "feature maps at resolution r are min(fmap_max, fmap_base / r)",
+                         min=1)
+    fmap_max: int = opt(128, "most feature maps of any layer (the paper uses 512)", min=1)
+    style_mixing_prob: float = opt(0.9, "probability that a training image mixes two w's at "
+                                        "a random crossover layer", min=0.0, max=1.0)
+    w_avg_beta: float = opt(0.995, "decay of the tracked mean of w used for truncation",
+                            min=0.0, max=1.0)
+    r1_gamma: float = opt(1.0, "R1 weight gamma: L_D += gamma/2 * E||grad D(real)||^2 "
+                               "(ADA's rule of thumb: 0.0002 * resolution^2 / batch)", min=0.0)
+    r1_interval: int = opt(16, "lazy R1: the Dreg phase runs every N steps, its loss "
+                               "weighted by N (0 gamma = no Dreg phase)", min=1)
+    pl_weight: float = opt(2.0, "path-length regularisation weight (0 = no Greg phase)",
+                           min=0.0)
+    pl_interval: int = opt(4, "the Greg (path length) phase runs every N steps, weighted by N",
+                           min=1)
+    pl_decay: float = opt(0.01, "decay of the running mean path length a", min=0.0, max=1.0)
+    pl_batch_shrink: int = opt(2, "the Greg phase uses batch_size / this many latents", min=1)
+    mbstd_group: int = opt(4, "minibatch standard deviation group size in D", min=1)
+    adam_betas: list[float] = opt([0.0, 0.99], "Adam (beta1, beta2) of G and D as in the "
+                                               "paper; [] = use train.beta1/train.beta2")
+    augment: str = opt("color,translation,cutout", "augmentations applied to every image D "
+                       "sees, real and fake, in D's and G's phases (empty = off)")
+    augment_p: float = opt(1.0, "fixed probability of each augmentation per image when "
+                                "ada_target is 0", min=0.0, max=1.0)
+    ada_target: float = opt(0.6, "ADA: adjust the augmentation probability p so that "
+                                 "r_t = E[sign D(real)] stays at this target (0 = fixed p)",
+                            min=0.0, max=1.0)
+    ada_interval: int = opt(4, "ADA: adjust p every N D steps", min=1)
+    ada_speed: float = opt(500_000, "ADA: images for p to go from 0 to 1 (500 kimg in the "
+                                    "paper)", min=1.0)
+
+
+def _internal_resolution(resolution: int) -> int:
+    if resolution < 4:
+        raise ConfigError(f"stylegan2 needs images of at least 4x4, got {resolution}x"
+                          f"{resolution}; set data.resolution (e.g. 64)")
+    return 4 * 2 ** math.ceil(math.log2(resolution / 4))
+
+
+@MODELS.register("stylegan2")
+class StyleGAN2(StyleSampling, GANModel):
+    r"""StyleGAN2 with adaptive discriminator augmentation (ADA).
+
+    Generator: mapping network ``w = f(z)`` (``mapping_layers`` equalized FC layers, lr x0.01),
+    a learned 4x4 constant, then per resolution modulated 3x3 convolutions with weight
+    demodulation (:mod:`gankit.nn.stylegan2_layers`), per-pixel noise with a learned strength,
+    and a skip architecture (a ToRGB at every resolution, images summed after upsampling).
+    Style mixing: with probability 0.9 an image takes ``f(z_2)`` from a random crossover on.
+    Truncation: ``w' = \bar w + \psi (w - \bar w)`` with ``\bar w`` the tracked mean of f(z).
+
+    Discriminator: residual blocks, minibatch stddev, equalized LR. Every image D sees, real or
+    fake, in every phase, goes through the augmentation ``T`` (DiffAugment's ops applied with
+    probability ``p``; with ``ada_target`` > 0, ``p`` moves by ``sign(r_t - target) * images /
+    ada_speed`` every ``ada_interval`` D steps, ``r_t = E[sign D(T(x))]``).
+
+    Phases (lazy regularisation, one optimizer per group shared by main and reg phases):
+
+    .. math::
+        \text{Gmain: } & E[\mathrm{softplus}(-D(T(G(z))))] \\
+        \text{Greg (every } k_G\text{): } & k_G\,\lambda_{pl}\, E[(\lVert J_w^T y\rVert_2 - a)^2],
+            \quad y \sim N(0, I) / \sqrt{HW},\ a \leftarrow a + \beta (\bar{\lVert J^T y\rVert} - a) \\
+        \text{Dmain: } & E[\mathrm{softplus}(D(T(G(z))))] + E[\mathrm{softplus}(-D(T(x)))] \\
+        \text{Dreg (every } k_D\text{): } & k_D\, \tfrac{\gamma}{2}\, E[\lVert\nabla_x D(T(x))\rVert^2]
+
+    The regularisers are multiplied by their interval here; the trainer corrects the shared
+    optimizer's lr and betas by ``k / (k + 1)`` (stylegan2-ada's ``mb_ratio``). The path-length
+    phase uses ``batch / pl_batch_shrink`` latents. Sampling options: ``psi``,
+    ``truncation_cutoff``, ``mix_z``/``mix_seeds`` with ``mix_layers``, ``noise``.
+
+    Logged: ``d_real``/``d_fake`` (mean logits of D on augmented reals/fakes), ``g_score``
+    (mean logit of the G phase's fakes), ``augment_p`` and ``ada_rt`` (ADA's p and last r_t),
+    ``r1``, ``pl_penalty`` and ``pl_mean`` (the running mean path length a).
+    """
+
+    Config = StyleGAN2Config
+    capabilities = frozenset({"sample", "truncate", "mix"})
+    double_backward = True
+    d_output = "logit"
+    contract_overrides = {"z_dim": 8, "w_dim": 8, "mapping_layers": 2, "fmap_base": 64,
+                          "fmap_max": 8}
+
+    def __init__(self, cfg: StyleGAN2Config, info: DataInfo):
+        super().__init__(cfg, info)
+        if cfg.adam_betas and len(cfg.adam_betas) != 2:
+            raise ConfigError(f"model.adam_betas must be [beta1, beta2] or [], got "
+                              f"{cfg.adam_betas}")
+        self.size = _internal_resolution(info.resolution)
+
+        def ch(res: int) -> int:
+            return int(max(1, min(cfg.fmap_max, cfg.fmap_base // res)))
+
+        self.nets["G"] = Generator(cfg.z_dim, cfg.w_dim, info.channels, self.size, ch,
+                                   cfg.mapping_layers, cfg.mapping_lr_mul)
+        self.nets["D"] = ResidualDiscriminator(info.channels, self.size, ch, cfg.mbstd_group)
+        self.num_ws = self.nets["G"].num_ws
+        self.layer_res = self.nets["G"].synthesis.layer_res
+        self.augment = None
+        if cfg.augment:
+            from gankit.augment.diffaugment import DiffAugment
+
+            self.augment = DiffAugment(cfg.augment, cfg.augment_p, target=cfg.ada_target,
+                                       interval=cfg.ada_interval, speed=cfg.ada_speed)
+        self.pl_mean = 0.0
+        self.batch_size = 0
+
+    # ------------------------------------------------------------------ training
+    def phases(self, train: TrainConfig) -> list[Phase]:
+        self.batch_size = train.batch_size
+        c = self.cfg
+        phases = [Phase("Gmain", ("G",), batch=False, optimizer="G")]
+        if c.pl_weight > 0:
+            phases.append(Phase("Greg", ("G",), batch=False, interval=c.pl_interval,
+                                optimizer="G"))
+        phases.append(Phase("Dmain", ("D",), optimizer="D"))
+        if c.r1_gamma > 0:
+            phases.append(Phase("Dreg", ("D",), interval=c.r1_interval, optimizer="D"))
+        return phases
+
+    def make_optimizer(self, phase: Phase, params: list[nn.Parameter],
+                       train: TrainConfig) -> torch.optim.Optimizer:
+        lr = train.lr_d if phase.group == "D" else train.lr_g
+        betas = tuple(self.cfg.adam_betas) if self.cfg.adam_betas else (train.beta1,
+                                                                        train.beta2)
+        return adam(params, lr, betas)
+
+    def extra_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"pl_mean": self.pl_mean}
+        if self.augment is not None:
+            state["augment"] = self.augment.state_dict()
+        return state
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.pl_mean = float(state.get("pl_mean", 0.0))
+        if self.augment is not None and state.get("augment"):
+            self.augment.load_state_dict(state["augment"])
+
+    def _aug(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.augment is None else self.augment(x, self.noise.rand)
+
+    def _real(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        x = batch["real"]
+        if x.shape[-1] != self.size:
+            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear",
+                              align_corners=False, antialias=True)
+        return x
+
+    def _inputs(self, n: int) -> dict[str, Any]:
+        """Latents, per-image style-mixing masks and noise images from the seeded source."""
+        z, z2 = self.noise.randn(n, self.cfg.z_dim), self.noise.randn(n, self.cfg.z_dim)
+        u, v = self.noise.rand(n), self.noise.rand(n)
+        cut = 1 + (v * (self.num_ws - 1)).long().clamp(max=self.num_ws - 2)  # 1..num_ws-1
+        cut = torch.where(u < self.cfg.style_mixing_prob, cut, torch.full_like(cut,
+                                                                               self.num_ws))
+        mask = torch.arange(self.num_ws, device=cut.device).view(1, -1) >= cut.view(-1, 1)
+        noises = [self.noise.randn(n, 1, r, r) for r in self.layer_res]
+        return {"z": z, "mix_z": z2, "mix_mask": mask, "noises": noises}
+
+    def loss(self, phase: str, batch: dict[str, torch.Tensor],
+             nets: Mapping[str, nn.Module]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        G, D = nets["G"], nets["D"]
+        if phase == "Gmain":
+            fake = G(**self._inputs(self.batch_size), w_avg_beta=self.cfg.w_avg_beta)
+            logits = D(self._aug(fake))
+            return F.softplus(-logits).mean(), {"g_score": logits.mean().detach()}
+        if phase == "Greg":
+            return self._path_length(G)
+        real = self._real(batch)
+        if phase == "Dmain":
+            with torch.no_grad():
+                fake = G(**self._inputs(real.shape[0]))
+            d_fake, d_real = D(self._aug(fake)), D(self._aug(real))
+            loss = F.softplus(d_fake).mean() + F.softplus(-d_real).mean()
+            logs = {"d_real": d_real.mean().detach(), "d_fake": d_fake.mean().detach()}
+            if self.augment is not None:
+                self.augment.update(d_real)
+                logs["augment_p"] = torch.tensor(self.augment.p)
+                if hasattr(self.augment, "last_rt"):
+                    logs["ada_rt"] = torch.tensor(self.augment.last_rt)
+            return loss, logs
+        if phase == "Dreg":
+            real = real.detach().requires_grad_(True)
+            logits = D(self._aug(real))
+            (grad,) = torch.autograd.grad(logits.float().sum(), real, create_graph=True)
+            r1 = grad.float().square().flatten(1).sum(1).mean()
+            return r1 * (self.cfg.r1_gamma / 2 * self.cfg.r1_interval), {"r1": r1.detach()}
+        raise ConfigError(f"stylegan2 has no phase {phase!r}")
+
+    def _path_length(self, G: nn.Module) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Path-length regularisation on batch / pl_batch_shrink latents (see class doc)."""
+        c = self.cfg
+        n = max(1, self.batch_size // c.pl_batch_shrink)
+        inputs = self._inputs(n)
+        ws = G.ws(inputs["z"], mix_z=inputs["mix_z"], mix_mask=inputs["mix_mask"])
+        img = G.synthesis(ws, inputs["noises"])
+        y = self.noise.randn(n, *img.shape[1:]).to(img.dtype) / math.sqrt(img.shape[2]
+                                                                           * img.shape[3])
+        (grad,) = torch.autograd.grad((img * y).sum(), ws, create_graph=True)
+        lengths = grad.float().square().sum(2).mean(1).sqrt()
+        mean = self.pl_mean + c.pl_decay * (float(lengths.detach().mean()) - self.pl_mean)
+        self.pl_mean = mean
+        penalty = (lengths - mean).square().mean()
+        return penalty * (c.pl_weight * c.pl_interval), {"pl_penalty": penalty.detach(),
+                                                         "pl_mean": torch.tensor(mean)}

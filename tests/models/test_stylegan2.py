@@ -1,0 +1,224 @@
+"""StyleGAN2-ADA: shapes, demodulation, equalized lr, lazy phases with shared optimizers,
+truncation to w_avg, ADA p in checkpoints, and the sampling tools on a tiny trained run."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from gankit.config import config_from_dict
+from gankit.data.base import DataInfo, NoiseSource
+from gankit.errors import ConfigError
+from gankit.models.stylegan2 import StyleGAN2, StyleGAN2Config
+from gankit.nn.stylegan2_layers import ModulatedConv2d
+from gankit.sampling import load_generator
+from gankit.train.checkpoint import load_checkpoint
+from gankit.train.trainer import Trainer
+
+TINY = {**StyleGAN2.contract_overrides}
+
+
+def make(res=16, channels=3, **kw):
+    torch.manual_seed(0)
+    model = StyleGAN2(StyleGAN2Config(**{**TINY, **kw}), DataInfo("image", channels, res))
+    model.noise = NoiseSource(5)
+    return model
+
+
+def randomize(model):
+    """Give the zero-initialised noise strengths and w_avg non-trivial values."""
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for layer in model.nets["G"].synthesis.convs:
+            layer.noise_strength.fill_(float(torch.rand((), generator=g)) + 0.5)
+        model.nets["G"].w_avg.copy_(torch.randn(model.nets["G"].w_dim, generator=g))
+
+
+def tiny_config(steps, **model):
+    return config_from_dict({
+        "model": {"name": "stylegan2", **TINY, **model},
+        "data": {"dataset": "synthetic:64", "resolution": 16, "channels": 1},
+        "train": {"steps": steps, "batch_size": 8, "log_every": 1, "sample_every": 0,
+                  "checkpoint_every": 0, "grid_size": 4, "progress": False, "threads": 1,
+                  "report": False}})
+
+
+def test_shapes_and_style_inputs():
+    m = make(16)
+    # 4x4 conv, then two convs per resolution; ToRGBs share the next conv's w: 2 log2(R) - 2
+    assert m.num_ws == 6 and m.layer_res == [4, 8, 8, 16, 16]
+    z = torch.randn(4, m.cfg.z_dim)
+    assert m.generate(z).shape == (4, 3, 16, 16)
+    assert m.nets["D"](m.generate(z)).shape == (4,)
+    m28 = make(28, channels=1)  # not a power of two: trained at 32, resized on the way out
+    assert m28.size == 32 and m28.generate(torch.randn(2, m28.cfg.z_dim)).shape == (2, 1, 28, 28)
+    assert m.capabilities >= {"sample", "truncate", "mix"}
+    full = StyleGAN2(StyleGAN2Config(fmap_max=8, fmap_base=64), DataInfo("image", 3, 8))
+    from gankit.nn.equalized import EqualLinear
+    assert sum(isinstance(l, EqualLinear) for l in full.nets["G"].mapping.modules()) == 8
+    assert make(8, mapping_layers=2).nets["G"].mapping.net[1].lr_mul == 0.01
+    with pytest.raises(ConfigError, match="at least 4x4"):
+        make(2)
+
+
+def test_demodulation_normalises_the_output_std():
+    torch.manual_seed(1)
+    x = torch.randn(64, 32, 12, 12)
+    for style_scale in (0.1, 1.0, 10.0):
+        conv = ModulatedConv2d(32, 24, 16, 3)
+        with torch.no_grad():  # styles far from 1: demodulation must undo their magnitude
+            conv.affine.bias.mul_(style_scale)
+            conv.affine.weight.mul_(style_scale)
+        w = torch.randn(64, 16)
+        y = conv(x, w)[:, :, 1:-1, 1:-1]  # (the zero-padded border has fewer inputs)
+        assert abs(float(y.detach().std()) - 1.0) < 0.1, style_scale
+        conv.demodulate = False
+        raw = float(conv(x, w)[:, :, 1:-1, 1:-1].detach().std())
+        if style_scale != 1.0:  # without it the output std follows the styles' magnitude
+            assert raw > 3 if style_scale > 1 else raw < 0.3
+
+
+def test_equalized_learning_rate_scaling():
+    m = make(32, fmap_base=256, fmap_max=32)
+    G, D = m.nets["G"], m.nets["D"]
+    for conv in [layer.conv for layer in G.synthesis.convs]:
+        i, k = conv.weight.shape[1], conv.weight.shape[2]
+        assert conv.scale == pytest.approx(1 / math.sqrt(i * k * k))  # He scale at run time
+        assert 0.8 < float(conv.weight.detach().std()) < 1.2  # stored N(0, 1)
+    for block in D.blocks:
+        c = block.conv0
+        assert c.scale == pytest.approx(math.sqrt(2) / math.sqrt(c.weight[0].numel()))
+        assert 0.8 < float(c.weight.detach().std()) < 1.2
+    # the mapping network's lr multiplier: stored weights N(0, 1/0.01^2), effective N(0, He)
+    fc = G.mapping.net[1]
+    assert 80 < float(fc.weight.detach().std()) < 120
+    assert 0.8 < float((fc.weight * fc.scale).detach().std() * math.sqrt(fc.weight.shape[1] / 2)) < 1.2
+    # an Adam step of size lr on a stored weight moves the effective weight by lr * scale,
+    # so layers of any fan-in learn at the same relative speed
+    loss = G(torch.randn(4, m.cfg.z_dim)).square().mean()
+    loss.backward()
+    assert all(p.grad is not None for p in G.synthesis.parameters())
+
+
+def test_lazy_phases_run_at_their_intervals_with_shared_optimizers(tmp_path):
+    trainer = Trainer(tiny_config(17), tmp_path / "run")
+    phases = {p.name: p for p in trainer.phases}
+    assert [p.name for p in trainer.phases] == ["Gmain", "Greg", "Dmain", "Dreg"]
+    assert (phases["Greg"].interval, phases["Dreg"].interval) == (4, 16)
+    assert set(trainer.optimizers) == {"G", "D"}  # main and reg phases share one Adam
+    t = trainer.cfg.train
+    g, d = trainer.optimizers["G"].param_groups[0], trainer.optimizers["D"].param_groups[0]
+    assert g["lr"] == pytest.approx(t.lr_g * 4 / 5) and d["lr"] == pytest.approx(t.lr_d * 16 / 17)
+    assert d["betas"][1] == pytest.approx(0.99 ** (16 / 17))
+    trainer.run()
+    stats = [json.loads(line) for line in (tmp_path / "run" / "stats.jsonl").open()]
+    stats = [s for s in stats if "grad_norm/Gmain" in s]
+    greg = [s["step"] - 1 for s in stats if "pl_penalty" in s]  # the step index that ran it
+    dreg = [s["step"] - 1 for s in stats if "r1" in s]
+    assert greg == [0, 4, 8, 12, 16] and dreg == [0, 16]
+    assert all("grad_norm/Dmain" in s for s in stats)
+    # one Adam per group counted every update of both its phases
+    state = load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")
+    d_steps = {int(v["step"]) for v in state["optimizers"]["D"]["state"].values()}
+    g_steps = {int(v["step"]) for v in state["optimizers"]["G"]["state"].values()}
+    # (parameters a regulariser's loss does not reach, e.g. D's output bias for R1, get no
+    # gradient there and so no Adam update)
+    assert max(d_steps) == 17 + 2 and max(g_steps) == 17 + 5
+    assert min(d_steps) == 17 and min(g_steps) == 17
+    assert state["model_extra"]["pl_mean"] > 0
+
+
+def test_regularisers_can_be_switched_off():
+    m = make(8, r1_gamma=0.0, pl_weight=0.0)
+    from gankit.config import TrainConfig
+    assert [p.name for p in m.phases(TrainConfig())] == ["Gmain", "Dmain"]
+
+
+def test_same_seed_same_image_and_psi_zero_gives_the_w_avg_image():
+    m = make(16)
+    randomize(m)
+    z = m.make_latents([0, 1, 2, 3])
+    a = m.generate(z)
+    assert torch.equal(a, m.generate(m.make_latents([0, 1, 2, 3])))
+    assert (a[0] - a[1]).abs().max() > 1e-3
+    mean = m.generate(z, psi=0.0)
+    G = m.nets["G"]
+    ws = G.w_avg.view(1, 1, -1).expand(1, m.num_ws, -1)
+    direct = G.synthesis(ws, None, "const")[0].clamp(-1, 1)
+    for i in range(4):
+        assert torch.allclose(mean[i], direct, atol=1e-5)
+    half = m.generate(z, psi=0.5)
+    assert not torch.allclose(half, a, atol=1e-4) and not torch.allclose(half, mean, atol=1e-4)
+    assert (m.generate(z, psi=0.0, truncation_cutoff=2)[0] - mean[0]).abs().max() > 1e-4
+    # noise modes
+    assert not torch.allclose(m.generate(z, noise="off"), a, atol=1e-4)
+    assert not torch.allclose(m.generate(z, noise="random"), m.generate(z, noise="random"))
+    with pytest.raises(ConfigError, match="sampling options"):
+        m.generate(z, temperature=2)
+
+
+def test_style_mixing():
+    m = make(16)
+    randomize(m)
+    z1, z2 = m.make_latents([1, 2]), m.make_latents([3, 4])
+    assert torch.allclose(m.generate(z1, mix_z=z2, mix_layers=(0, m.num_ws)), m.generate(z2),
+                          atol=1e-6)
+    coarse = m.generate(z1, mix_z=z2, mix_layers=(2, m.num_ws))
+    assert not torch.allclose(coarse, m.generate(z1), atol=1e-4)
+    assert not torch.allclose(coarse, m.generate(z2), atol=1e-4)
+    assert torch.equal(m.generate(z1, mix_seeds=[3, 4], mix_layers=[2, 6]),
+                       m.generate(z1, mix_z=z2, mix_layers=(2, 6)))
+    grid = m.mix_grid(z1, z2, mix_layers=(2, 6))
+    assert torch.allclose(grid[1], m.generate(z1[:1], mix_z=z2[1:], mix_layers=(2, 6)),
+                          atol=1e-5)
+    with pytest.raises(ConfigError, match="mix_layers"):
+        m.generate(z1, mix_z=z2, mix_layers=(3, 3))
+
+
+def test_ada_p_is_in_every_checkpoint_and_restored(tmp_path):
+    cfg = tiny_config(8, ada_interval=1)
+    cfg.train.checkpoint_every = 4
+    trainer = Trainer(cfg, tmp_path / "run")
+    trainer.model.augment.p = 0.5  # (an untrained D's r_t is arbitrary: start p mid-way)
+    trainer.run()
+    p = trainer.model.augment.p
+    assert 0 < p < 1 and p != 0.5  # adjusted from r_t every D step
+    ckpts = sorted((tmp_path / "run" / "checkpoints").glob("ckpt-*.pt"))
+    assert [c.name for c in ckpts] == ["ckpt-000004.pt", "ckpt-000008.pt"]
+    saved = [load_checkpoint(c)["model_extra"]["augment"]["p"] for c in ckpts]
+    assert saved[1] == p and saved[0] != 0.5
+    resumed = Trainer(tiny_config(12, ada_interval=1), tmp_path / "run", resume=ckpts[0])
+    assert resumed.step == 4 and resumed.model.augment.p == saved[0]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sg2") / "run"
+    Trainer(tiny_config(6), out).run()
+    return out
+
+
+def test_sampling_tools_on_a_trained_run(tiny_run, tmp_path):
+    from gankit.sampling import project
+    from gankit.sampling.grids import mixing_grid, truncation_grid
+
+    gen = load_generator(tiny_run / "export", "cpu")
+    assert {"mix", "truncate"} <= gen.capabilities
+    rows, ncol = truncation_grid(gen, [0, 1, 2], [1.0, 0.0])
+    assert ncol == 3 and torch.allclose(rows[3], rows[4], atol=1e-5)
+    cells, ncol = mixing_grid(gen, [0, 1], [5, 6], mix_layers=(0, gen.model.num_ws))
+    assert ncol == 3 and torch.allclose(cells[4:6], cells[1:3], atol=1e-5)
+    res = project(gen, gen.generate([99]), steps=10, n_init=2)
+    assert res.final_mse <= res.initial_mse
+
+
+def test_onnx_export_matches_pytorch(tiny_run, tmp_path):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from gankit.export.onnx import export_onnx, verify_onnx
+
+    gen = load_generator(tiny_run / "export", "cpu")
+    path = export_onnx(gen, tmp_path / "g.onnx", options={"psi": 0.7})
+    assert verify_onnx(gen, path, options={"psi": 0.7}) < 1e-4
