@@ -127,3 +127,13 @@ def test_data_errors_say_what_to_use():
     del b["target"]
     with pytest.raises(DataError, match="domains:SOURCE,TARGET"):
         model.loss("FCD", b, dict(model.nets.items()))
+
+
+def test_input_norm_makes_features_blind_to_per_channel_colour_and_contrast():
+    model = make(input_norm=True)
+    x = torch.rand(5, 3, 16, 16) * 2 - 1
+    shifted = x * torch.tensor([0.5, 2.0, 1.5]).view(1, 3, 1, 1) + \
+        torch.tensor([0.3, -0.2, 0.1]).view(1, 3, 1, 1)
+    torch.testing.assert_close(model.features(shifted), model.features(x), atol=2e-3, rtol=1e-3)
+    plain = make()
+    assert not torch.allclose(plain.features(shifted), plain.features(x), atol=1e-2)

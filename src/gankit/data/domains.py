@@ -107,7 +107,7 @@ def split_domains(arg: str) -> tuple[str, str]:
 
 @DATASETS.register("domains")
 def domains(arg: str, cfg: DataConfig) -> DomainDataset:
-    """``domains:SOURCE,TARGET``: labelled source and unlabelled target (domain adaptation)."""
+    """domains:SOURCE,TARGET: a labelled source and an unlabelled target domain."""
     from gankit.data import load_dataset
 
     src_spec, tgt_spec = split_domains(arg)
@@ -186,8 +186,9 @@ def _parse_mnistm_arg(arg: str) -> tuple[str, int]:
 
 @DATASETS.register("mnistm-like")
 def mnistm_like(arg: str, cfg: DataConfig) -> ImageDataset:
-    """MNIST digits blended with CIFAR-10 photo patches (MNIST-M recipe), 28x28 RGB, 10
-    classes; deterministic from its seed (``mnistm-like:seed=N``, default 0)."""
+    """MNIST digits blended with CIFAR-10 photo patches (MNIST-M recipe), 28x28 RGB.
+
+    10 classes; deterministic from its seed (``mnistm-like:seed=N``, default 0)."""
     split, seed = _parse_mnistm_arg(arg)
     split = split or cfg.split
     if cfg.channels == 1:

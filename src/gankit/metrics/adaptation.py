@@ -176,10 +176,11 @@ def draw_scatter(panels: list[tuple[str, torch.Tensor, int]], path: str | Path,
         x0 = i * size
         draw.text((x0 + pad, 8), title, fill="black")
         draw.rectangle([x0 + pad, head, x0 + size - pad, head + size - 2 * pad], outline="gray")
-        lo, hi = xy.min(0).values, xy.max(0).values
+        # the central 99% of each axis fills the panel; the few outliers sit on its edge
+        lo, hi = torch.quantile(xy, 0.005, dim=0), torch.quantile(xy, 0.995, dim=0)
         span = (hi - lo).clamp_min(1e-9)
         inner = size - 4 * pad
-        pts = (xy - lo) / span * inner
+        pts = ((xy - lo) / span).clamp(0, 1) * inner
         order = torch.randperm(len(xy), generator=torch.Generator().manual_seed(0))
         for j in order.tolist():
             px = x0 + 2 * pad + float(pts[j, 0])

@@ -34,7 +34,11 @@ still learns to tell the domains apart from the features, but nothing reaches F 
 
 Networks follow the paper's MNIST -> MNIST-M model: F = conv 5x5 32, max-pool 2, ReLU, conv 5x5
 48, max-pool 2, ReLU (on 28 x 28 inputs a 48 x 4 x 4 = 768-d feature); C = FC 100, FC 100,
-FC K; D = FC 100, FC 1 (logit of "target"). ``width`` scales every layer.
+FC K; D = FC 100, FC 1 (logit of "target"). ``width`` scales every layer. ``batch_norm`` (after
+every convolution and hidden layer) and ``dropout`` (after F's second convolution and C's first
+layer) are the usual additions of public reimplementations; the preset uses both (their effect
+on our MNIST-M-like set is measured in ``benchmarks/domain/RESULTS.md``). ``input_norm``
+standardises each image per channel before F.
 
 Train on ``data.dataset=domains:SOURCE,TARGET`` (:mod:`gankit.data.domains`), e.g. the preset
 ``mnist-to-mnistm-dann``; ``gankit adapt`` trains the source-only, DANN and train-on-target
@@ -74,8 +78,9 @@ class FeatureExtractor(nn.Module):
     """Conv 5x5 c1, max-pool, ReLU, conv 5x5 c2, max-pool, ReLU, flatten (N x c2*s*s)."""
 
     def __init__(self, channels: int, resolution: int, c1: int, c2: int, dropout: float,
-                 batch_norm: bool = False):
+                 batch_norm: bool = False, input_norm: bool = False):
         super().__init__()
+        self.input_norm = input_norm
         def norm(c: int) -> nn.Module:
             return nn.BatchNorm2d(c) if batch_norm else nn.Identity()
 
@@ -87,13 +92,20 @@ class FeatureExtractor(nn.Module):
         self.dim = c2 * _conv_out(resolution) ** 2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.input_norm:  # each image's channels to zero mean, unit variance
+            x = (x - x.mean((2, 3), keepdim=True)) / (x.std((2, 3), keepdim=True) + 1e-3)
         return self.net(x)
 
 
-def _mlp(d_in: int, hidden: list[int], d_out: int) -> nn.Sequential:
+def _mlp(d_in: int, hidden: list[int], d_out: int, batch_norm: bool = False,
+         dropout: float = 0.0) -> nn.Sequential:
+    """Linear -> [batch norm] -> ReLU per hidden layer (dropout after the first), linear out."""
     layers: list[nn.Module] = []
-    for h in hidden:
-        layers += [nn.Linear(d_in, h), nn.ReLU()]
+    for i, h in enumerate(hidden):
+        layers += [nn.Linear(d_in, h), nn.BatchNorm1d(h) if batch_norm else nn.Identity(),
+                   nn.ReLU()]
+        if i == 0 and dropout > 0:
+            layers.append(nn.Dropout(dropout))
         d_in = h
     layers.append(nn.Linear(d_in, d_out))
     return nn.Sequential(*layers)
@@ -101,8 +113,10 @@ def _mlp(d_in: int, hidden: list[int], d_out: int) -> nn.Sequential:
 
 @MODELS.register("dann")
 class DANN(GANModel):
-    """Domain-adversarial training: F, label classifier C, domain classifier D behind a
-    gradient reversal layer. See the module docstring for the maths."""
+    """Domain-adversarial training (DANN): label + domain classifiers, gradient reversal.
+
+    F extracts features, C classifies labels, D tells the domains apart behind a gradient
+    reversal layer. See the module docstring for the maths."""
 
     @dataclass
     class Config(ModelConfig):
@@ -118,9 +132,12 @@ class DANN(GANModel):
         optimizer: str = opt("sgd", "sgd (with momentum, the paper) or adam (train.beta1/2)",
                              choices=("sgd", "adam"))
         momentum: float = opt(0.9, "SGD momentum", min=0.0, max=1.0)
-        dropout: float = opt(0.0, "dropout on F's second conv layer", min=0.0, max=0.9)
-        batch_norm: bool = opt(False, "batch norm after F's convolutions (statistics of the "
-                                      "mixed source + target batch)")
+        dropout: float = opt(0.0, "dropout after F's second convolution (whole channels) and "
+                                  "after C's first hidden layer", min=0.0, max=0.9)
+        input_norm: bool = opt(False, "standardise each image per channel before F (removes "
+                                      "global colour and contrast shifts between domains)")
+        batch_norm: bool = opt(False, "batch norm after every convolution and hidden layer "
+                                      "(F's statistics over the mixed source + target batch)")
         d_hidden: int = opt(1, "hidden layers of 100 units in D (the paper's MNIST D has 1)",
                             min=1, max=4)
 
@@ -140,10 +157,11 @@ class DANN(GANModel):
                             f"{info.resolution} x {info.resolution}: set data.resolution")
         w = lambda n: max(2, int(round(n * cfg.width)))  # noqa: E731
         self.nets["F"] = FeatureExtractor(info.channels, info.resolution, w(32), w(48),
-                                          cfg.dropout, cfg.batch_norm)
+                                          cfg.dropout, cfg.batch_norm, cfg.input_norm)
         dim = self.nets["F"].dim
-        self.nets["C"] = _mlp(dim, [w(100), w(100)], info.num_classes)
-        self.nets["D"] = _mlp(dim, [w(100)] * cfg.d_hidden, 1)
+        self.nets["C"] = _mlp(dim, [w(100), w(100)], info.num_classes, cfg.batch_norm,
+                              cfg.dropout)
+        self.nets["D"] = _mlp(dim, [w(100)] * cfg.d_hidden, 1, cfg.batch_norm)
         self.total_steps = 1
         self.lambd = 0.0
 
