@@ -9,6 +9,7 @@ from gankit.cli import main
 from gankit.config import load_config
 from gankit.errors import ConfigError
 from gankit.metrics.adaptation import domain_probe, pca_2d, run_configs
+from gankit.metrics.classifier import run_classifier_accuracy
 
 TINY = ["data.dataset=domains:synthetic:40,synthetic:30", "data.resolution=16",
         "model.width=0.25", "train.steps=3", "train.batch_size=4", "train.threads=1",
@@ -43,6 +44,10 @@ def test_adapt_command_end_to_end(tmp_path, capsys):
     assert (out / "dann" / "figure_features_pca.png").exists()
     report = (out / "dann" / "report.html").read_text()
     assert 'id="figures"' in report and "features pca" in report
+    # gankit evaluate RUN scores a dann run on the target test split too
+    acc = run_classifier_accuracy(out / "dann")
+    assert acc["accuracy"] == pytest.approx(result["runs"]["dann"]["target_accuracy"])
+    assert "target domain" in acc["dataset"]
     # finished runs are reused, not trained again, and score the same
     assert main(["adapt", "mnist-to-mnistm-dann", *TINY, "--out", str(out),
                  "--runs", "dann"]) == 0

@@ -23,7 +23,8 @@ The mnist and fashion-mnist feature nets are trained and cached on first use whe
 (a few CPU minutes; `train-feature-net` does it ahead of time).
 
 accuracy: for a run (or checkpoint) of a model that is also a classifier (sgan), the accuracy
-of its classify() on the test split of the run's base data set (semi:100:mnist -> mnist:test).
+of its classify() on the test split of the run's base data set (semi:100:mnist -> mnist:test;
+for dann, the target domain's test split; `gankit adapt` compares it with its baselines).
 
 The FID Inception weights (pt_inception-2015-12-05-6726825d.pth) are read from --weights,
 $GANKIT_DATA, the user cache (~/.cache/gankit/weights) or torch hub's cache, or downloaded."""

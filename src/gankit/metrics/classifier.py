@@ -82,6 +82,10 @@ def split_images(data_cfg, split: str, device: str = "cpu") -> tuple[torch.Tenso
     cfg = dataclasses.replace(data_cfg, dataset=spec, split=split, labels=True, flip=False,
                               limit=0)
     ds = load_dataset(cfg)
+    from gankit.data.domains import DomainDataset, target_split
+
+    if isinstance(ds, DomainDataset):  # domain adaptation (dann): the target domain counts
+        ds, spec = target_split(ds), f"{spec} (target domain)"
     idx = torch.arange(len(ds))
     batch = ds.get_batch(idx, torch.Generator().manual_seed(0), torch.device(device))
     if "label" not in batch:
