@@ -222,3 +222,26 @@ def test_onnx_export_matches_pytorch(tiny_run, tmp_path):
     gen = load_generator(tiny_run / "export", "cpu")
     path = export_onnx(gen, tmp_path / "g.onnx", options={"psi": 0.7})
     assert verify_onnx(gen, path, options={"psi": 0.7}) < 1e-4
+
+
+def test_cli_and_studio_on_a_trained_run(tiny_run, tmp_path):
+    """`gankit sample --option psi=0` (one mean image), `gankit mix`, and the studio's ops."""
+    import numpy as np
+
+    from gankit.cli import main
+    from gankit.studio import ops
+
+    assert main(["sample", str(tiny_run), "--seeds", "0-3", "--option", "psi=0",
+                 "--out", str(tmp_path / "mean.png"), "--npz", str(tmp_path / "m.npz")]) == 0
+    imgs = np.load(tmp_path / "m.npz")["images"]
+    assert imgs.shape == (4, 16, 16, 1) and all(np.array_equal(imgs[0], i) for i in imgs)
+    assert main(["mix", str(tiny_run), "--rows", "0-1", "--cols", "5-7", "--layers", "2,6",
+                 "--out", str(tmp_path / "mix.png")]) == 0
+    assert (tmp_path / "mix.png").stat().st_size > 0
+    gen = load_generator(tiny_run, "cpu")
+    row = ops.mix(gen, 0, 5, (0, gen.model.num_ws))
+    assert torch.allclose(row[1], row[2], atol=1e-5)  # every style from the mix seed
+    a, b = ops.sample(gen, [0, 1], psi=0.0)
+    assert torch.allclose(a, b, atol=1e-5)
+    frame = ops.interpolate(gen, 0, 1, 1.0, psi=1.0)
+    assert torch.allclose(frame[0], ops.sample(gen, [1])[0], atol=1e-5)
