@@ -80,6 +80,22 @@ def test_demodulation_normalises_the_output_std():
             assert raw > 3 if style_scale > 1 else raw < 0.3
 
 
+def test_modulated_conv_equals_the_papers_per_sample_weights():
+    """Scaling inputs and outputs (our form) = convolving each sample with its own modulated,
+    demodulated weight w''_{oik} = s_i w_{oik} / sqrt(sum (s_i w_{oik})^2 + eps)."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(2)
+    conv = ModulatedConv2d(6, 5, 4, 3)
+    x, w = torch.randn(3, 6, 7, 7), torch.randn(3, 4)
+    s = conv.affine(w)
+    weight = conv.weight * conv.scale
+    wm = weight[None] * s[:, None, :, None, None]                      # (N, O, I, k, k)
+    wm = wm * torch.rsqrt(wm.square().sum(dim=(2, 3, 4), keepdim=True) + 1e-8)
+    ref = F.conv2d(x.reshape(1, 18, 7, 7), wm.reshape(15, 6, 3, 3), padding=1, groups=3)
+    torch.testing.assert_close(conv(x, w), ref.reshape(3, 5, 7, 7), atol=1e-5, rtol=1e-4)
+
+
 def test_equalized_learning_rate_scaling():
     m = make(32, fmap_base=256, fmap_max=32)
     G, D = m.nets["G"], m.nets["D"]
