@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit.nn.equalized import EqualConv2d, EqualLinear, MinibatchStd
+from gankit.nn.style import MappingNetwork
 
 SQRT2 = math.sqrt(2.0)
 
@@ -251,8 +252,6 @@ class Generator(nn.Module):
     def __init__(self, z_dim: int, w_dim: int, channels: int, resolution: int, ch,
                  mapping_layers: int = 8, mapping_lr_mul: float = 0.01):
         super().__init__()
-        from gankit.nn.style import MappingNetwork
-
         self.z_dim, self.w_dim = z_dim, w_dim
         self.mapping = MappingNetwork(z_dim, w_dim, mapping_layers, mapping_lr_mul)
         self.synthesis = SynthesisNetwork(w_dim, channels, resolution, ch)
