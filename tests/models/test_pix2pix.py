@@ -5,7 +5,8 @@ from gankit.config import TrainConfig
 from gankit.data.base import DataInfo
 from gankit.data.paired import synthetic_paired
 from gankit.errors import ConfigError, DataError, GankitError
-from gankit.models.pix2pix import Pix2Pix, linear_decay
+from gankit.models.base import anneal_last
+from gankit.models.pix2pix import Pix2Pix
 
 
 
@@ -107,4 +108,4 @@ def test_lr_schedule_constant_then_linear_to_zero():
     assert m.lr_factor(0, 100) == 1.0 and m.lr_factor(49, 100) == 1.0
     assert m.lr_factor(75, 100) == pytest.approx(0.5)
     assert m.lr_factor(100, 100) == 0.0
-    assert linear_decay(10, 100, 1.0) == 1.0
+    assert anneal_last(10, 100, 0.0) == 1.0 and anneal_last(120, 100, 0.5) == 0.0

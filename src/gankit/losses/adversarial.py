@@ -59,3 +59,14 @@ class BCELoss(AdversarialLoss):
     def g_loss(self, fake_logits):
         fake_logits = fake_logits.float()
         return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+
+
+def target_loss(logits: torch.Tensor, real: bool, kind: str) -> torch.Tensor:
+    """D's output against a constant target (1 = real, 0 = fake), the image-to-image models'
+    form of the adversarial loss: ``vanilla``: binary cross-entropy on logits; ``lsgan``:
+    (D - target)^2 (Mao et al.). The two-player models use the registered losses above."""
+    logits = logits.float()
+    target = torch.ones_like(logits) if real else torch.zeros_like(logits)
+    if kind == "lsgan":
+        return F.mse_loss(logits, target)
+    return F.binary_cross_entropy_with_logits(logits, target)

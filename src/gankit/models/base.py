@@ -261,11 +261,27 @@ def declared_d_output(model_cfg: Any) -> str | None:
 
 
 def anneal_last(step: int, total_steps: int, fraction: float) -> float:
-    """Learning-rate factor that stays 1 and then falls linearly to 0 over the last
-    ``fraction`` of ``total_steps`` (``fraction`` <= 0: always 1)."""
+    """The one learning-rate schedule helper: a factor that stays 1 and then falls linearly to
+    0 over the last ``fraction`` of ``total_steps`` (``fraction`` <= 0: always 1). The
+    adversarial models' ``lr_decay`` is that fraction; pix2pix/CycleGAN's ``decay_start`` is
+    ``1 - fraction`` (constant for the first ``decay_start`` of the run, as in the paper)."""
     if fraction <= 0:
         return 1.0
-    return min(1.0, (total_steps - step) / (fraction * total_steps))
+    return max(0.0, min(1.0, (total_steps - step) / (fraction * total_steps)))
+
+
+def check_adam_betas(cfg: Any) -> None:
+    """``model.adam_betas`` is [beta1, beta2] or [] (then ``train.beta1`` / ``train.beta2``)."""
+    if cfg.adam_betas and len(cfg.adam_betas) != 2:
+        raise ConfigError(f"model.adam_betas must be [beta1, beta2] or [], got {cfg.adam_betas}")
+
+
+def model_adam(cfg: Any, phase: Phase, params: list[nn.Parameter],
+               train: TrainConfig) -> torch.optim.Optimizer:
+    """Adam with the model's own betas (Karras et al.: (0, 0.99)), or train.beta1/2 if empty."""
+    lr = train.lr_d if phase.name.startswith("D") else train.lr_g
+    betas = tuple(cfg.adam_betas) if cfg.adam_betas else (train.beta1, train.beta2)
+    return adam(params, lr, betas)
 
 
 def adam(params, lr: float, betas: tuple[float, float], **kw: Any) -> torch.optim.Optimizer:

@@ -12,7 +12,10 @@ from gankit.config import ModelConfig, TrainConfig, opt
 from gankit.data.base import DataInfo
 from gankit.errors import ConfigError, GankitError
 from gankit.models.base import GANModel, Phase
-from gankit.models.pix2pix import adversarial, check_images, linear_decay, triplet_grid
+from gankit.losses.adversarial import target_loss
+from gankit.models.base import anneal_last
+from gankit.nn.translation import check_images
+from gankit.utils.images import triplet_grid
 from gankit.nn.translation import (NORMS, PatchDiscriminator, ResnetGenerator, UNetGenerator,
                                    fit_patch_layers)
 from gankit.registry import MODELS
@@ -146,7 +149,7 @@ class CycleGAN(GANModel):
         return [Phase("G", ("G_AB", "G_BA")), Phase("D", ("D_A", "D_B"))]
 
     def lr_factor(self, step: int, total_steps: int) -> float:
-        return linear_decay(step, total_steps, self.cfg.decay_start)
+        return anneal_last(step, total_steps, 1.0 - self.cfg.decay_start)
 
     def loss(self, phase: str, batch: Mapping[str, torch.Tensor],
              nets: Mapping[str, nn.Module]):
@@ -161,8 +164,8 @@ class CycleGAN(GANModel):
         g_ab, g_ba = nets["G_AB"], nets["G_BA"]
         fake_b, fake_a = g_ab(real_a), g_ba(real_b)
         rec_a, rec_b = g_ba(fake_b), g_ab(fake_a)
-        adv_ab = adversarial(nets["D_B"](fake_b), True, cfg.gan_loss)
-        adv_ba = adversarial(nets["D_A"](fake_a), True, cfg.gan_loss)
+        adv_ab = target_loss(nets["D_B"](fake_b), True, cfg.gan_loss)
+        adv_ba = target_loss(nets["D_A"](fake_a), True, cfg.gan_loss)
         cyc_a = (rec_a.float() - real_a.float()).abs().mean()
         cyc_b = (rec_b.float() - real_b.float()).abs().mean()
         total = adv_ab + adv_ba + cfg.lambda_cycle * (cyc_a + cyc_b)
@@ -194,8 +197,8 @@ class CycleGAN(GANModel):
         losses = {}
         for name, real, fake in (("d_a", real_a, fake_a), ("d_b", real_b, fake_b)):
             d = nets["D_A" if name == "d_a" else "D_B"]
-            losses[name] = 0.5 * (adversarial(d(real), True, cfg.gan_loss)
-                                  + adversarial(d(fake), False, cfg.gan_loss))
+            losses[name] = 0.5 * (target_loss(d(real), True, cfg.gan_loss)
+                                  + target_loss(d(fake), False, cfg.gan_loss))
         total = losses["d_a"] + losses["d_b"]
         # the trainer logs the total as loss_d
         return total, {"loss_d_a": losses["d_a"].detach(), "loss_d_b": losses["d_b"].detach()}

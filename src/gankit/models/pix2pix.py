@@ -5,50 +5,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from gankit.config import ModelConfig, TrainConfig, opt
 from gankit.data.base import DataInfo
 from gankit.errors import ConfigError, GankitError
-from gankit.models.base import GANModel, Phase
+from gankit.losses.adversarial import target_loss
+from gankit.models.base import GANModel, Phase, anneal_last
 from gankit.nn.translation import (NORMS, PatchDiscriminator, ResnetGenerator, UNetGenerator,
-                                   fit_patch_layers)
+                                   check_images, fit_patch_layers)
+from gankit.utils.images import triplet_grid
 from gankit.registry import MODELS
-
-
-def adversarial(logits: torch.Tensor, real: bool, kind: str) -> torch.Tensor:
-    """``vanilla``: binary cross-entropy on logits; ``lsgan``: (D - target)^2 (Mao et al.)."""
-    logits = logits.float()
-    target = torch.ones_like(logits) if real else torch.zeros_like(logits)
-    if kind == "lsgan":
-        return F.mse_loss(logits, target)
-    return F.binary_cross_entropy_with_logits(logits, target)
-
-
-def linear_decay(step: int, total_steps: int, decay_start: float) -> float:
-    """1 until ``decay_start * total_steps``, then linearly down to 0 at ``total_steps``."""
-    start = int(decay_start * total_steps)
-    if step < start or total_steps <= start:
-        return 1.0
-    return max(0.0, 1.0 - (step - start) / (total_steps - start))
-
-
-def check_images(x: torch.Tensor, channels: int, where: str, multiple: int = 1) -> None:
-    """Images must be N x channels x H x W with H and W multiples of the generator's stride."""
-    if x.dim() != 4 or x.shape[1] != channels:
-        raise GankitError(f"{where}: expected images N x {channels} x H x W, "
-                          f"got {tuple(x.shape)}")
-    if x.shape[2] % multiple or x.shape[3] % multiple:
-        raise GankitError(f"{where}: height and width must be multiples of {multiple} for this "
-                          f"generator, got {x.shape[2]} x {x.shape[3]}; resize or pad the images "
-                          f"first (`gankit translate` resizes to the training resolution)")
-
-
-def triplet_grid(cols: list[torch.Tensor], n: int = 8) -> torch.Tensor:
-    """Interleave columns (each N x C x H x W) row by row: [c0_0, c1_0, c2_0, c0_1, ...]."""
-    cols = [c[:n].detach().float().cpu() for c in cols]
-    return torch.stack(cols, 1).flatten(0, 1)
 
 
 @MODELS.register("pix2pix")
@@ -132,7 +99,7 @@ class Pix2Pix(GANModel):
         return [Phase("G", ("G",)), Phase("D", ("D",))]
 
     def lr_factor(self, step: int, total_steps: int) -> float:
-        return linear_decay(step, total_steps, self.cfg.decay_start)
+        return anneal_last(step, total_steps, 1.0 - self.cfg.decay_start)
 
     def loss(self, phase: str, batch: Mapping[str, torch.Tensor],
              nets: Mapping[str, nn.Module]):
@@ -145,7 +112,7 @@ class Pix2Pix(GANModel):
             logs = {"l1": l1.detach()}
             total = cfg.lambda_l1 * l1
             if "D" in nets:
-                adv = adversarial(nets["D"](torch.cat([real_a, fake_b], 1)), True, cfg.gan_loss)
+                adv = target_loss(nets["D"](torch.cat([real_a, fake_b], 1)), True, cfg.gan_loss)
                 total = total + cfg.adv_weight * adv
                 logs["g_adv"] = adv.detach()
             return total, logs  # the trainer logs the total as loss_g
@@ -156,8 +123,8 @@ class Pix2Pix(GANModel):
                 with torch.no_grad():
                     fake_a, fake_b = real_a, nets["G"](real_a)
             self._cache = None
-            d_real = adversarial(nets["D"](torch.cat([real_a, real_b], 1)), True, cfg.gan_loss)
-            d_fake = adversarial(nets["D"](torch.cat([fake_a, fake_b], 1)), False, cfg.gan_loss)
+            d_real = target_loss(nets["D"](torch.cat([real_a, real_b], 1)), True, cfg.gan_loss)
+            d_fake = target_loss(nets["D"](torch.cat([fake_a, fake_b], 1)), False, cfg.gan_loss)
             total = 0.5 * (d_real + d_fake)
             # the two halves of D's loss (D's outputs themselves are not logged: d_output
             # None); the trainer logs the total as loss_d

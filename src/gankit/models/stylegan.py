@@ -15,8 +15,9 @@ from gankit.data.base import DataInfo
 from gankit.errors import ConfigError
 from gankit.losses.penalties import r1_penalty
 from gankit.models.base import GANModel, Phase
-from gankit.models.progan import (Discriminator, channel_rule, check_adam_betas,
-                                  internal_resolution, model_adam, to_external, to_internal)
+from gankit.models.base import check_adam_betas, model_adam
+from gankit.nn.progressive import (Discriminator, channel_rule, internal_resolution, to_external,
+                                   to_internal)
 from gankit.nn.equalized import EqualConv2d, ToRGB, upsample2x
 from gankit.nn.style import AdaIN, MappingNetwork, NoiseInjection, lrelu
 from gankit.registry import MODELS

@@ -24,6 +24,8 @@ import math
 import torch
 from torch import nn
 
+from gankit.errors import GankitError
+
 NORMS = ("instance", "batch", "none")
 
 
@@ -211,3 +213,14 @@ def fit_patch_layers(resolution: int, n_layers: int) -> int:
     while n_layers > 0 and resolution < 3 * 2 ** n_layers:
         n_layers -= 1
     return n_layers
+
+
+def check_images(x: torch.Tensor, channels: int, where: str, multiple: int = 1) -> None:
+    """Images must be N x channels x H x W with H and W multiples of the generator's stride."""
+    if x.dim() != 4 or x.shape[1] != channels:
+        raise GankitError(f"{where}: expected images N x {channels} x H x W, "
+                          f"got {tuple(x.shape)}")
+    if x.shape[2] % multiple or x.shape[3] % multiple:
+        raise GankitError(f"{where}: height and width must be multiples of {multiple} for this "
+                          f"generator, got {x.shape[2]} x {x.shape[3]}; resize or pad the images "
+                          f"first (`gankit translate` resizes to the training resolution)")

@@ -53,3 +53,9 @@ def save_image(arr_or_tensor, path: str | Path) -> Path:
 
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -> Path:
     return save_image(make_grid(images, nrow), path)
+
+
+def triplet_grid(cols: list[torch.Tensor], n: int = 8) -> torch.Tensor:
+    """Interleave columns (each N x C x H x W) row by row: [c0_0, c1_0, c2_0, c0_1, ...]."""
+    cols = [c[:n].detach().float().cpu() for c in cols]
+    return torch.stack(cols, 1).flatten(0, 1)
