@@ -35,11 +35,11 @@ def test_config_prints_the_resolved_config(capsys):
     assert main(["config", "mnist-dcgan", "model.ngf=16", "train.steps=7"]) == 0
     cfg = yaml.safe_load(capsys.readouterr().out)
     assert cfg["model"]["ngf"] == 16 and cfg["train"]["steps"] == 7
-    assert cfg["preset"] == "mnist-dcgan" and "health_window" in cfg["train"]  # defaults in
+    assert cfg["preset"] == "mnist-dcgan" and "window" in cfg["health"]  # defaults in
     assert main(["config", "mnist-dcgan", "model.ngf=16", "--changed"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "model.ngf: 64 -> 16" in lines and "data.dataset: 'fashion-mnist' -> 'mnist'" in lines
-    assert not any(line.startswith(("train.health", "description")) for line in lines)
+    assert not any(line.startswith(("health.", "description")) for line in lines)
     assert main(["config", "mnist-dcgan", "model.ngff=3"]) == 2
     assert "did you mean ngf?" in capsys.readouterr().err
 

@@ -1,10 +1,12 @@
 """Typed configuration: dataclasses with documented defaults, YAML presets, dotted overrides.
 
-A run's configuration has three sections::
+A run's configuration has these sections::
 
     model:  name + the model's own dataclass (each variant declares ``Config``)
     data:   DataConfig
     train:  TrainConfig
+    health: HealthConfig (the health monitor's thresholds)
+    eval:   EvalConfig (periodic evaluation)
 
 Presets (``gankit/configs/*.yaml``, also reachable as ``configs/`` in the repository) hold only
 the differences from these defaults. Unknown keys, wrong types, out-of-range and non-finite
@@ -99,29 +101,6 @@ class TrainConfig:
                           choices=("stop", "rollback"))
     health: bool = opt(True, "watch the run for failure modes (D wins, collapsed D, mode "
                              "collapse, NaN/Inf, oscillation) and warn with a hint")
-    health_window: int = opt(5, "log records the health checks average over", min=2)
-    health_cooldown: int = opt(20, "log records before a still-active health warning repeats",
-                               min=1)
-    health_d_real_high: float = opt(0.8, "D wins: mean D(x) above this (label smoothing caps "
-                                         "D(x) near 0.9) ...", min=0.0, max=1.0)
-    health_d_fake_low: float = opt(0.1, "... and mean D(G(z)) below this", min=0.0, max=1.0)
-    health_d_fake_geo_low: float = opt(0.01, "D wins, bce loss: or the geometric mean of "
-                                             "D(G(z)), exp(-loss_g), below this", min=0.0,
-                                       max=1.0)
-    health_d_fake_high: float = opt(0.9, "G fools D: mean D(G(z)) above this", min=0.0, max=1.0)
-    health_collapse_band: float = opt(0.05, "collapsed D: D(x) and D(G(z)) within this of 0.5 "
-                                            "...", min=0.0, max=0.5)
-    health_d_grad_low: float = opt(1e-3, "... and D's gradient norm below this", min=0.0)
-    health_diversity_min: float = opt(0.03, "mode collapse: fixed-seed fakes' mean pairwise "
-                                           "distance below this fraction of the reals'", min=0.0)
-    health_diversity_drop: float = opt(0.5, "mode collapse: diversity below this fraction of "
-                                            "the best seen earlier in the run", min=0.0, max=1.0)
-    health_duplicate_max: float = opt(0.5, "mode collapse: share of fakes with a near-duplicate "
-                                           "above this", min=0.0, max=1.0)
-    health_osc_amplitude: float = opt(0.5, "oscillation: loss std / (|mean| + 0.1) above this "
-                                           "...", min=0.0)
-    health_osc_flips: float = opt(0.8, "... with this share of direction flips", min=0.0,
-                                  max=1.0)
     report: bool = opt(True, "write report.html in the run folder (samples, curves, metrics, "
                              "config, health warnings)")
     report_max_grids: int = opt(24, "sample grids embedded in report.html (evenly spaced, "
@@ -134,6 +113,36 @@ class TrainConfig:
                                          "to (the run is named after its folder)")
     mlflow_uri: str = opt("", "MLflow tracking URI, e.g. http://host:5000 or sqlite:///mlflow.db "
                               "(empty = $MLFLOW_TRACKING_URI, else MLflow's default)")
+
+
+@dataclass
+class HealthConfig:
+    """Thresholds of the training-health monitor (``gankit.train.health``; ``train.health``
+    turns it on or off)."""
+
+    window: int = opt(5, "log records the health checks average over", min=2)
+    cooldown: int = opt(20, "log records before a still-active health warning repeats",
+                        min=1)
+    d_real_high: float = opt(0.8, "D wins: mean D(x) above this (label smoothing caps "
+                                  "D(x) near 0.9) ...", min=0.0, max=1.0)
+    d_fake_low: float = opt(0.1, "... and mean D(G(z)) below this", min=0.0, max=1.0)
+    d_fake_geo_low: float = opt(0.01, "D wins, bce loss: or the geometric mean of "
+                                      "D(G(z)), exp(-loss_g), below this", min=0.0,
+                                max=1.0)
+    d_fake_high: float = opt(0.9, "G fools D: mean D(G(z)) above this", min=0.0, max=1.0)
+    collapse_band: float = opt(0.05, "collapsed D: D(x) and D(G(z)) within this of 0.5 "
+                                     "...", min=0.0, max=0.5)
+    d_grad_low: float = opt(1e-3, "... and D's gradient norm below this", min=0.0)
+    diversity_min: float = opt(0.03, "mode collapse: fixed-seed fakes' mean pairwise "
+                                    "distance below this fraction of the reals'", min=0.0)
+    diversity_drop: float = opt(0.5, "mode collapse: diversity below this fraction of "
+                                     "the best seen earlier in the run", min=0.0, max=1.0)
+    duplicate_max: float = opt(0.5, "mode collapse: share of fakes with a near-duplicate "
+                                    "above this", min=0.0, max=1.0)
+    osc_amplitude: float = opt(0.5, "oscillation: loss std / (|mean| + 0.1) above this "
+                                    "...", min=0.0)
+    osc_flips: float = opt(0.8, "... with this share of direction flips", min=0.0,
+                           max=1.0)
 
 
 @dataclass
@@ -159,6 +168,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     preset: str = opt("", "the preset this config came from (informational)")
     description: str = opt("", "what this preset trains and how long it takes")
@@ -352,17 +362,34 @@ def load_config(source: str | Path | dict = "fashion-mnist-dcgan",
     return config_from_dict(raw, preset=preset)
 
 
-def config_from_dict(raw: dict[str, Any], preset: str = "") -> Config:
+# keys that moved: a config naming the old one is refused with the new name (saved configs,
+# in checkpoints and exports, are moved over: ``config_from_dict(..., saved=True)``)
+MOVED = {f"train.health_{f.name}": f"health.{f.name}" for f in dataclasses.fields(HealthConfig)}
+
+
+def _move_saved_keys(raw: dict[str, Any]) -> None:
+    train, health = raw.get("train"), raw.setdefault("health", {})
+    for old, new in MOVED.items():
+        key = old.split(".", 1)[1]
+        if isinstance(train, dict) and key in train:
+            health.setdefault(new.split(".", 1)[1], train.pop(key))
+
+
+def config_from_dict(raw: dict[str, Any], preset: str = "", saved: bool = False) -> Config:
+    """Validate ``raw`` into a :class:`Config`. ``saved``: a config read back from a checkpoint
+    or export, which may use keys of an older gankit (moved to their new place, see MOVED)."""
     from gankit.registry import MODELS  # registry imports models lazily
 
     if not isinstance(raw, dict):
         raise ConfigError("a config must be a mapping with model:, data: and train: sections")
     raw = _deepcopy(raw)
+    if saved:
+        _move_saved_keys(raw)
     allowed = {f.name for f in dataclasses.fields(Config)}
     for key in raw:
         if key not in allowed:
             raise ConfigError(f"{key}: unknown section{did_you_mean(key, allowed)} "
-                              f"(sections: model, data, train, eval)")
+                              f"(sections: model, data, train, health, eval)")
     model_raw = raw.get("model") or {}
     if not isinstance(model_raw, dict):
         raise ConfigError("model: must be a mapping, e.g. {name: dcgan}")
@@ -372,6 +399,7 @@ def config_from_dict(raw: dict[str, Any], preset: str = "") -> Config:
         model=from_dict(model_cls.Config, model_raw, "model"),
         data=from_dict(DataConfig, raw.get("data") or {}, "data"),
         train=from_dict(TrainConfig, raw.get("train") or {}, "train"),
+        health=from_dict(HealthConfig, raw.get("health") or {}, "health"),
         eval=from_dict(EvalConfig, raw.get("eval") or {}, "eval"),
         preset=str(raw.get("preset", preset) or ""),
         description=str(raw.get("description", "") or ""),
@@ -388,6 +416,9 @@ def from_dict(cls: type, raw: dict[str, Any], where: str) -> Any:
     kwargs = {}
     for key, value in raw.items():
         path = f"{where}.{key}"
+        if path in MOVED:
+            raise ConfigError(f"{path} is now {MOVED[path]}: the health monitor's thresholds "
+                              f"have their own section (health:); rename the key")
         if key not in fields:
             raise ConfigError(f"{path}: unknown key{did_you_mean(key, fields)}"
                               f" (valid keys: {', '.join(fields)})")

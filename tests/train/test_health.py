@@ -6,15 +6,18 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from gankit.config import TrainConfig, config_from_dict
+from gankit.config import HealthConfig, TrainConfig, config_from_dict
 from gankit.train.health import HealthMonitor, diversity, oscillation_score
 from gankit.train.trainer import train
 
 
 def fake_trainer(tmp_path, **train_kw):
-    t = TrainConfig(**train_kw)
+    health = HealthConfig(**{k[len("health_"):]: v for k, v in train_kw.items()
+                             if k.startswith("health_")})
+    t = TrainConfig(**{k: v for k, v in train_kw.items() if not k.startswith("health_")})
     model = SimpleNamespace(name="dcgan", loss="bce")  # declares d_real/d_fake probabilities
-    return SimpleNamespace(out=tmp_path, step=0, cfg=SimpleNamespace(train=t, model=model),
+    return SimpleNamespace(out=tmp_path, step=0, cfg=SimpleNamespace(train=t, health=health,
+                                                                     model=model),
                            write_stats=lambda r: None)
 
 
@@ -169,7 +172,7 @@ def test_mode_collapse_from_sample_grids(tmp_path, caplog):
 def test_d_wins_from_bce_generator_loss(tmp_path):
     # an unstable D that rejects most fakes with certainty but accepts a few: the mean of
     # D(G(z)) stays at 0.4, the non-saturating G loss -E log D(G(z)) shows the rejection
-    cfg = SimpleNamespace(train=TrainConfig(health_window=3),
+    cfg = SimpleNamespace(train=TrainConfig(), health=HealthConfig(window=3),
                           model=SimpleNamespace(name="dcgan", loss="bce"))
     tr = fake_trainer(tmp_path)
     recs = feed(HealthMonitor(cfg), tr, [{"d_real": 0.87, "d_fake": 0.4, "loss_g": 9.0}] * 3)
@@ -292,7 +295,7 @@ def test_resumed_run_keeps_the_monitors_state(tmp_path):
         "data": {"dataset": "synthetic:32", "resolution": 8},
         "train": {"steps": 6, "batch_size": 8, "log_every": 1, "sample_every": 3,
                   "checkpoint_every": 3, "progress": False, "threads": 1, "grid_size": 4,
-                  "health_window": 4, "report": False}})
+                  "report": False}, "health": {"window": 4}})
     train(cfg, tmp_path / "full")
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "cut", callbacks=[Crash(3)])
@@ -306,3 +309,14 @@ def test_resumed_run_keeps_the_monitors_state(tmp_path):
                           for r in recs]
     assert strip(a["records"]) == strip(b["records"])
     assert a["best_diversity"] == b["best_diversity"] > 0
+
+
+def test_old_health_keys_name_the_new_ones():
+    from gankit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"train.health_window is now health.window"):
+        config_from_dict({"model": {"name": "gan"}, "train": {"health_window": 3}})
+    # a config saved by an older gankit (checkpoints, exports) is moved over
+    cfg = config_from_dict({"model": {"name": "gan"}, "train": {"health_window": 3}},
+                           saved=True)
+    assert cfg.health.window == 3 and cfg.train.health

@@ -18,14 +18,14 @@ def _first_line(obj) -> str:
 
 
 def run(args) -> int:
-    from gankit.config import (DataConfig, EvalConfig, TrainConfig, describe, list_presets,
-                               read_source)
+    from gankit.config import (DataConfig, EvalConfig, HealthConfig, TrainConfig, describe,
+                               list_presets, read_source)
     from gankit.registry import DATASETS, LOSSES, MODELS
 
     if args.keys:
         cls = MODELS.get(args.keys)
         for section, c in (("model", cls.Config), ("data", DataConfig), ("train", TrainConfig),
-                           ("eval", EvalConfig)):
+                           ("health", HealthConfig), ("eval", EvalConfig)):
             for key, default, help_ in describe(c, section):
                 print(f"{key:28s} {default!r:22s} {help_}")
         return 0

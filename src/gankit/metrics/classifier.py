@@ -54,7 +54,7 @@ def load_classifier(path: str | Path, device: str = "cpu"):
         path, state = found
     else:
         state = load_checkpoint(path)
-    cfg = config_from_dict(state["config"])
+    cfg = config_from_dict(state["config"], saved=True)
     model = build_model(cfg.model, DataInfo.from_dict(state["data_info"]))
     if "classify" not in model.capabilities:
         raise GankitError(f"model {cfg.model.name!r} is not a classifier (no classify "

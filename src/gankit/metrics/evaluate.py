@@ -94,20 +94,22 @@ def run_config(source):
     npz files, data sets)."""
     import json
 
-    from gankit.config import config_from_dict, load_config
+    from gankit.config import config_from_dict, load_yaml
 
     p = Path(str(source))
     if p.is_dir() and (p / "config.yaml").is_file():
-        return load_config(p / "config.yaml")
+        # the run's own resolved config, possibly an older gankit's (saved=True moves keys)
+        return config_from_dict(load_yaml((p / "config.yaml").read_text()), saved=True)
     if p.is_dir() and (p / "config.json").is_file() and (p / "generator.safetensors").is_file():
         try:
-            return config_from_dict(json.loads((p / "config.json").read_text())["config"])
+            return config_from_dict(json.loads((p / "config.json").read_text())["config"],
+                                    saved=True)
         except (ValueError, KeyError, TypeError):
             return None  # the loader says what is wrong with it
     if p.is_file() and p.suffix in (".pt", ".pth"):
         from gankit.train.checkpoint import load_checkpoint
 
-        return config_from_dict(load_checkpoint(p)["config"])
+        return config_from_dict(load_checkpoint(p)["config"], saved=True)
     return None
 
 

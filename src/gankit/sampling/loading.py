@@ -110,7 +110,7 @@ def _pick_device(device: str | torch.device | None) -> torch.device:
 
 
 def _build(cfg_dict: dict, info_dict: dict) -> tuple[Config, GANModel]:
-    cfg = config_from_dict(cfg_dict)
+    cfg = config_from_dict(cfg_dict, saved=True)  # may be an older gankit's
     model = build_model(cfg.model, DataInfo.from_dict(info_dict))
     return cfg, model
 

@@ -9,38 +9,38 @@ checkpoints (``state_dict``), so a resumed run warns as the uninterrupted one wo
 reports:
 
 =============  =========================================================================
-kind           condition (defaults; every threshold is a ``train.health_*`` config field)
+kind           condition (defaults; every threshold is a field of the ``health:`` config section)
 =============  =========================================================================
-d_wins         over the last ``health_window`` records, mean D(G(z)) < ``health_d_fake_low``
-               (0.1) and mean D(x) > ``health_d_real_high`` (0.8; one-sided label smoothing
+d_wins         over the last ``health.window`` records, mean D(G(z)) < ``health.d_fake_low``
+               (0.1) and mean D(x) > ``health.d_real_high`` (0.8; one-sided label smoothing
                caps D(x) near 0.9, so 0.9 would miss it): D separates real from fake
                outright. With the ``bce`` loss, a geometric mean of D(G(z)) under
-               ``health_d_fake_geo_low`` (0.01) also counts (exp(-loss_g) of the median
+               ``health.d_fake_geo_low`` (0.01) also counts (exp(-loss_g) of the median
                record, as that G loss is -E log D(G(z))): an unstable D can reject most fakes
                with certainty and accept a few, which keeps the arithmetic mean up.
                G's gradient norm is reported with it: it *vanishes* with the saturating
                loss, and blows up instead with the non-saturating loss (the default), so it
                is evidence, not a requirement.
 d_collapsed    D is fooled because it has stopped learning: D(x) and D(G(z)) both within
-               ``health_collapse_band`` (0.05) of 0.5 with D's gradient norm under
-               ``health_d_grad_low`` (1e-3), or mean D(G(z)) > ``health_d_fake_high`` (0.9).
+               ``health.collapse_band`` (0.05) of 0.5 with D's gradient norm under
+               ``health.d_grad_low`` (1e-3), or mean D(G(z)) > ``health.d_fake_high`` (0.9).
 mode_collapse  at a sample step, the mean pairwise L2 distance of the fixed-seed fakes divided
-               by that of a fixed real batch is under ``health_diversity_min`` (0.03) or has
-               dropped under ``health_diversity_drop`` (0.5) x its best so far (an untrained G
+               by that of a fixed real batch is under ``health.diversity_min`` (0.03) or has
+               dropped under ``health.diversity_drop`` (0.5) x its best so far (an untrained G
                starts with little diversity, so a low value alone is weak evidence), or the
                share of fakes with a near-duplicate (another fake closer than 5% of the real
-               batch's mean pairwise distance) exceeds ``health_duplicate_max`` (0.5).
+               batch's mean pairwise distance) exceeds ``health.duplicate_max`` (0.5).
 nonfinite      the trainer hit a NaN/Inf loss or gradient (its ``{"event": "nonfinite"}``
                event): it rolled back or stopped.
-oscillation    over the last ``2 * health_window`` records a loss swings with amplitude
-               (std / (|mean| + 0.1)) above ``health_osc_amplitude`` (0.5) and its successive
-               changes flip direction in at least ``health_osc_flips`` (80%) of the pairs, or
+oscillation    over the last ``2 * health.window`` records a loss swings with amplitude
+               (std / (|mean| + 0.1)) above ``health.osc_amplitude`` (0.5) and its successive
+               changes flip direction in at least ``health.osc_flips`` (80%) of the pairs, or
                the loss itself changes sign that often (critic losses).
 =============  =========================================================================
 
 A warning is logged (``logging.warning``) and added to the log record (key ``warnings``, a
 list of ``{"kind", "step", "message", "hint"}``) when its condition becomes true, then at most
-once every ``health_cooldown`` log records while it stays true: no spam. The diversity check
+once every ``health.cooldown`` log records while it stays true: no spam. The diversity check
 writes its own ``stats.jsonl`` line at each sample step (``trainer.write_stats``:
 ``health/diversity``, ``health/duplicates`` and any ``mode_collapse`` warning).
 
@@ -134,10 +134,10 @@ class HealthMonitor(Callback):
     """Watches a run for failure modes and warns with the step and a plain-language hint."""
 
     def __init__(self, cfg: Any):
+        from gankit.config import HealthConfig
         from gankit.models.base import declared_d_output
 
-        t = cfg.train if hasattr(cfg, "train") else cfg
-        self.t = t
+        self.h = getattr(cfg, "health", None) or HealthConfig()  # thresholds (health: section)
         model = getattr(cfg, "model", None)
         # the model's own declaration of what d_real / d_fake are (models/base.py)
         self.d_output = declared_d_output(model) if model is not None else None
@@ -147,7 +147,7 @@ class HealthMonitor(Callback):
         self.hints = dict(HINTS)
         if float(getattr(model, "label_smoothing", 1.0) or 1.0) < 1.0:  # already smoothed
             self.hints["d_wins"] = HINTS["d_wins_smoothed"]
-        self.window = int(t.health_window)
+        self.window = int(self.h.window)
         self.records: deque[dict[str, Any]] = deque(maxlen=2 * self.window)
         self.last_warned: dict[str, int] = {}   # kind -> index of the record it was warned at
         self.active: set[str] = set()
@@ -214,7 +214,7 @@ class HealthMonitor(Callback):
         out = []
         for kind, message, *at in found:  # (kind, message[, step it happened at])
             last = self.last_warned.get(kind)
-            recent = last is not None and self.n_records - last < self.t.health_cooldown
+            recent = last is not None and self.n_records - last < self.h.cooldown
             if kind != "nonfinite" and kind in self.active and recent:
                 continue
             if any(w["kind"] == kind for w in out):
@@ -246,7 +246,7 @@ class HealthMonitor(Callback):
         return [float(r[key]) for r in recs if key in r]
 
     def _check_d_outputs(self, step: int) -> list[tuple[str, str]]:
-        t = self.t
+        h = self.h
         real, fake = self._series("d_real"), self._series("d_fake")
         if len(real) < self.window or len(fake) < self.window:
             return []
@@ -260,9 +260,9 @@ class HealthMonitor(Callback):
         # the median record: one exploded step must not decide it
         geo = (math.exp(-sorted(loss_g)[len(loss_g) // 2])
                if self.bce and len(loss_g) == self.window else None)
-        rejected = mf < t.health_d_fake_low or (geo is not None
-                                                 and geo < t.health_d_fake_geo_low)
-        if rejected and mr > t.health_d_real_high:
+        rejected = mf < h.d_fake_low or (geo is not None
+                                                 and geo < h.d_fake_geo_low)
+        if rejected and mr > h.d_real_high:
             if g_norm and g_norm[-1] < 1e-3:
                 g_txt = f"G's gradient norm has vanished ({g_norm[-1]:.2g})"
             elif g_norm:
@@ -276,27 +276,27 @@ class HealthMonitor(Callback):
                                     f"last {len(real)} log records: the discriminator wins; "
                                     f"{g_txt}"))
         d_grad = self._series("grad_norm/D")
-        band = t.health_collapse_band
+        band = h.collapse_band
         collapsed = (all(abs(v - 0.5) < band for v in real + fake) and d_grad
-                     and max(d_grad) < t.health_d_grad_low)
+                     and max(d_grad) < h.d_grad_low)
         if collapsed:
             found.append(("d_collapsed", f"D outputs ~0.5 for everything (D(x) = {mr:.3f}, "
                                          f"D(G(z)) = {mf:.3f}) and its gradient norm is "
                                          f"{max(d_grad):.2g}: the discriminator has collapsed"))
-        elif mf > t.health_d_fake_high:
+        elif mf > h.d_fake_high:
             found.append(("d_collapsed", f"D(G(z)) = {mf:.3f} over the last {len(fake)} log "
                                          f"records: the generator fools the discriminator"))
         return found
 
     def _check_oscillation(self, step: int) -> list[tuple[str, str]]:
-        t = self.t
+        h = self.h
         found = []
         for key in ("loss_d", "loss_g"):
             v = self._series(key, 2 * self.window)
             if len(v) < 2 * self.window:
                 continue
             amp, flips = oscillation_score(v)
-            if amp > t.health_osc_amplitude and flips >= t.health_osc_flips:
+            if amp > h.osc_amplitude and flips >= h.osc_flips:
                 found.append(("oscillation", f"{key} swings (relative amplitude {amp:.2f}, "
                                              f"{flips:.0%} direction flips over the last "
                                              f"{len(v)} log records)"))
@@ -304,7 +304,7 @@ class HealthMonitor(Callback):
         return found
 
     def _check_diversity(self, trainer: Any, images: Any) -> list[tuple[str, str]]:
-        t = self.t
+        h = self.h
         model = trainer.model
         caps = getattr(model, "capabilities", frozenset())
         info = model.info
@@ -325,8 +325,8 @@ class HealthMonitor(Callback):
         self.pending_numbers = {"health/diversity": round(ratio, 4),
                                 "health/duplicates": round(dup, 4)}
         best, self.best_diversity = self.best_diversity, max(self.best_diversity, ratio)
-        dropped = ratio < t.health_diversity_drop * best
-        if ratio < t.health_diversity_min or dup > t.health_duplicate_max or dropped:
+        dropped = ratio < h.diversity_drop * best
+        if ratio < h.diversity_min or dup > h.duplicate_max or dropped:
             why = f", down from {best:.2f} earlier in the run" if dropped else ""
             return [("mode_collapse", f"the fixed-seed samples are {ratio:.2f}x as diverse as "
                                       f"real images (mean pairwise distance){why}, and {dup:.0%} "

@@ -52,7 +52,7 @@ class TrainerState:
             raise CheckpointError(f"{self.resume_path} holds a {state['model']!r} model but the "
                                   f"config trains {self.cfg.model.name!r}; resume with the config "
                                   f"the run was started with ({self.out / 'config.yaml'})")
-        saved = config_from_dict(state["config"])
+        saved = config_from_dict(state["config"], saved=True)
         if saved.model != self.cfg.model:
             from gankit.utils.diff import dotted_diff
 
