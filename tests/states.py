@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 
 from gankit.train.callbacks import Callback
-from gankit.train.checkpoint import load_checkpoint
+from gankit.runfiles.checkpoint import load_checkpoint
 
 
 class Crash(Callback):

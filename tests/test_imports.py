@@ -4,7 +4,9 @@ The rule (checked here by walking every module's syntax tree, without importing 
 
 * every module belongs to a layer (``LAYERS``, by its first package under ``gankit``):
   0 neutral (``errors``, ``config``, ``registry``, ``utils``, the ``gankit`` root, which only
-  re-exports lazily), 1 building blocks (``data``, ``nn``, ``losses``, ``augment``),
+  re-exports lazily), 1 building blocks (``data``, ``nn``, ``losses``, ``augment``, and
+  ``runfiles``: the run-folder formats, checkpoint, export and report page, that ``train/``, the
+  sampling tools, the studio and the commands share),
   2 ``models``, 3 ``train``, 4 outputs (``sampling``, ``metrics``, ``export``, ``attacks``,
   ``studio``, ``commands``, ``cli``, ``api``);
 * a module-level import never points to a higher layer (an *upward arrow*);
@@ -22,7 +24,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "gankit"
 
 LAYERS = {
     "errors": 0, "config": 0, "registry": 0, "utils": 0, "_version": 0, "_callable": 0,
-    "data": 1, "nn": 1, "losses": 1, "augment": 1,
+    "data": 1, "nn": 1, "losses": 1, "augment": 1, "runfiles": 1,
     "models": 2,
     "train": 3,
     "sampling": 4, "metrics": 4, "export": 4, "attacks": 4, "studio": 4, "commands": 4,

@@ -72,3 +72,16 @@ LOSSES = Registry("loss", ("gankit.losses",))
 DATASETS = Registry("dataset", ("gankit.data",))
 FEATURE_NETS = Registry("feature net", ("gankit.metrics",))
 AUGMENTS = Registry("augmentation", ("gankit.augment",))
+
+
+def declared_d_output(model_cfg: Any) -> str | None:
+    """The registered model's declaration of its logged D outputs for ``model_cfg`` (None for
+    an unknown model or one that logs none; see ``GANModel.d_output``). ``model_cfg``: the
+    model section, a config dataclass or its dict (as in a run's config.yaml)."""
+    name = (model_cfg.get("name") if isinstance(model_cfg, dict)
+            else getattr(model_cfg, "name", None))
+    try:
+        cls = MODELS.get(name) if name else None
+    except GankitError:
+        return None
+    return cls.d_output_of(model_cfg) if cls is not None else None

@@ -19,7 +19,7 @@ from gankit.errors import ConfigError, GankitError
 from gankit.models.base import D_OUTPUTS, Phase
 from gankit.registry import MODELS
 from gankit.sampling import load_generator
-from gankit.train.checkpoint import load_checkpoint
+from gankit.runfiles.checkpoint import load_checkpoint
 from gankit.train.trainer import Trainer
 from states import assert_states_equal
 

@@ -123,7 +123,7 @@ def test_lr_factor_decays_linearly_after_half():
 def test_trainer_resume_is_exact_with_the_image_pool(tmp_path):
     from gankit.config import config_from_dict
     from gankit.train.callbacks import Callback
-    from gankit.train.checkpoint import load_checkpoint
+    from gankit.runfiles.checkpoint import load_checkpoint
     from gankit.train.trainer import train
 
     class Crash(Callback):

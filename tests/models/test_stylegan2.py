@@ -14,7 +14,7 @@ from gankit.errors import ConfigError
 from gankit.models.stylegan2 import StyleGAN2, StyleGAN2Config
 from gankit.nn.stylegan2_layers import ModulatedConv2d
 from gankit.sampling import load_generator
-from gankit.train.checkpoint import load_checkpoint
+from gankit.runfiles.checkpoint import load_checkpoint
 from gankit.train.trainer import Trainer
 
 TINY = {**StyleGAN2.contract_overrides}

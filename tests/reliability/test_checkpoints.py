@@ -20,8 +20,8 @@ from states import latest
 
 from gankit.cli import main
 from gankit.errors import CheckpointError
-from gankit.train import checkpoint as ckpt_mod
-from gankit.train.checkpoint import find_resumable, load_checkpoint
+from gankit.runfiles import checkpoint as ckpt_mod
+from gankit.runfiles.checkpoint import find_resumable, load_checkpoint
 
 
 def short_raw(**train):
@@ -273,7 +273,7 @@ def test_resume_with_another_global_batch_is_refused(finished_run, tmp_path, cap
 
 
 def test_tidy_for_resume_keeps_what_preceded_the_checkpoint(tmp_path):
-    from gankit.train.checkpoint import tidy_for_resume
+    from gankit.runfiles.checkpoint import tidy_for_resume
 
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / ".ckpt-000006.pt.abc.tmp").write_bytes(b"half")

@@ -21,7 +21,7 @@ from runkit import Child, stats_records, tiny_raw, wait_for, write_yaml
 from states import assert_states_equal, latest
 
 from gankit.cli import main
-from gankit.train.checkpoint import load_checkpoint
+from gankit.runfiles.checkpoint import load_checkpoint
 
 
 def reference(tmp: Path, fork: bool) -> tuple[str, Path, float]:

@@ -25,7 +25,7 @@ import torch
 import yaml
 
 from gankit.config import config_from_dict
-from gankit.train.checkpoint import load_checkpoint
+from gankit.runfiles.checkpoint import load_checkpoint
 from gankit.train.trainer import train
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")

@@ -7,7 +7,7 @@ from gankit.errors import CheckpointError
 from gankit.models.base import Phase, lazy_ratio
 from gankit.models.gan import GAN
 from gankit.train import trainer as trainer_mod
-from gankit.train.checkpoint import load_checkpoint
+from gankit.runfiles.checkpoint import load_checkpoint
 from gankit.train.trainer import Trainer
 
 

@@ -8,7 +8,7 @@ import pytest
 from gankit.cli import main
 from gankit.config import config_from_dict
 from gankit.errors import GankitError
-from gankit.train.report import RunData, nice_ticks, svg_chart, write_report
+from gankit.runfiles.report import RunData, nice_ticks, svg_chart, write_report
 from gankit.train.trainer import train
 
 

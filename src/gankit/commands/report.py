@@ -13,7 +13,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from gankit.errors import GankitError
-    from gankit.train.report import write_report
+    from gankit.runfiles.report import write_report
 
     if args.max_grids < 1:
         raise GankitError("--max-grids must be at least 1")

@@ -1,6 +1,6 @@
 """Hub-style export folders: ``generator.safetensors`` + ``config.json`` + ``README.md`` card.
 
-:func:`gankit.train.export.export_generator` writes the weights and config (the trainer calls
+:func:`gankit.runfiles.export.export_generator` writes the weights and config (the trainer calls
 it at the end of every run, and its default observers add the card); :func:`rewrite_export` re-writes a run's
 export from its newest checkpoint, e.g. after resuming. Loading: ``gankit.load(folder)`` or
 ``Generator.from_pretrained(folder)`` (:mod:`gankit.sampling.loading`).
@@ -24,8 +24,8 @@ def rewrite_export(run_dir: str | Path, out: str | Path | None = None, *,
     from gankit.errors import CheckpointError, GankitError
     from gankit.export.card import write_card
     from gankit.sampling.loading import _load_checkpoint_state, load_generator
-    from gankit.train.checkpoint import find_resumable
-    from gankit.train.export import export_generator
+    from gankit.runfiles.checkpoint import find_resumable
+    from gankit.runfiles.export import export_generator
 
     run_dir = Path(run_dir)
     if not (run_dir / "checkpoints").is_dir():

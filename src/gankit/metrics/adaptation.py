@@ -251,7 +251,7 @@ def _into_run(result: dict[str, Any], out: Path) -> None:
     """The numbers (metrics.jsonl) and the PCA figure into the dann run, and its report."""
     import shutil
 
-    from gankit.train.report import write_report
+    from gankit.runfiles.report import write_report
 
     run = out / "dann"
     dann = result["runs"]["dann"]

@@ -37,7 +37,7 @@ def load_classifier(path: str | Path, device: str = "cpu"):
     from gankit.config import config_from_dict
     from gankit.data.base import DataInfo
     from gankit.models.base import build_model
-    from gankit.train.checkpoint import find_resumable, load_checkpoint
+    from gankit.runfiles.checkpoint import find_resumable, load_checkpoint
 
     path = Path(path)
     if not path.exists():
@@ -114,7 +114,7 @@ def is_classifier_run(source: str | Path) -> bool:
 
             name = (load_yaml((path / "config.yaml").read_text()) or {})["model"]["name"]
         elif path.is_file() and path.suffix in (".pt", ".pth"):
-            from gankit.train.checkpoint import load_checkpoint
+            from gankit.runfiles.checkpoint import load_checkpoint
 
             name = load_checkpoint(path)["config"]["model"]["name"]
         else:

@@ -107,7 +107,7 @@ def run_config(source):
         except (ValueError, KeyError, TypeError):
             return None  # the loader says what is wrong with it
     if p.is_file() and p.suffix in (".pt", ".pth"):
-        from gankit.train.checkpoint import load_checkpoint
+        from gankit.runfiles.checkpoint import load_checkpoint
 
         return config_from_dict(load_checkpoint(p)["config"], saved=True)
     return None

@@ -106,7 +106,7 @@ class EvalCallback(Callback):
         trainer.emit({"event": "metrics", **record})
         improved = self._better(headline)
         if improved:
-            from gankit.train.checkpoint import replace_with_link
+            from gankit.runfiles.checkpoint import replace_with_link
 
             replace_with_link(Path(path), Path(path).parent / "best.pt")
         nums = ", ".join(f"{k} {v:.4g}" for k, v in flatten(result["metrics"]).items()

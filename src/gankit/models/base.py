@@ -246,20 +246,6 @@ def cfg_value(cfg: Any, key: str, default: Any = None) -> Any:
     return getattr(cfg, key, default)
 
 
-def declared_d_output(model_cfg: Any) -> str | None:
-    """The registered model's declaration of its logged D outputs for ``model_cfg`` (None for
-    an unknown model or one that logs none)."""
-    from gankit.errors import GankitError
-    from gankit.registry import MODELS
-
-    name = cfg_value(model_cfg, "name")
-    try:
-        cls = MODELS.get(name) if name else None
-    except GankitError:
-        return None
-    return cls.d_output_of(model_cfg) if cls is not None else None
-
-
 def anneal_last(step: int, total_steps: int, fraction: float) -> float:
     """The one learning-rate schedule helper: a factor that stays 1 and then falls linearly to
     0 over the last ``fraction`` of ``total_steps`` (``fraction`` <= 0: always 1). The

@@ -11,8 +11,8 @@ from gankit.config import Config, config_from_dict
 from gankit.data.base import DataInfo
 from gankit.errors import CheckpointError, GankitError
 from gankit.models.base import GANModel, build_model
-from gankit.train.checkpoint import find_resumable, load_checkpoint
-from gankit.train.export import FORMAT as EXPORT_FORMAT
+from gankit.runfiles.checkpoint import find_resumable, load_checkpoint
+from gankit.runfiles.export import FORMAT as EXPORT_FORMAT
 
 
 class Generator:
@@ -44,7 +44,7 @@ class Generator:
     def save_pretrained(self, folder: str | Path, *, card: bool = True) -> Path:
         """Write this generator as an export folder: weights, ``config.json`` and (``card``)
         the ``README.md`` model card with its sample grid."""
-        from gankit.train.export import export_generator
+        from gankit.runfiles.export import export_generator
 
         out = export_generator(self.model, self.gens, self.cfg, self.info, folder,
                                step=self.step, ema=bool(self.meta.get("ema")))

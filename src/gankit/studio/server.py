@@ -180,7 +180,7 @@ class Studio:
 
     def report(self, name: str) -> bytes:
         """report.html of the run; rebuilt (in memory) when older than the run's files."""
-        from gankit.train.report import RunData, build_report
+        from gankit.runfiles.report import RunData, build_report
 
         run = self.run_dir(name)
         page = run / "report.html"

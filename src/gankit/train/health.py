@@ -135,7 +135,7 @@ class HealthMonitor(Callback):
 
     def __init__(self, cfg: Any):
         from gankit.config import HealthConfig
-        from gankit.models.base import declared_d_output
+        from gankit.registry import declared_d_output
 
         self.h = getattr(cfg, "health", None) or HealthConfig()  # thresholds (health: section)
         model = getattr(cfg, "model", None)

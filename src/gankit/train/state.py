@@ -20,7 +20,7 @@ from gankit._version import __version__
 from gankit.config import config_from_dict
 from gankit.errors import CheckpointError, TrainingError
 from gankit.train import distributed as D
-from gankit.train.checkpoint import (checkpoint_candidates, find_resumable, load_checkpoint,
+from gankit.runfiles.checkpoint import (checkpoint_candidates, find_resumable, load_checkpoint,
                                      prune_checkpoints, replace_with_link, save_checkpoint)
 from gankit.train.ema import EMA
 

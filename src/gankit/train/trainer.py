@@ -36,9 +36,9 @@ from gankit.models.base import GANModel, Phase, build_model, lazy_ratio
 from gankit.train import distributed as D
 from gankit.train import memory
 from gankit.train.callbacks import Callback
-from gankit.train.checkpoint import branch_off, load_checkpoint, tidy_for_resume
+from gankit.runfiles.checkpoint import branch_off, load_checkpoint, tidy_for_resume
 from gankit.train.ema import EMA
-from gankit.train.export import export_generator
+from gankit.runfiles.export import export_generator
 from gankit.train.observers import build_callbacks
 from gankit.train.progress import Progress
 from gankit.train.runlock import RunLock

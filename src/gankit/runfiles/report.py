@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gankit.train.callbacks import Callback
 from gankit.utils.io import atomic_write_text
 
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
@@ -365,7 +364,7 @@ def build_report(data: RunData, max_grids: int = 24) -> str:
                            robust=True))
     d_keys = [k for k in ("d_real", "d_fake") if any(k in r for r in records)]
     if d_keys:
-        from gankit.models.base import declared_d_output
+        from gankit.registry import declared_d_output
 
         kind = declared_d_output(model_cfg)  # the model says what they are (models/base.py)
         probs = kind == "prob"
@@ -445,30 +444,3 @@ def write_report(run_dir: str | Path, data: RunData | None = None,
     data = data or RunData(run_dir)
     data.refresh()
     return atomic_write_text(run_dir / "report.html", build_report(data, max_grids))
-
-
-class ReportWriter(Callback):
-    """Keeps ``report.html`` current: rewritten at sample steps, when periodic evaluation sends
-    a ``metrics`` event, and at the end of a run."""
-
-    def __init__(self):
-        self.data: RunData | None = None
-
-    def _write(self, trainer: Any) -> None:
-        if self.data is None or self.data.dir != Path(trainer.out):
-            self.data = RunData(trainer.out)
-        write_report(trainer.out, self.data, trainer.cfg.train.report_max_grids)
-
-    def on_sample(self, trainer: Any, path: Any) -> None:
-        self._write(trainer)
-
-    def on_event(self, trainer: Any, event: dict[str, Any]) -> None:
-        # a new evaluation: show it without waiting for the next sample step
-        if event.get("event") == "metrics":
-            self._write(trainer)
-
-    def on_end(self, trainer: Any) -> None:
-        self._write(trainer)
-
-    def on_error(self, trainer: Any, error: BaseException) -> None:
-        self._write(trainer)  # so the page shows the event that stopped the run
