@@ -73,6 +73,14 @@ def test_lazy_phases_run_at_their_interval_with_two_corrected_optimizers(lazy, t
     # uniform loss names for every phase that ran in the logged window
     stats = (tmp_path / "run" / "stats.jsonl").read_text().splitlines()
     assert '"loss_dreg"' in stats[0] and '"loss_dreg"' not in stats[1]
+    # a lazy phase's gradient norm is logged for the windows it ran in, log step or not
+    t2 = Trainer(_config(steps=4, log_every=2), tmp_path / "every2", default_callbacks=False)
+    t2.run()
+    import json
+
+    recs = [json.loads(x) for x in (tmp_path / "every2" / "stats.jsonl").read_text().splitlines()]
+    assert ["grad_norm/Dreg" in r for r in recs] == [True, False]  # ran on step 0 only
+    assert all("grad_norm/D" in r for r in recs)
 
 
 def test_lazy_run_resumes_exactly(lazy, tmp_path):

@@ -107,3 +107,37 @@ def test_writer_refreshes_when_metrics_arrive(run):
     assert not (run / "report.html").exists()
     writer.on_end(trainer)
     assert (run / "report.html").exists()
+
+
+@pytest.mark.parametrize("name", ["stylegan", "progan", "pix2pix"])
+def test_loss_chart_and_health_for_models_with_their_own_logs(name, tmp_path):
+    """The trainer's loss_d / loss_g reach the report's loss chart and the health monitor's
+    oscillation check for models that log no loss_* key themselves."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
+    from test_contract import contract_config
+
+    cfg = contract_config(name, steps=4, checkpoint_every=0, sample_every=2)
+    cfg.health.window = 2
+    run = train(cfg, tmp_path / "run")
+    records = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
+    assert all({"loss_d", "loss_g"} <= set(r) for r in records if "img_per_s" in r)
+    page = (run / "report.html").read_text()
+    chart = page[page.index('aria-label="losses"'):]
+    chart = chart[:chart.index("</svg>")]
+    assert ">loss_d<" in chart and ">loss_g<" in chart and chart.count("<polyline") >= 2
+    # the D-output chart says what the model declared (progan and pix2pix log none)
+    assert ('aria-label="discriminator outputs (logits)"' in page) == (name == "stylegan")
+
+    from types import SimpleNamespace
+
+    from gankit.train.health import HealthMonitor
+
+    mon = HealthMonitor(cfg)
+    trainer = SimpleNamespace(step=0, cfg=cfg, write_stats=lambda r: None)
+    swings = [{"step": i, "loss_d": 0.2 if i % 2 else 2.0, "loss_g": 1.0} for i in range(4)]
+    for rec in swings:
+        mon.on_log(trainer, rec)
+    assert [w["kind"] for r in swings for w in r.get("warnings", [])] == ["oscillation"]

@@ -352,7 +352,7 @@ class Trainer(TrainerState):
         for k, v in logs.items():
             acc = window.get(k)
             window[k] = (v.detach().float(), 1) if acc is None else (acc[0] + v.detach().float(), acc[1] + 1)
-        if want_norms:
+        if want_norms or phase.interval > 1:  # a lazy phase: its latest run in the window
             window[f"grad_norm/{phase.name}"] = (norm.detach().float(), 1)
 
     # ------------------------------------------------------------------ faults
