@@ -64,6 +64,11 @@ class DataConfig:
     limit: int = opt(0, "use only the first N examples (0 = all)", min=0)
     labels: bool = opt(True, "read class labels where the dataset has them")
     download: bool = opt(True, "download a missing built-in dataset from its official source")
+    stream: str | bool = opt("auto", "folder:/zip: sets: decode per batch in DataLoader workers "
+                                     "instead of all into memory; auto = when the decoded set "
+                                     "is over 2 GB or a quarter of RAM", choices=("auto", True, False))
+    workers: int = opt(2, "DataLoader worker processes decoding a streamed set (0 = decode in "
+                          "the training process)", min=0)
 
 
 @dataclass

@@ -1,12 +1,13 @@
-"""``gankit data info NAME`` and ``gankit data download NAME``."""
+"""``gankit data info NAME``, ``gankit data download NAME`` and ``gankit data pack FOLDER OUT.zip``."""
 from __future__ import annotations
 
 import argparse
 
 NAME = "data"
-HELP = "inspect or download datasets"
-DESCRIPTION = ("Inspect a dataset (count, shape, classes, where its files were found) or "
-               "download a built-in one into the user cache.")
+HELP = "inspect, download or pack datasets"
+DESCRIPTION = ("Inspect a dataset (count, shape, classes, where its files were found), "
+               "download a built-in one into the user cache, or pack a folder of images into "
+               "a zip for streaming.")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,6 +37,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     dl.add_argument("--mirror", default=None, metavar="URL",
                     help="base URL laid out as URL/<folder>/<file> (default: $GANKIT_MIRROR, "
                          "else the official hosts)")
+    pk = sub.add_parser("pack", help="decode, crop and resize a folder of images once, into a zip",
+                        description="Prepare a data set once, like stylegan2-ada's dataset_tool: "
+                        "every readable image of FOLDER (or of a zip) is centre-cropped, resized "
+                        "and stored as a PNG in OUT.zip, with dataset.json holding the labels of "
+                        "class subfolders. Unreadable files are skipped and listed. Train on it "
+                        "with data.dataset=zip:OUT.zip (streamed when it is large).")
+    pk.add_argument("source", metavar="FOLDER")
+    pk.add_argument("out", metavar="OUT.zip")
+    pk.add_argument("--resolution", type=int, default=0,
+                    help="square size of the stored images (0 = the most common crop size)")
+    pk.add_argument("--center-crop", type=int, default=0, metavar="N",
+                    help="crop a centred square of N source pixels first (0 = the largest)")
+    pk.add_argument("--channels", type=int, default=0, choices=(0, 1, 3),
+                    help="1 = greyscale, 3 = RGB, 0 = 1 if every image is greyscale, else 3")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,7 +76,45 @@ def run(args: argparse.Namespace) -> int:
             folder = download(name, dest_root=dest, mirror=args.mirror)
         print(f"{name}: files in {folder}")
         return 0
-    raise GankitError("say what to do: gankit data info NAME, or gankit data download NAME")
+    if args.action == "pack":
+        return pack(args)
+    raise GankitError("say what to do: gankit data info NAME, gankit data download NAME, or "
+                      "gankit data pack FOLDER OUT.zip")
+
+
+SHOW_SKIPPED = 20  # skipped files listed by name; the count is always given
+
+
+def pack(args: argparse.Namespace) -> int:
+    import sys
+
+    from gankit.data.pack import pack_images
+    from gankit.errors import GankitError
+
+    for name in ("resolution", "center_crop"):
+        if getattr(args, name) < 0:
+            raise GankitError(f"--{name.replace('_', '-')} must be 0 or more")
+    tty = sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        if tty and (done % 500 == 0 or done == total):
+            print(f"\rpacking {done}/{total}", end="" if done < total else "\n",
+                  file=sys.stderr, flush=True)
+
+    r = pack_images(args.source, args.out, resolution=args.resolution,
+                    center_crop=args.center_crop, channels=args.channels, progress=progress)
+    kind = "RGB" if r.channels == 3 else "greyscale"
+    classes = f", {len(r.class_names)} classes" if r.class_names else ", unlabelled"
+    print(f"packed {r.written} images ({r.resolution}x{r.resolution} {kind}{classes}) "
+          f"into {r.out}")
+    if r.skipped:
+        print(f"skipped {len(r.skipped)} unreadable file(s):")
+        for line in r.skipped[:SHOW_SKIPPED]:
+            print(f"  {line}")
+        if len(r.skipped) > SHOW_SKIPPED:
+            print(f"  ... and {len(r.skipped) - SHOW_SKIPPED} more")
+    print(f"train on it with data.dataset=zip:{r.out}")
+    return 0
 
 
 MAX_CLASS_LINES = 100  # more classes than this: a summary line instead of one line each

@@ -16,6 +16,9 @@
   few; loading fails only when no image is left.
 - ``data.limit`` keeps the first N readable images in sorted path order.
 
+Sets too large for memory are streamed instead (``data.stream``, see :mod:`gankit.data.stream`,
+which registers the ``folder`` builder).
+
 Decoding thousands of JPEGs takes seconds, so the decoded array is cached in
 ``<user cache>/gankit/decoded/<key>.npz``, where the key is a hash of the folder's absolute
 path, every image's relative path, size and mtime, and the transform settings. Any change to a
@@ -38,7 +41,6 @@ import torch
 from gankit.data.sources import cache_dir, data_roots
 from gankit.data.transforms import finish, pil_to_array
 from gankit.errors import DataError
-from gankit.registry import DATASETS
 
 log = logging.getLogger("gankit.data")
 
@@ -279,12 +281,9 @@ def load_folder(path: str | Path, *, resolution: int = 0, channels: int = 0,
     return x, y, classes
 
 
-@DATASETS.register("folder")
-def folder_dataset(arg: str, cfg):
-    """Your own folder of png/jpg/webp/bmp images; class subfolders become labels."""
-    if not arg:
-        raise DataError("folder needs a path: dataset: folder:/path/to/images")
-    root = resolve_user_path(arg, kind="folder", root=cfg.root)
+def load_folder_dataset(root: Path, cfg):
+    """The in-memory ``folder:`` dataset (the builder, which may stream instead, is
+    :func:`gankit.data.stream.folder_dataset`)."""
     images, labels, classes = load_folder(root, resolution=cfg.resolution,
                                           channels=cfg.channels, center_crop=cfg.center_crop,
                                           limit=cfg.limit)
