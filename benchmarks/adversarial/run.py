@@ -5,7 +5,7 @@ Usage (from the repository root, one heavy job at a time, one thread)::
     export GANKIT_DATA=/path/to/shared/data OMP_NUM_THREADS=1
     python benchmarks/adversarial/run.py all --work /tmp/adv-bench
 
-Steps (each also runs alone: ``foreign``, ``train``, ``attack``):
+Steps (each also runs alone: ``foreign``, ``train``, ``attack``, ``speed``):
 
 1. ``foreign``: build and train, in plain PyTorch and outside gankit, a classifier gankit never
    saw: input standardisation (MNIST mean/std) -> conv5 32 -> GELU -> avg-pool -> conv5 64 ->
@@ -16,6 +16,8 @@ Steps (each also runs alone: ``foreign``, ``train``, ``attack``):
 3. ``attack``: for each run, ``gankit attack RUN mnist:test`` twice: all three methods (advgan,
    fgsm, pgd-40) on the first 1,000 test images (the same images for every row, so the speed
    ratio compares like with like), and advgan alone on all 10,000.
+4. ``speed``: per-image time of AdvGAN and PGD-40 on the same 500 images, batches of 250,
+   best of 7 / 3 repeats (the reports' images/s are single runs on a shared machine).
 
 Everything lands in ``--work``; ``results.json`` there collects the reports, which
 ``RESULTS.md`` quotes.
@@ -108,8 +110,9 @@ def train(work: Path) -> dict:
     out = {}
     for name, extra in RUNS.items():
         run = work / f"advgan-{name}"
-        gankit("train", "mnist-advgan", "--out", str(run), "train.threads=1",
-               "train.progress=false", *[e.format(work=work) for e in extra])
+        if not (run / "export" / "generator.safetensors").is_file():  # finished runs stay
+            gankit("train", "mnist-advgan", "--out", str(run), "train.threads=1",
+                   "train.progress=false", *[e.format(work=work) for e in extra])
         out[name] = {"run": str(run), "train_cpu_s": cpu_seconds(run)}
     return out
 
@@ -131,9 +134,39 @@ def attack(work: Path) -> dict:
     return out
 
 
+def speed(work: Path, n: int = 500) -> dict:
+    """Per-image time of AdvGAN (one G forward) vs PGD-40 on the same ``n`` test images, one
+    thread, best of several repeats (the machine is shared: the best run is the least
+    disturbed one)."""
+    from gankit.attacks.runner import load_inputs, load_source, make_methods
+
+    torch.set_num_threads(1)
+    out = {}
+    for name in RUNS:
+        src = load_source(str(work / f"advgan-{name}"))
+        x = load_inputs("mnist:test", 1, 28, n).x
+        y = src.target(x).argmax(1)
+        fns = make_methods(src.target, ["advgan", "pgd"], advgan=src.advgan, target_class=None,
+                           pgd_steps=40, restarts=1, seed=0)
+        row = {}
+        for method, repeats in (("advgan", 7), ("pgd", 3)):
+            fn = fns[method][0]
+            best = float("inf")
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                for i in range(0, n, 250):
+                    fn(x[i:i + 250], y[i:i + 250], 0.3)
+                best = min(best, time.perf_counter() - t0)
+            row[f"{method}_ms_per_image"] = round(1000 * best / n, 4)
+        row["ratio"] = round(row["pgd_ms_per_image"] / row["advgan_ms_per_image"], 1)
+        print(name, row, flush=True)
+        out[name] = row
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("step", choices=("all", "foreign", "train", "attack"))
+    p.add_argument("step", choices=("all", "foreign", "train", "attack", "speed"))
     p.add_argument("--work", default="/tmp/adv-bench", help="folder for runs and reports")
     a = p.parse_args()
     work = Path(a.work)
@@ -146,6 +179,8 @@ def main() -> None:
         results["train"] = train(work)
     if a.step in ("all", "attack"):
         results["attack"] = attack(work)
+    if a.step in ("all", "speed"):
+        results["speed"] = speed(work)
     res_path.write_text(json.dumps(results, indent=2) + "\n")
     print("wrote", res_path)
 
