@@ -47,8 +47,9 @@ class Inputs:
 
 
 def load_inputs(spec: str, channels: int = 0, resolution: int = 0, limit: int = 0) -> Inputs:
-    """Images to attack from a data set spec (``mnist:test``), a folder or one image file,
-    converted to ``channels`` and ``resolution`` (0 = as they are)."""
+    """Images to attack from a data set spec (``mnist:test``; a bare ``mnist`` is its test
+    split), a folder or one image file, converted to ``channels`` and ``resolution`` (0 = as
+    they are)."""
     from gankit.config import DataConfig
     from gankit.data import load_dataset
 
@@ -70,8 +71,9 @@ def load_inputs(spec: str, channels: int = 0, resolution: int = 0, limit: int = 
     if ":" not in dataset and not p.is_dir() and ("/" in spec or spec.startswith(".")):
         raise GankitError(f"{spec} does not exist; give a data set spec such as mnist:test, a "
                           f"folder of images or an image file")
-    ds = load_dataset(DataConfig(dataset=dataset, channels=channels, resolution=resolution,
-                                 limit=limit, download=False))
+    # a bare data set name means its test split: attacks are measured on held-out images
+    ds = load_dataset(DataConfig(dataset=dataset, split="test", channels=channels,
+                                 resolution=resolution, limit=limit, download=False))
     labels = ds.labels
     if labels is not None and p.is_dir():
         # class subfolders name the target's classes only when they are its class numbers
