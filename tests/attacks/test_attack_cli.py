@@ -126,9 +126,10 @@ def test_bad_inputs_fail_with_one_line(case, match, scripted, digits, tmp_path, 
     assert len(err.strip().splitlines()) == 1
 
 
-def test_a_bare_dataset_name_is_its_test_split(data_root):
+def test_a_bare_dataset_name_is_its_test_split(data_root, monkeypatch):
     from gankit.attacks.runner import load_inputs
 
+    monkeypatch.setenv("GANKIT_DATA", str(data_root))
     bare, test = load_inputs("mnist", 1, 28, 5), load_inputs("mnist:test", 1, 28, 5)
     assert torch.equal(bare.x, test.x) and bare.labels.tolist() == [7, 2, 1, 0, 4]
     assert bare.x.min() >= 0 and bare.x.max() <= 1
