@@ -14,8 +14,9 @@ RUN_OR_TARGET: a trained advgan run directory, export or checkpoint (it attacks 
 it was trained against, or --target), or a classifier alone for fgsm / pgd: mnist,
 fashion-mnist, mnist-lenet, or a TorchScript file mapping float images in [0, 1]
 (N x C x H x W) to logits (N x K).
-INPUT: a data set spec (mnist:test; a bare name is its test split), a folder of images (class subfolders named 0..K-1 give
-labels; otherwise the classifier's clean predictions stand in for labels) or one image file.
+INPUT: a data set spec (mnist:test; a bare name is its test split), a folder of images
+(class subfolders named 0..K-1 give labels; otherwise the classifier's clean predictions
+stand in for labels) or one image file.
 
   gankit train mnist-advgan --out runs/adv
   gankit attack runs/adv mnist:test --out attack-out            # advgan, fgsm and pgd rows
