@@ -77,6 +77,12 @@ def test_advgan_run_end_to_end(scripted, digits, tmp_path):
                  "--transfer", "none", "--out", str(tmp_path / "small")]) == 0
     small = json.loads((tmp_path / "small" / "report.json").read_text())
     assert small["methods"]["advgan"]["linf_max"] <= 0.05 + 1e-6
+    # --target: the run's generator against another classifier (here the untrained one)
+    assert main(["attack", str(run), str(digits), "--method", "advgan", "--target",
+                 "untrained:1", "--transfer", "none", "--save", "0",
+                 "--out", str(tmp_path / "other")]) == 0
+    other = json.loads((tmp_path / "other" / "report.json").read_text())
+    assert other["target"] == "untrained:1" and other["run_target"] == str(scripted)
     # a checkpoint file is a run too (told apart from a TorchScript file by its contents)
     ckpt = run / "checkpoints" / "latest.pt"
     assert main(["attack", str(ckpt), str(digits), "--method", "advgan", "--transfer", "none",
@@ -103,6 +109,7 @@ def bad_target(tmp_path):
     ("class-range", "--target-class 5 is out of range"),
     ("no-input", "does not exist"),
     ("bad-eps", "outside"),
+    ("target-twice", "has nothing to add"),
 ])
 def test_bad_inputs_fail_with_one_line(case, match, scripted, digits, tmp_path, capsys):
     target, inp, extra = str(scripted), str(digits), []
@@ -118,6 +125,8 @@ def test_bad_inputs_fail_with_one_line(case, match, scripted, digits, tmp_path, 
         inp = str(tmp_path / "nowhere" / "images")
     elif case == "bad-eps":
         extra = ["--eps", "3"]
+    elif case == "target-twice":
+        extra = ["--target", "mnist"]
     rc = main(["attack", target, inp, "--transfer", "none", "--out", str(tmp_path / "o"),
                *extra])
     err = capsys.readouterr().err
