@@ -30,6 +30,7 @@ with the second (a one-batch loader, like the trainer's fixed preview batch, sta
 """
 from __future__ import annotations
 
+import copy
 import itertools
 import logging
 import os
@@ -64,7 +65,9 @@ def stream_threshold() -> int:
 
 
 def _gb(n: int) -> str:
-    return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
+    if n >= 1e8:
+        return f"{n / 1e9:.2f} GB"
+    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
 
 
 def choose(setting, nbytes: int) -> tuple[bool, str]:
@@ -187,13 +190,24 @@ class StreamLoader(BatchLoader):
                                         self._augment_generator(k))
 
     def _start(self, first: int) -> None:
+        plan = copy.copy(self)  # what workers need, without the iterator (no reference cycle)
+        plan._it = None
         self._it = iter(torch.utils.data.DataLoader(
-            _Batches(self), batch_size=None, sampler=_From(first), num_workers=self.workers,
-            prefetch_factor=PREFETCH, pin_memory=self.device.type == "cuda"))
+            _Batches(plan), batch_size=None, sampler=_From(first), num_workers=self.workers,
+            prefetch_factor=PREFETCH, pin_memory=self.device.type == "cuda",
+            # its own generator: the DataLoader draws worker seeds from it, and drawing them
+            # from torch's global RNG would shift the training's dropout masks and noise
+            generator=torch.Generator().manual_seed(self.seed)))
 
     def close(self) -> None:
-        """Stop the workers (a later batch starts them again)."""
-        self._it = None
+        """Stop the workers now (a later batch starts them again)."""
+        it, self._it = self._it, None
+        shutdown = getattr(it, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
+
+    def __del__(self):
+        self.close()
 
     def __next__(self) -> dict[str, torch.Tensor]:
         k = self.drawn

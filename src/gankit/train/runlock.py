@@ -62,8 +62,13 @@ class RunLock:
             fh.seek(0)
             fh.truncate()
             fh.flush()
+            import fcntl
+
+            # unlock explicitly: processes forked meanwhile (DataLoader workers of a streamed
+            # data set) share the file description, and closing ours alone would not release it
+            fcntl.flock(fh, fcntl.LOCK_UN)
         finally:
-            fh.close()  # releases the flock
+            fh.close()
         if self._created:  # a folder this lock made and nothing else wrote to goes again
             try:
                 if [p.name for p in self.out.iterdir()] == [LOCK_NAME]:
