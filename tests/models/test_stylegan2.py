@@ -228,6 +228,13 @@ def test_sampling_tools_on_a_trained_run(tiny_run, tmp_path):
     assert ncol == 3 and torch.allclose(cells[4:6], cells[1:3], atol=1e-5)
     res = project(gen, gen.generate([99]), steps=10, n_init=2)
     assert res.final_mse <= res.initial_mse
+    from gankit.sampling import interpolate, walk
+    d = torch.zeros(gen.model.latent_dim)
+    d[0] = 1
+    images, ncol = walk(gen, [0], d, [-2.0, 0.0, 2.0], psi=0.7)  # latent editing
+    assert ncol == 3 and torch.allclose(images[1], gen.generate([0], psi=0.7)[0], atol=1e-5)
+    frames = interpolate(gen, [1, 2], 4)
+    assert torch.allclose(frames[-1], gen.generate([2])[0], atol=1e-5)
 
 
 def test_onnx_export_matches_pytorch(tiny_run, tmp_path):
