@@ -151,3 +151,15 @@ def test_auto_streams_large_sets_and_says_so(images, monkeypatch, caplog):
         assert "(streamed: 25.3 kB decoded > 1.0 kB, data.stream=auto; 2 worker(s))" in \
             ds.source
     assert isinstance(load_dataset(data_cfg(f"folder:{folder}", stream=False)), ImageDataset)
+
+
+def test_evaluation_reads_a_streamed_training_set_batch_by_batch(images):
+    from gankit.metrics.sources import training_source
+
+    _, packed = images
+    cfg = data_cfg(f"zip:{packed}", stream=True)
+    source = training_source(cfg, load_dataset(cfg))
+    memory = load_dataset(data_cfg(f"zip:{packed}", stream=False))
+    got = torch.cat(list(source.batches(10, 25)))
+    assert len(source) == 33 and torch.equal(got, memory.images[:25])
+    assert source.cache_key().startswith(f"zip:{packed}:train@16px3ch@")

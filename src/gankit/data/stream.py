@@ -207,7 +207,10 @@ class StreamLoader(BatchLoader):
             shutdown()
 
     def __del__(self):
-        self.close()
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - at interpreter exit the workers may be gone already
+            pass
 
     def __next__(self) -> dict[str, torch.Tensor]:
         k = self.drawn

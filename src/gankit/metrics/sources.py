@@ -180,6 +180,8 @@ def training_source(data_cfg, dataset=None) -> ImageSource:
         dataset = load_dataset(data_cfg)
     d = data_cfg
     images = getattr(dataset, "images", None)
+    if images is None and hasattr(dataset, "decode"):  # a streamed set: decoded per batch
+        return StreamedSource(dataset, d)
     if images is None or images.dtype != torch.uint8:
         return dataset_source(d.dataset)
     spec = f"{d.dataset}:{d.split}@{images.shape[-1]}px{images.shape[1]}ch"
@@ -187,6 +189,31 @@ def training_source(data_cfg, dataset=None) -> ImageSource:
         spec += f"-limit{d.limit}"
     return TensorSource(images, spec, kind="dataset", split=d.split, cacheable=True,
                         origin=str(getattr(dataset, "source", "")))
+
+
+class StreamedSource(ImageSource):
+    """A streamed training set (:class:`gankit.data.stream.StreamDataset`), decoded one batch
+    at a time at the run's shape, in file order (no flips)."""
+
+    kind = "dataset"
+
+    def __init__(self, dataset, data_cfg):
+        self.dataset, self.split = dataset, data_cfg.split
+        info = dataset.info
+        self.spec = f"{data_cfg.dataset}:{data_cfg.split}@{info.resolution}px{info.channels}ch"
+        if data_cfg.limit:
+            self.spec += f"-limit{data_cfg.limit}"
+        self.origin = str(getattr(dataset, "source", "")).split(" (")[0]
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def batches(self, batch_size, num):
+        for lo in range(0, min(num, len(self)), batch_size):
+            yield self.dataset.decode(torch.arange(lo, min(lo + batch_size, num)))
+
+    def cache_key(self):
+        return f"{self.spec}@{self.origin}"
 
 
 def dataset_source(spec: str) -> TensorSource:
