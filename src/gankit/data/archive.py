@@ -52,7 +52,10 @@ def open_image(data: bytes):
         raise ValueError("empty file")
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        img = Image.open(io.BytesIO(data))
+        try:
+            img = Image.open(io.BytesIO(data))
+        except Image.UnidentifiedImageError:  # (its message names a BytesIO object)
+            raise ValueError("not an image Pillow can read") from None
     w, h = img.size
     if w * h > MAX_PIXELS:
         img.close()

@@ -47,7 +47,7 @@ from gankit.registry import DATASETS
 log = logging.getLogger("gankit.data")
 
 #: data.stream=auto streams a set whose decoded size is above this (or above RAM / 4).
-STREAM_BYTES = 2 * 1024 ** 3
+STREAM_BYTES = 2 * 10 ** 9
 PREFETCH = 2  # batches each worker prepares ahead
 
 
@@ -254,7 +254,7 @@ def stream_or_none(files: ImageFiles, cfg, n: int, resolution: int, channels: in
     nbytes = n * channels * resolution * resolution
     stream, why = choose(cfg.stream, nbytes)
     if not stream:
-        log.info("data: %d images of %s decoded into memory (%s)", n, files.path, why)
+        log.debug("data: %d images of %s decoded into memory (%s)", n, files.path, why)
         return None
     workers = cfg.workers
     log.info("data: streaming %d images of %s with %d worker(s) (%s)", n, files.path, workers,
