@@ -5,7 +5,7 @@ Usage (from the repository root, one heavy job at a time, one thread)::
     export GANKIT_DATA=/path/to/shared/data OMP_NUM_THREADS=1
     python benchmarks/adversarial/run.py all --work /tmp/adv-bench
 
-Steps (each also runs alone: ``foreign``, ``train``, ``attack``, ``speed``):
+Steps (each also runs alone: ``foreign``, ``train``, ``attack``, ``speed``, ``targeted``):
 
 1. ``foreign``: build and train, in plain PyTorch and outside gankit, a classifier gankit never
    saw: input standardisation (MNIST mean/std) -> conv5 32 -> GELU -> avg-pool -> conv5 64 ->
@@ -18,6 +18,8 @@ Steps (each also runs alone: ``foreign``, ``train``, ``attack``, ``speed``):
    ratio compares like with like), and advgan alone on all 10,000.
 4. ``speed``: per-image time of AdvGAN and PGD-40 on the same 500 images, batches of 250,
    best of 7 / 3 repeats (the reports' images/s are single runs on a shared machine).
+5. ``targeted``: ``mnist-advgan`` with ``model.target_class=3`` (1500 steps), then one
+   ``gankit attack`` (its rows are all targeted to class 3: the run's class is the default).
 
 Everything lands in ``--work``; ``results.json`` there collects the reports, which
 ``RESULTS.md`` quotes.
@@ -164,9 +166,21 @@ def speed(work: Path, n: int = 500) -> dict:
     return out
 
 
+def targeted(work: Path) -> dict:
+    """AdvGAN targeted to class 3 (1500 steps) and targeted FGSM / PGD-40 from one command."""
+    run, out = work / "advgan-targeted3", work / "attack-targeted3-1000"
+    if not (run / "export" / "generator.safetensors").is_file():
+        gankit("train", "mnist-advgan", "--out", str(run), "train.threads=1",
+               "train.progress=false", "model.target_class=3", "train.steps=1500")
+    gankit("attack", str(run), "mnist:test", "--limit", "1000", "--threads", "1",
+           "--out", str(out))
+    return {"run": str(run), "train_cpu_s": cpu_seconds(run),
+            "three_methods_1000": json.loads((out / "report.json").read_text())}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("step", choices=("all", "foreign", "train", "attack", "speed"))
+    p.add_argument("step", choices=("all", "foreign", "train", "attack", "speed", "targeted"))
     p.add_argument("--work", default="/tmp/adv-bench", help="folder for runs and reports")
     a = p.parse_args()
     work = Path(a.work)
@@ -181,6 +195,8 @@ def main() -> None:
         results["attack"] = attack(work)
     if a.step in ("all", "speed"):
         results["speed"] = speed(work)
+    if a.step in ("all", "targeted"):
+        results["targeted"] = targeted(work)
     res_path.write_text(json.dumps(results, indent=2) + "\n")
     print("wrote", res_path)
 
