@@ -31,7 +31,7 @@ from torch import nn
 
 from gankit.config import ModelConfig, opt
 from gankit.errors import ConfigError
-from gankit.models.base import GANModel, Phase, anneal_last
+from gankit.models.base import GANModel, Phase, anneal_last, cfg_value
 from gankit.registry import LOSSES
 
 
@@ -95,9 +95,7 @@ class AdversarialGAN(GANModel):
     """
 
     @classmethod
-    def d_output_of(cls, cfg):
-        from gankit.models.base import cfg_value
-
+    def d_output_of(cls, cfg):  # what the loss's ``prob`` logs (models/base.D_OUTPUTS)
         return LOSSES.get(cfg_value(cfg, "loss", "bce")).output
 
     def __init__(self, cfg: AdversarialConfig, info):
