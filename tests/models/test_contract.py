@@ -98,6 +98,10 @@ def outputs(gen, seeds=(0, 1, 2)) -> dict[str, torch.Tensor]:
         return out
     if "sample" in gen.capabilities:
         return {"samples": gen.generate(list(seeds))}
+    if "attack" in gen.capabilities:  # advgan: adversarial images of fixed inputs, in [-1, 1]
+        with torch.no_grad():
+            return {"adversarial": gen.model.attack((probe_inputs(gen.model) + 1) / 2, gen.G)
+                    * 2 - 1}
     return {}
 
 
@@ -211,8 +215,8 @@ def test_export_equals_checkpoint(name, runs):
             torch.testing.assert_close(a[k], b[k], msg=f"{net}.{k}")
     a, b = outputs(from_ckpt), outputs(from_export)
     assert a.keys() == b.keys()
-    if "sample" in run.model.capabilities or translation(run.model):
-        assert a, "a sampling or translating model produced nothing"
+    if {"sample", "attack"} & run.model.capabilities or translation(run.model):
+        assert a, "a sampling, translating or attacking model produced nothing"
     for k in a:
         torch.testing.assert_close(a[k], b[k], msg=k)
 
