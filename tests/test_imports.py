@@ -41,9 +41,9 @@ LAZY_UPWARD = {
         "the default observers: the model card of the run's export is written at its end",
     ("gankit.train.observers", "gankit.sampling.loading"):
         "the default observers: the card shows the export as a user loads it back",
-    ("gankit.models.advgan", "gankit.attacks"):
-        "AdvGAN trains against the attack library's target classifiers and margin loss "
-        "(left: move attacks/targets.py and the losses of attacks/gradient.py below models)",
+    ("gankit.models.advgan", "gankit.attacks.targets"):
+        "AdvGAN loads its frozen target when training starts; targets are gankit's metric "
+        "nets (metrics/, layer 4) or TorchScript files, so the loader lives with the attacks",
 }
 
 

@@ -14,7 +14,7 @@ perturbed ones, so :math:`x'` stays close to the data distribution. The objectiv
     \mathcal{L} = \mathcal{L}_{adv} + \alpha \mathcal{L}_{GAN} + \beta \mathcal{L}_{hinge},
     \qquad \mathcal{L}_{hinge} = E_x \max(0, \lVert \delta \rVert_2 - c)
 
-with the Carlini-Wagner margin as the attack loss (:func:`gankit.attacks.gradient.margin`):
+with the Carlini-Wagner margin as the attack loss (:func:`gankit.losses.attack.margin`):
 untargeted :math:`\mathcal{L}_{adv} = E \max(Z_y(x') - \max_{i \ne y} Z_i(x'), -\kappa)`,
 targeted to class t :math:`E \max(\max_{i \ne t} Z_i(x') - Z_t(x'), -\kappa)` (written
 :math:`\max(m + \kappa, 0)`, which has the same gradients). ``adv_weight``, ``gan_weight``
@@ -42,6 +42,7 @@ from torch import nn
 
 from gankit.config import ModelConfig, opt
 from gankit.errors import ConfigError, GankitError
+from gankit.losses.attack import margin
 from gankit.models.base import GANModel, Phase
 from gankit.nn.translation import NORMS, PatchDiscriminator, ResnetGenerator, fit_patch_layers
 from gankit.registry import LOSSES, MODELS
@@ -198,8 +199,6 @@ class AdvGAN(GANModel):
         if phase == "G":
             if self._stash is None:
                 raise RuntimeError("advgan's G phase runs after its D phase in the same step")
-            from gankit.attacks.gradient import margin
-
             adv01, delta, y = self._stash
             self._stash = None  # the graph is used once
             target = self.target_net(adv01.device)
