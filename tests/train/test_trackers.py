@@ -48,9 +48,11 @@ class Events(Callback):
                 {"kind": "d_wins", "step": 4, "message": "D wins", "hint": "lower train.lr_d"})
 
     def on_checkpoint(self, trainer, path):
+        record = {"step": trainer.step, "time": 0.0, "fid": 100.0 - trainer.step,
+                  "protocol": {"num": 4}}
         with open(Path(trainer.out) / "metrics.jsonl", "a") as f:
-            f.write(json.dumps({"step": trainer.step, "time": 0.0, "fid": 100.0 - trainer.step,
-                                "protocol": {"num": 4}}) + "\n")
+            f.write(json.dumps(record) + "\n")
+        trainer.emit({"event": "metrics", **record})  # as the evaluation callback hands it on
 
 
 def stats(run: Path, key: str) -> dict[int, float]:

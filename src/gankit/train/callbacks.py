@@ -7,7 +7,8 @@ stats.jsonl (a callback may add keys, e.g. warnings), ``on_sample(trainer, path)
 images, N x C x H x W in [-1, 1], are ``trainer.last_sample``), ``on_checkpoint(trainer,
 path)``, ``on_event(trainer, event)`` for events outside the log records (``{"event":
 "nonfinite", "step", "phase", "what"}`` from the trainer, ``{"event": "metrics", "step", ...}``
-from periodic evaluation, sent with ``trainer.emit``), ``on_end(trainer)``, and
+from periodic evaluation, sent with ``trainer.emit``, and ``{"event": "stats", "line": {...}}``
+for every stats.jsonl line written outside ``on_log`` by ``trainer.write_stats``), ``on_end(trainer)``, and
 ``on_error(trainer, error)`` when a run stops on an error it reports (e.g. a non-finite loss)
 or is interrupted (Ctrl-C). A callback that writes a stats line of its own uses
 ``trainer.write_stats(line)``.

@@ -7,8 +7,9 @@ sink is a trainer :class:`~gankit.train.callbacks.Callback` and sends, under the
 * every log record's numbers: losses, D outputs (``d_real``, ``d_fake``), gradient norms
   (``grad_norm/D``...), ``img_per_s``, ``images_seen``, ``lr_scale``;
 * the other ``stats.jsonl`` lines (the health monitor's ``health/diversity`` at sample steps),
-  read from the file at the next sample or checkpoint, and every ``metrics.jsonl`` line of
-  periodic evaluation as ``metrics/<name>`` (e.g. ``metrics/fid``);
+  handed over as ``stats`` events by ``trainer.write_stats``, and every result of periodic
+  evaluation (its ``metrics`` events) as ``metrics/<name>`` (e.g. ``metrics/fid``); the run's
+  files are never read back;
 * health warnings as a scalar ``health/<kind>`` = 1 at the warning's step plus the message and
   hint as text (the trainer's raw non-finite events when the health monitor is off);
 * every fixed-seed sample grid (``fakes_NNNNNN.png``) as an image;
@@ -96,16 +97,12 @@ class TrackerSink(Callback):
     def __init__(self, cfg: Any):
         self.cfg = cfg
         self.out: Path | None = None
-        self._offsets = {"stats.jsonl": 0, "metrics.jsonl": 0}
         self._closed = False
         self._failures = 0
 
     # ------------------------------------------------------------------ callback hooks
     def on_start(self, trainer: Any) -> None:
         self.out = Path(trainer.out)
-        for name in self._offsets:  # a resumed run's earlier lines were sent then
-            f = self.out / name
-            self._offsets[name] = f.stat().st_size if f.exists() else 0
         self.open(trainer, resumed=trainer.step > 0)
         nested = self.cfg.to_dict()
         self.hyperparams(flatten_config(nested), nested)
@@ -117,7 +114,13 @@ class TrackerSink(Callback):
         self._guard(self._send_sample, trainer.step, Path(path))
 
     def on_checkpoint(self, trainer: Any, path: Any) -> None:
-        self._guard(self._send_files)
+        self._guard(self.flush)
+
+    def on_event(self, trainer: Any, event: dict[str, Any]) -> None:
+        if event.get("event") == "stats":  # a stats.jsonl line written outside on_log
+            self._guard(self._send_line, event["line"])
+        elif event.get("event") == "metrics":  # periodic evaluation's result
+            self._guard(self._send_metrics, event)
 
     def on_end(self, trainer: Any) -> None:
         self._finish("finished")
@@ -131,17 +134,21 @@ class TrackerSink(Callback):
         self._warnings(record)
 
     def _send_sample(self, step: int, path: Path) -> None:
-        self._drain()
         self.image(step, path)
         self.flush()
 
-    def _send_files(self) -> None:
-        self._drain()
-        self.flush()
+    def _send_line(self, r: dict[str, Any]) -> None:
+        step = int(r.get("step", 0))
+        nums = _numbers(r)
+        if nums:
+            self.scalars(step, nums)
+        self._warnings(r)
+        if r.get("event") and not self.cfg.train.health:  # else the monitor warns about it
+            self.warning(step, str(r["event"]), f"{r.get('what', r['event'])} in phase "
+                                                f"{r.get('phase', '?')}")
 
-    def _close(self, status: str) -> None:
-        self._drain()
-        self.close(status)
+    def _send_metrics(self, r: dict[str, Any]) -> None:
+        self.scalars(int(r.get("step", 0)), _numbers(r, "metrics/"))
 
     def _guard(self, send, *args: Any) -> None:
         """A tracker that fails mid-run (a server gone, a full disk) costs its records, never
@@ -158,7 +165,7 @@ class TrackerSink(Callback):
         if self._closed:
             return
         self._closed = True
-        self._guard(self._close, status)
+        self._guard(self.close, status)
         if self._failures:
             log.warning("%s: %d event(s) could not be logged", self.name, self._failures)
 
@@ -167,42 +174,6 @@ class TrackerSink(Callback):
             step = int(w.get("step", record.get("step", 0)))
             text = f"{w.get('message', '')}. Hint: {w.get('hint', '')}"
             self.warning(step, str(w.get("kind", "warning")), text)
-
-    def _new_lines(self, name: str) -> list[dict[str, Any]]:
-        """Complete lines appended to ``RUN/name`` since the last call."""
-        path = self.out / name
-        if not path.exists():
-            return []
-        with open(path, "rb") as f:
-            f.seek(self._offsets[name])
-            data = f.read()
-        end = data.rfind(b"\n") + 1
-        self._offsets[name] += end
-        out = []
-        for line in data[:end].splitlines():
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                continue
-        return out
-
-    def _drain(self) -> None:
-        """Send the stats.jsonl lines that did not come through ``on_log`` and new metrics."""
-        if self.out is None:
-            return
-        for r in self._new_lines("stats.jsonl"):
-            if "images_seen" in r:  # a log record: already sent by on_log
-                continue
-            step = int(r.get("step", 0))
-            nums = _numbers(r)
-            if nums:
-                self.scalars(step, nums)
-            self._warnings(r)
-            if r.get("event") and not self.cfg.train.health:  # else the monitor warns about it
-                self.warning(step, str(r["event"]), f"{r.get('what', r['event'])} in phase "
-                                                    f"{r.get('phase', '?')}")
-        for r in self._new_lines("metrics.jsonl"):
-            self.scalars(int(r.get("step", 0)), _numbers(r, "metrics/"))
 
     def _state(self) -> dict[str, Any]:
         try:

@@ -410,14 +410,19 @@ class Trainer(TrainerState):
         if self.is_main:
             for cb in self.callbacks:
                 cb.on_log(self, record)
-            self.write_stats(record)
+            self._append_stats(record)
         return record
 
-    def write_stats(self, record: dict[str, Any]) -> None:
-        """Append one line to the run's stats.jsonl (callbacks add their own lines with it)."""
+    def _append_stats(self, record: dict[str, Any]) -> None:
         record = {"time": round(time.time(), 3), **record}
         with open(self.out / "stats.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
+
+    def write_stats(self, line: dict[str, Any]) -> None:
+        """Append a line to the run's stats.jsonl outside the log records (a callback's own
+        numbers, the trainer's events); the callbacks get it as a ``stats`` event."""
+        self._append_stats(line)
+        self.emit({"event": "stats", "line": line})
 
     def emit(self, event: dict[str, Any]) -> None:
         """Hand an event (``{"event": kind, "step": ..., ...}``) to every callback."""
