@@ -119,6 +119,19 @@ def test_old_checkpoint_with_one_optimizer_per_phase_still_loads(tmp_path):
     assert t.optimizers["D"].state_dict()["state"][0]["step"] == 2
 
 
+def test_log_names():
+    from gankit.models.base import log_names
+
+    phases = [Phase("Gmain", ("G",), optimizer="G"),
+              Phase("Greg", ("G",), interval=4, optimizer="G"),
+              Phase("Dmain", ("D",), optimizer="D"),
+              Phase("Dreg", ("D",), interval=16, optimizer="D")]
+    assert log_names(phases) == {"Gmain": "G", "Greg": "Greg", "Dmain": "D", "Dreg": "Dreg"}
+    assert log_names([Phase("D", ("D",)), Phase("G", ("G",))]) == {"D": "D", "G": "G"}
+    two = [Phase("A", ("G",), optimizer="G"), Phase("B", ("G",), optimizer="G")]
+    assert log_names(two) == {"A": "A", "B": "B"}
+
+
 def test_lazy_ratio():
     D, Dreg = Phase("D", ("D",)), Phase("Dreg", ("D",), interval=16, optimizer="D")
     assert lazy_ratio([D]) == 1.0

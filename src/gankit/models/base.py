@@ -97,6 +97,24 @@ class Phase:
         return step % self.interval == 0
 
 
+def log_names(phases: list[Phase]) -> dict[str, str]:
+    """The name each phase's numbers are logged under (``loss_<name lower-cased>``,
+    ``grad_norm/<name>``): its optimizer's name for the one phase that steps that optimizer
+    every step (the player's loss: ``Dmain`` of optimizer ``D`` logs ``loss_d``), else its own
+    name (lazy regularisers such as ``Dreg``, or several every-step phases of one optimizer)."""
+    every_step: dict[str, list[str]] = {}
+    for ph in phases:
+        if ph.interval == 1:
+            every_step.setdefault(ph.group, []).append(ph.name)
+    names = {}
+    for ph in phases:
+        main = ph.interval == 1 and len(every_step[ph.group]) == 1
+        names[ph.name] = ph.group if main else ph.name
+    if len(set(names.values())) < len(names):  # e.g. a phase named like another's optimizer
+        return {ph.name: ph.name for ph in phases}
+    return names
+
+
 def lazy_ratio(phases: list[Phase]) -> float:
     """stylegan2-ada's ``mb_ratio = k / (k + 1)`` for one optimizer group's phases: 1 unless the
     group has an every-``k``-steps phase (``k > 1``) besides a phase that runs more often."""

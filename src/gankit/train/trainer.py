@@ -32,7 +32,7 @@ from gankit.config import Config, save_config
 from gankit.data import load_dataset
 from gankit.data.base import NoiseSource
 from gankit.errors import TrainingError
-from gankit.models.base import GANModel, Phase, build_model, lazy_ratio
+from gankit.models.base import GANModel, Phase, build_model, lazy_ratio, log_names
 from gankit.train import distributed as D
 from gankit.train import memory
 from gankit.train.callbacks import Callback
@@ -130,6 +130,7 @@ class Trainer(TrainerState):
         for ph in self.phases:
             self.groups.setdefault(ph.group, []).append(ph)
         self.optimizers = {g: self._make_optimizer(g, phs) for g, phs in self.groups.items()}
+        self.log_names = log_names(self.phases)  # Dmain of optimizer D logs loss_d
         self.base_lrs = {k: [g["lr"] for g in o.param_groups] for k, o in self.optimizers.items()}
         gen_nets = {n: self.model.nets[n] for n in self.model.generator_nets}
         self.ema = EMA(gen_nets, t.ema_decay, t.ema_start) if t.ema_decay > 0 else None
@@ -315,7 +316,7 @@ class Trainer(TrainerState):
         with autocast(self.device, self.amp_dtype):
             loss, logs = self.model.loss(phase.name, batch, self.nets)
         # every phase's loss under one name, the scalar it minimised (penalties included)
-        logs = {**logs, f"loss_{phase.name.lower()}": loss}
+        logs = {**logs, f"loss_{self.log_names[phase.name].lower()}": loss}
         opt.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
@@ -353,7 +354,7 @@ class Trainer(TrainerState):
             acc = window.get(k)
             window[k] = (v.detach().float(), 1) if acc is None else (acc[0] + v.detach().float(), acc[1] + 1)
         if want_norms or phase.interval > 1:  # a lazy phase: its latest run in the window
-            window[f"grad_norm/{phase.name}"] = (norm.detach().float(), 1)
+            window[f"grad_norm/{self.log_names[phase.name]}"] = (norm.detach().float(), 1)
 
     # ------------------------------------------------------------------ faults
     def _check_deferred(self) -> None:
