@@ -142,3 +142,33 @@ def test_a_bare_dataset_name_is_its_test_split(data_root, monkeypatch):
     bare, test = load_inputs("mnist", 1, 28, 5), load_inputs("mnist:test", 1, 28, 5)
     assert torch.equal(bare.x, test.x) and bare.labels.tolist() == [7, 2, 1, 0, 4]
     assert bare.x.min() >= 0 and bare.x.max() <= 1
+
+
+def test_automatic_transfer_never_stops_an_attack(tmp_path, monkeypatch, caplog):
+    """28 x 28 grey inputs pick mnist-lenet; when it cannot be trained (no MNIST files here)
+    the attack still runs, without the transfer row."""
+    from gankit.attacks import targets
+
+    def no_data(*a, **k):
+        raise targets.GankitError("mnist (train) not found")
+
+    monkeypatch.setattr(targets, "lenet_weights_path", lambda: tmp_path / "none.safetensors")
+    monkeypatch.setattr(targets, "train_lenet", no_data)
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((28, 28), 40 * i, np.uint8), "L").save(folder / f"{i}.png")
+
+    class Any28(torch.nn.Module):
+        def forward(self, x):
+            return torch.stack([x.mean((1, 2, 3)), 1 - x.mean((1, 2, 3))], 1)
+
+    model = tmp_path / "any.pt"
+    torch.jit.script(Any28()).save(str(model))
+    out = tmp_path / "out"
+    assert main(["attack", str(model), str(folder), "--method", "fgsm", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert "transfer_target" not in report and report["labels"].startswith("the target's")
+    assert "no transfer row" in caplog.text
+    assert main(["attack", str(model), str(folder), "--method", "fgsm", "--transfer",
+                 "mnist-lenet", "--out", str(out)]) == 2  # asked for by name: an error

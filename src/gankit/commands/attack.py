@@ -57,6 +57,8 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    import logging
+
     import torch
 
     from gankit.attacks.runner import (default_transfer, format_report, load_inputs,
@@ -94,8 +96,15 @@ def run(args) -> int:
         (None if args.transfer == "none" else args.transfer)
     transfer = None
     if spec:
-        transfer = load_target(spec, channels=c, device=device)
-        probe(transfer, c, r, device)
+        try:
+            transfer = load_target(spec, channels=c, device=device)
+            probe(transfer, c, r, device)
+        except GankitError as e:
+            if args.transfer != "auto":
+                raise
+            # the automatic choice must not stop an attack (e.g. no MNIST files to train it)
+            logging.getLogger("gankit").warning("no transfer row: %s", e)
+            transfer = None
     report = run_attacks(src.target, inputs, methods, eps, args.out, target_class=tc,
                          transfer=transfer, batch_size=args.batch_size, save_images=args.save,
                          device=device, extra=src.description)
