@@ -62,8 +62,9 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None,
           callbacks: list[Callback] | None = None, default_callbacks: bool = True) -> Path:
     """Train ``cfg`` into ``out_dir``; ``resume`` = "auto" or a checkpoint path. Returns out_dir.
 
-    ``callbacks`` are added to the run's default ones (health monitor, evaluation, trackers,
-    report: see :mod:`gankit.train.callbacks`); ``default_callbacks=False`` runs only them.
+    ``callbacks`` are added to the run's default ones (health monitor, evaluation, the export's
+    model card, trackers, report: see :mod:`gankit.train.observers`); ``default_callbacks=False``
+    runs only them (the export then has no README.md card).
     """
     return Trainer(cfg, out_dir, resume, callbacks, default_callbacks).run()
 
