@@ -73,6 +73,7 @@ def test_domain_pair_batches_never_carry_target_labels(root):
     ds = load("domains:mnist,mnistm-like", root)
     assert ds.info.kind == "domains" and ds.info.channels == 3  # grey source made colour
     assert ds.info.num_classes == 10
+    assert torch.equal(ds.labels, ds.labels_A)  # `labels` are the source's
     b = next(ds.loader(8, seed=0))
     assert set(b) == {"real", "label", "target"}
     assert b["real"].shape == b["target"].shape == (8, 3, 28, 28)

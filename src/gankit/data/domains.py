@@ -66,6 +66,11 @@ class DomainDataset(UnpairedDataset):
         self.info = DataInfo("domains", source.shape[1], source.shape[-1], k,
                              class_names=list(class_names or []))
 
+    @property
+    def labels(self) -> torch.Tensor:
+        """The source labels (what a model trains on; `gankit data info` counts them)."""
+        return self.labels_A
+
     def get_batch(self, index, gen, device, index_b=None):
         index = index.cpu()
         index_b = index % self.B.shape[0] if index_b is None else index_b.cpu()
