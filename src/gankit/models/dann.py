@@ -81,6 +81,7 @@ class FeatureExtractor(nn.Module):
                  batch_norm: bool = False, input_norm: bool = False):
         super().__init__()
         self.input_norm = input_norm
+
         def norm(c: int) -> nn.Module:
             return nn.BatchNorm2d(c) if batch_norm else nn.Identity()
 
