@@ -27,7 +27,8 @@ What a variant declares:
   depends on the config (the adversarial models' ``model.loss``). The health monitor and the
   report read it instead of guessing;
 * ``capabilities``: what the sampling tools may ask of it (``sample``, ``conditional``,
-  ``translate``, ``truncate``, ``mix``), read by the CLI and the studio;
+  ``translate``, ``truncate``, ``mix``, ``attack``: ``attack(x01, G)`` gives adversarial
+  images, see ``advgan``), read by the CLI and the studio;
 * ``contract_overrides``: config values that make a tiny model for the contract test.
 """
 from __future__ import annotations
