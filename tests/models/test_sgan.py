@@ -153,3 +153,39 @@ def test_classify_uses_the_running_average_of_d():
     for b, a, p in zip(before, avg.parameters(), D.parameters()):
         assert torch.allclose(a, 0.5 * b + 0.5 * p, atol=1e-6)
     assert "D_ema" not in _model(d_ema=0.0).nets
+
+
+def test_conv_d_data_init_normalises_every_channel():
+    """The conv D's weight-normalised convolutions get the same init: every channel's
+    pre-activation has mean 0 and std 1 over the batch and its pixels."""
+    m = _model(d_arch="conv", d_channels=4, input_noise=0.0, hidden_noise=0.0, g_wn=True)
+    D = m.nets["D"]
+    batch = next(SemiSupervised(_dataset(), 9).loader(64, seed=0))
+    m.loss("D", batch, m.nets)
+    assert int(D.initialized) == 1
+    h, checked = batch["real"], 0
+    for layer in D.body:
+        if hasattr(layer, "direction"):
+            pre = layer(h).transpose(0, 1).flatten(1)
+            assert pre.mean(1).abs().max() < 1e-4
+            assert (pre.std(1, unbiased=False) - 1).abs().max() < 1e-3
+            checked += 1
+        h = layer(h)
+    assert checked == 5
+    logits, f = D(batch["real"], return_features=True)
+    assert logits.shape == (64, 3) and f.shape == (64, D.head.v.shape[1])
+
+
+def test_shift_moves_what_d_sees():
+    m = _model(shift=2)
+    x = torch.zeros(16, 1, 8, 8)
+    x[:, :, 3:5, 3:5] = 1
+    y = m._shift(x)
+    assert y.shape == x.shape and not torch.equal(y, x)
+    # whole-pixel shifts: the bright block keeps its 4 pixels unless shifted off the edge
+    assert torch.all(y.sum((1, 2, 3)) == 4)
+    assert torch.equal(_model()._shift(x), x)
+    batch = next(SemiSupervised(_dataset(), 9).loader(32, seed=0))
+    loss, logs = m.loss("D", batch, m.nets)
+    assert torch.isfinite(loss)
+    loss.backward()
