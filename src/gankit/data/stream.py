@@ -105,27 +105,30 @@ class StreamDataset(Dataset):
     def __len__(self) -> int:
         return self.n
 
-    def decode(self, index: torch.Tensor) -> torch.Tensor:
-        """uint8 N x C x H x W of examples ``index`` (decoded now, in this process)."""
+    def decode(self, index: torch.Tensor, flips: torch.Tensor | None = None) -> torch.Tensor:
+        """uint8 N x C x H x W of examples ``index`` (decoded now, in this process), the
+        ones where ``flips`` is true mirrored left-right. Each image is written once, straight
+        into the batch (no whole-batch transpose or flip copies)."""
         c, r = self.channels, self.resolution
-        out = np.empty((len(index), r, r, c), np.uint8)
+        out = torch.empty((len(index), c, r, r), dtype=torch.uint8)
+        view = out.numpy()
+        mirror = [False] * len(index) if flips is None else flips.tolist()
         for j, i in enumerate(index.tolist()):
             arr = self.files.decode(i, resolution=r, channels=c, center_crop=self.center_crop)
-            if arr.shape != out.shape[1:]:  # cannot happen for resolution/channels > 0
+            if arr.shape != (r, r, c):  # cannot happen for resolution/channels > 0
                 raise DataError(f"{self.files.path}: {self.files.names[i]} decoded to "
-                                f"{arr.shape}, expected {out.shape[1:]}")
-            out[j] = arr
-        return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
+                                f"{arr.shape}, expected {(r, r, c)}")
+            view[j] = (arr[:, ::-1] if mirror[j] else arr).transpose(2, 0, 1)
+        return out
 
     def decode_part(self, index: torch.Tensor, lo: int, hi: int,
                     gen: torch.Generator) -> dict[str, torch.Tensor]:
         """Examples ``index[lo:hi]`` as uint8, flipped with the mask ``random_flip`` would
         draw from ``gen`` for all of ``index`` (the global batch)."""
-        x = self.decode(index[lo:hi])
+        flips = None
         if self.flip:
-            mask = torch.rand(len(index), generator=gen, device=gen.device) < 0.5
-            x = torch.where(mask[lo:hi].view(-1, 1, 1, 1), x.flip(-1), x)
-        batch = {"real": x}
+            flips = (torch.rand(len(index), generator=gen, device=gen.device) < 0.5)[lo:hi]
+        batch = {"real": self.decode(index[lo:hi], flips)}
         if self.labels is not None:
             batch["label"] = self.labels[index[lo:hi]]
         return batch
