@@ -4,6 +4,9 @@ import pytest
 from gankit.config import config_from_dict
 from gankit.train.trainer import train
 
+pytest.importorskip("starlette", reason="the studio needs starlette: pip install 'gankit[studio]'")
+pytest.importorskip("uvicorn", reason="the studio needs uvicorn: pip install 'gankit[studio]'")
+
 TRAIN = {"batch_size": 8, "log_every": 5, "sample_every": 10, "checkpoint_every": 0,
          "progress": False, "threads": 1, "grid_size": 4}
 

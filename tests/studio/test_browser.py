@@ -157,3 +157,28 @@ def test_style_mixing_in_chromium(page, mix_run):
     settle(page)
     assert page.is_hidden("#error")
     shot(page, "08-style-mixing.png")
+
+
+def test_token_studio_in_chromium(browser, runs_dir):
+    """A studio with an access token (as beyond loopback): the printed ?token= address opens
+    the page, the cookie it sets carries the page's own requests; without it, 401."""
+    from gankit.studio.server import start_server
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    server, url = start_server(runs_dir, token="browser-token")
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        pg = ctx.new_page()
+        res = pg.goto(url + "/api/runs")
+        assert res.status == 401
+        pg.goto(url + "/?token=browser-token")
+        pg.wait_for_selector("#runs li[data-run='00000-gan']")
+        pg.click("#runs li[data-run='00000-gan']")
+        pg.wait_for_selector("#img-sample[src^='data:image/png']")
+        settle(pg)
+        assert pg.is_hidden("#error")
+        shot(pg, "09-token.png")
+    finally:
+        ctx.close()
+        server.shutdown()
+        server.server_close()

@@ -348,7 +348,7 @@ def test_listens_on_ipv6_loopback_with_a_real_backlog(runs_dir):
     except Exception as e:  # noqa: BLE001 - a kernel without ::1 configured
         pytest.skip(f"::1 not available here: {e}")
     try:
-        assert url.startswith("http://[::1]:") and server.request_queue_size >= 128
+        assert url.startswith("http://[::1]:") and server.backlog >= 128
         s, body = request(url, "GET", "/api/runs")
         assert s == 200 and "runs" in body
     finally:

@@ -1,4 +1,5 @@
-"""gankit studio [RUNS_DIR] [--port 7860] [--host 127.0.0.1]: the local web studio."""
+"""gankit studio [RUNS_DIR] [--port 7860] [--host 127.0.0.1] [--token T | --no-token]: the local
+web studio."""
 from __future__ import annotations
 
 NAME = "studio"
@@ -16,6 +17,13 @@ def add_arguments(p) -> None:
                    help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 "
                         "exposes your runs and generators to the network)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+    tok = p.add_mutually_exclusive_group()
+    tok.add_argument("--token", default=None, metavar="TOKEN",
+                     help="require this access token (default: one is generated and printed "
+                          "whenever --host is beyond loopback)")
+    tok.add_argument("--no-token", action="store_true",
+                     help="no access token, even beyond loopback (anyone who can reach the "
+                          "port can use the studio)")
 
 
 def run(args) -> int:
@@ -26,14 +34,15 @@ def run(args) -> int:
 
     if not 0 <= args.port <= 65535:
         raise GankitError(f"--port {args.port} is not a port number (0-65535)")
-    server = make_server(args.runs_dir, args.host, args.port, args.device)
-    host, port = server.server_address[:2]
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
+    token = False if args.no_token else args.token
+    server = make_server(args.runs_dir, args.host, args.port, args.device, token=token)
+    if not server.loopback:
         logging.getLogger("gankit.studio").warning(
-            "serving on %s: anyone who can reach this machine can use the studio", args.host)
-    print(f"gankit studio: serving {server.RequestHandlerClass.studio.root} at "
-          f"http://{'localhost' if host in ('127.0.0.1', '::1') else host}:{port}/ "
-          f"(Ctrl-C to stop)", flush=True)
+            "serving on %s: anyone who can reach this machine %s", args.host,
+            "and has the token can use the studio" if server.token
+            else "can use the studio (no token)")
+    print(f"gankit studio: serving {server.studio.root} at {server.url} (Ctrl-C to stop)",
+          flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
