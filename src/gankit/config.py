@@ -66,7 +66,8 @@ class DataConfig:
     download: bool = opt(True, "download a missing built-in dataset from its official source")
     stream: str | bool = opt("auto", "folder:/zip: sets: decode per batch in DataLoader workers "
                                      "instead of all into memory; auto = when the decoded set "
-                                     "is over 2 GB or a quarter of RAM", choices=("auto", True, False))
+                                     "is over 2 GB or a quarter of RAM",
+                             choices=("auto", True, False))
     workers: int = opt(2, "DataLoader worker processes decoding a streamed set (0 = decode in "
                           "the training process)", min=0)
 

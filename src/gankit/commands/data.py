@@ -1,4 +1,4 @@
-"""``gankit data info NAME``, ``gankit data download NAME`` and ``gankit data pack FOLDER OUT.zip``."""
+"""``gankit data info NAME``, ``gankit data download NAME``, ``gankit data pack FOLDER OUT.zip``."""
 from __future__ import annotations
 
 import argparse
