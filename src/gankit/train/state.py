@@ -145,6 +145,8 @@ class TrainerState:
             "callbacks": self._callback_states() if self.is_main else {},
             "lr_scale": self.lr_scale,
             "rollbacks": self.rollbacks,
+            "log_window": {k: [float(total), int(count)]
+                           for k, (total, count) in self.log_window.items()},
             "stats_bytes": stats.stat().st_size if stats.exists() else 0,  # see tidy_for_resume
         }
 
@@ -180,6 +182,10 @@ class TrainerState:
         self.images_seen = int(state.get("images_seen", 0))
         self.lr_scale = float(state.get("lr_scale", 1.0))
         self.rollbacks = int(state.get("rollbacks", 0))
+        # float32 sums round-trip exactly through Python floats (older checkpoints: empty)
+        self.log_window = {k: (torch.tensor(total, dtype=torch.float32, device=self.device),
+                               int(count))
+                           for k, (total, count) in (state.get("log_window") or {}).items()}
         if state.get("loader"):
             self.loader.load_state_dict(state["loader"])
         if state.get("noise"):

@@ -158,6 +158,9 @@ class Trainer(TrainerState):
         self.images_seen = 0
         self.lr_scale = 1.0
         self.rollbacks = 0
+        # sums of the values logged since the last log line; saved in checkpoints, so that
+        # the first line after a resume averages the same steps as an uninterrupted run's
+        self.log_window: dict[str, Any] = {}
         self.last_checkpoint: Path | None = None
         n = t.grid_size
         self.fixed_seeds = list(range(n))
@@ -258,7 +261,7 @@ class Trainer(TrainerState):
         t = self.cfg.train
         # a bar on a terminal, one plain line per log step in a log file (nohup, SLURM)
         progress = Progress(t.steps, self.step, enabled=self.is_main and t.progress)
-        window: dict[str, Any] = {}
+        window = self.log_window  # (a resumed run's: restored from its checkpoint)
         win_start, win_steps = time.perf_counter(), 0
         self._cpu0 = time.process_time()  # stats' cpu_s: this process's CPU seconds in the loop
         while self.step < t.steps:
@@ -272,7 +275,8 @@ class Trainer(TrainerState):
                     self._check_deferred()
             except NonFiniteError as e:
                 self._on_nonfinite(e)
-                window, win_start, win_steps = {}, time.perf_counter(), 0
+                window = self.log_window = {}
+                win_start, win_steps = time.perf_counter(), 0
                 progress.rewind(self.step)
                 continue
             self.step += 1
@@ -281,7 +285,8 @@ class Trainer(TrainerState):
             if self.step % t.log_every == 0 or self.step == t.steps:
                 record = self._log_window(window, win_steps, time.perf_counter() - win_start)
                 progress.log(record)
-                window, win_start, win_steps = {}, time.perf_counter(), 0
+                window = self.log_window = {}
+                win_start, win_steps = time.perf_counter(), 0
             if t.sample_every and self.step % t.sample_every == 0:
                 self._sample()
             if t.checkpoint_every and self.step % t.checkpoint_every == 0:
