@@ -126,3 +126,34 @@ def test_long_projection_does_not_block_sampling(studio):
     t.join(120)
     assert done["project"][0] == 200
     assert max(answered) < done["project_end"]  # all answered before the projection finished
+
+
+@pytest.mark.parametrize("path, body, status", [
+    ("/api/interpolate", {"run": "00000-gan", "seed_a": 1e23, "seed_b": 1, "t": 0.5}, 400),
+    ("/api/interpolate", {"run": "00000-gan", "seed_a": -1, "seed_b": 1, "t": 0.5}, 400),
+    ("/api/interpolate", {"run": "00000-gan", "seed_a": 0, "seed_b": 1, "t": "Infinity"}, 400),
+    ("/api/interpolate", {"run": "00000-gan", "seed_a": True, "seed_b": 1, "t": 0.5}, 400),
+    ("/api/interpolate", {"run": "00000-gan", "seed_a": 0.5, "seed_b": 1, "t": 0.5}, 400),
+    ("/api/edit", {"run": "00000-gan", "seed": 0, "direction": "x.npy", "strength": 1e308}, 400),
+    ("/api/mix", {"run": "00000-gan", "seed": [1], "mix_seed": 2}, 400),
+    ("/api/sample", {"run": ["00000-gan"], "seeds": "0"}, 404),
+    ("/api/sample", {"run": "00000-gan", "seeds": "0", "class_id": 1e23}, 400),
+    ("/api/sample", {"run": "00000-gan", "seeds": "0", "psi": "nan"}, 400),
+    ("/api/sample", {"run": "00000-gan", "seeds": "0-" + "9" * 400}, 400),
+    ("/api/sample", {"run": "\x00", "seeds": "0"}, 404),
+])
+def test_hostile_numbers_and_names_are_4xx(studio, path, body, status):
+    """Issue 17 item 7: out-of-range, non-integer, non-finite and wrongly typed values are
+    one-line 4xx answers, checked before any generator work."""
+    s, b = post_json(studio, path, body)
+    assert s == status and b["error"] and "internal" not in b["error"], (s, b)
+
+
+def test_hostile_query_and_upload_parameters(studio):
+    for q, words in [("steps=0", "'steps' must be in"), ("steps=1e9", "must be an integer"),
+                     ("steps=100000", "'steps' must be in"), ("class_id=-5", "must be in"),
+                     ("x=" + "a" * 5000, "query string")]:
+        s, b = request(studio, "POST", f"/api/project?run=00000-gan&{q}", png_bytes())
+        assert 400 <= s < 500 and words in b["error"], (q, s, b)
+    s, b = request(studio, "POST", "/api/attack?run=00000-gan&index=-1", b"")
+    assert s == 400
