@@ -164,3 +164,18 @@ def test_evaluation_reads_a_streamed_training_set_batch_by_batch(images):
     got = torch.cat(list(source.batches(10, 25)))
     assert len(source) == 33 and torch.equal(got, memory.images[:25])
     assert source.cache_key().startswith(f"zip:{packed}:train@16px3ch@")
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_streamed_batches_on_cuda_through_pinned_memory(images):
+    _, packed = images
+    memory = load_dataset(data_cfg(f"zip:{packed}", stream=False))
+    streamed = load_dataset(data_cfg(f"zip:{packed}", stream=True, workers=2))
+    a = memory.loader(8, seed=4, device="cuda")
+    b = streamed.loader(8, seed=4, device="cuda")
+    for _ in range(6):  # the first batch in this process, then the pinned worker batches
+        x, y = next(a), next(b)
+        assert y["real"].is_cuda and y["label"].is_cuda
+        assert torch.equal(x["real"], y["real"]) and torch.equal(x["label"], y["label"])
+    b.close()
