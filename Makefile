@@ -10,7 +10,7 @@ RUN ?= runs/quickstart
 # (gankit picks one thread on machines of two cores or fewer, which are usually shared).
 THREADS ?= 2
 
-.PHONY: install browser quickstart test test-slow clean-venv
+.PHONY: install browser quickstart test test-slow hostile clean-venv
 
 $(BIN)/gankit: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ test: install browser $(VENV)/.trackers
 
 test-slow: install
 	$(BIN)/python -m pytest -q -m slow
+
+# The hostile-input corpus (issue 17): cases tried and passed, by group (--slow: with the soak)
+hostile: install
+	$(BIN)/python tests/reliability/corpus.py
 
 clean-venv:
 	rm -rf $(VENV)
