@@ -66,3 +66,17 @@ def test_pack_unlabelled_greyscale_and_nothing_readable(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "none of its 1 image file(s) could be read" in err and "a.png" in err
     assert not (tmp_path / "b.zip").exists() and not list(tmp_path.glob(".b.zip*"))
+
+
+def test_info_on_a_streamed_zip(tmp_path, capsys, monkeypatch):
+    from gankit.data import stream
+
+    src = make_folder(tmp_path / "imgs", n_per_class=2)
+    main(["data", "pack", str(src), str(tmp_path / "set.zip"), "--resolution", "8"])
+    capsys.readouterr()
+    monkeypatch.setattr(stream, "STREAM_BYTES", 10)  # 4 x 3 x 8 x 8 = 768 bytes: streamed
+    assert main(["data", "info", f"zip:{tmp_path / 'set.zip'}"]) == 0
+    text = capsys.readouterr().out
+    assert "(4, 3, 8, 8) (N x C x H x W, decoded per batch: streamed)" in text
+    assert "classes:  2" in text
+    assert f"found in: {tmp_path / 'set.zip'} (streamed: 0.8 kB decoded > " in text

@@ -139,8 +139,9 @@ def info_text(name: str, *, root: str = "", split: str = "train", resolution: in
         lines.append(f"shape:    {tuple(images.shape)} (N x C x H x W)")
         lines.append(f"dtype:    {images.dtype} (0..255; float in [-1, 1] when batched)")
     elif info.kind == "image":  # built per item (e.g. stacked-mnist): the shape from the info
+        how = "decoded per batch: streamed" if getattr(ds, "files", None) else "made per example"
         lines.append(f"shape:    {(len(ds), info.channels, info.resolution, info.resolution)} "
-                     f"(N x C x H x W, made per example)")
+                     f"(N x C x H x W, {how})")
     elif info.kind == "points":
         lines.append(f"shape:    {(len(ds), info.dim)} (N x dim, float)")
     labels = getattr(ds, "labels", None)
