@@ -54,6 +54,10 @@ def test_adapt_command_end_to_end(tmp_path, capsys):
     again = json.loads((out / "adapt.json").read_text())
     assert again["runs"]["dann"]["how"] == "reused"
     assert again["runs"]["dann"]["target_accuracy"] == result["runs"]["dann"]["target_accuracy"]
+    # ... but a finished run of other settings is never passed off as the one asked for
+    assert main(["adapt", "mnist-to-mnistm-dann", *TINY, "train.steps=4", "--out", str(out),
+                 "--runs", "dann"]) == 2
+    assert "other settings" in capsys.readouterr().err
 
 
 def test_adapt_refuses_other_models_and_unknown_runs(tmp_path, capsys):

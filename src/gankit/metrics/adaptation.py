@@ -198,7 +198,16 @@ def _train_or_reuse(cfg, run_dir: Path) -> str:
     from gankit.train.trainer import train
 
     if (run_dir / "export" / "config.json").exists():
-        log.info("%s is already trained: reusing it", run_dir)
+        from gankit.config import load_config
+
+        saved = load_config(run_dir / "config.yaml")
+        keys = ("steps", "batch_size", "seed", "lr_g", "lr_d", "beta1", "beta2")
+        same = saved.model == cfg.model and saved.data == cfg.data and all(
+            getattr(saved.train, k) == getattr(cfg.train, k) for k in keys)
+        if not same:
+            raise ConfigError(f"{run_dir} holds a run trained with other settings than asked "
+                              f"(see its config.yaml); choose another --out, or delete it")
+        log.info("%s is already trained with these settings: reusing it", run_dir)
         return "reused"
     train(cfg, run_dir, resume="auto")
     return "trained"
