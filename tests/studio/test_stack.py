@@ -157,3 +157,30 @@ def test_hostile_query_and_upload_parameters(studio):
         assert 400 <= s < 500 and words in b["error"], (q, s, b)
     s, b = request(studio, "POST", "/api/attack?run=00000-gan&index=-1", b"")
     assert s == 400
+
+
+def test_the_command_prints_its_token_address_and_stops_on_ctrl_c(runs_dir):
+    """`gankit studio --token T`: the printed address carries the token, requests need it,
+    Ctrl-C (SIGINT) stops it cleanly."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "PYTHONPATH": src, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "gankit", "studio", str(runs_dir),
+                             "--port", "0", "--token", "cli-token"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert "?token=cli-token" in line and "http://localhost:" in line, line
+        url = line.split(" at ")[1].split("/?")[0]
+        assert request(url, "GET", "/api/runs")[0] == 401
+        s, b = request(url, "GET", "/api/runs?token=cli-token")
+        assert s == 200 and b["runs"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "Traceback" not in err, err

@@ -1,6 +1,7 @@
 """The studio's small helpers: its HTTP error, run-folder probes, image data URLs and the
-checked parsing of request values (split from :mod:`gankit.studio.server`; the names keep their
-leading underscore there: they are the server's internals, not an API)."""
+checked parsing of request values (used by :mod:`gankit.studio.app` and
+:mod:`gankit.studio.runs`; the leading underscores say they are the studio's internals, not an
+API)."""
 from __future__ import annotations
 
 import base64

@@ -83,7 +83,7 @@ class StudioServer:
     def url(self) -> str:
         """The address to open: localhost for loopback, with ``?token=`` when one is set."""
         h, p = self.server_address
-        if self.loopback:
+        if h == "127.0.0.1":
             h = "localhost"
         elif h in ("0.0.0.0", "::"):
             h = socket.gethostname()
