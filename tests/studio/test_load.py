@@ -99,3 +99,37 @@ def test_stalled_connections_do_not_block_or_log_tracebacks(studio, caplog):
     time.sleep(0.5)
     assert one_request(studio, "GET", "/api/runs")[0] == 200
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+def test_a_stalled_request_head_is_cut_off(runs_dir):
+    """Slowloris: a connection that never finishes its request line or headers is closed by
+    the server (here after 0.5 s), while complete requests are served meanwhile."""
+    import socket
+
+    from gankit.studio.server import start_server
+
+    server, url = start_server(runs_dir, head_timeout=0.5)
+    u = urllib.parse.urlsplit(url)
+    try:
+        socks = [socket.create_connection((u.hostname, u.port), timeout=30) for _ in range(3)]
+        socks[0].sendall(b"GET /api/ru")                            # half a request line
+        socks[1].sendall(b"GET /api/runs HTTP/1.1\r\nHost: x")      # half the headers
+        # socks[2] sends nothing at all
+        assert one_request(url, "GET", "/api/runs")[0] == 200
+        for s in socks:
+            assert s.recv(100) == b""  # closed by the server (the socket timeout is 30 s)
+            s.close()
+        # a kept-alive connection that starts a second request and stalls is cut off too
+        s = socket.create_connection((u.hostname, u.port), timeout=30)
+        s.sendall(f"GET /api/runs HTTP/1.1\r\nHost: {u.netloc}\r\n\r\n".encode())
+        first = s.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200")
+        s.sendall(b"GET /api/runs HTTP/1.1\r\nHo")
+        rest = b""
+        while chunk := s.recv(65536):
+            rest += chunk
+        s.close()
+        assert b"HTTP/1.1" not in rest  # no second answer: the stalled head was cut off
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -26,6 +26,7 @@ log = logging.getLogger("gankit.studio")
 BACKLOG = 2048            # listen backlog: bursts of clients queue, they are not reset
 MAX_CONNECTIONS = 512     # more open connections than this are answered 503
 KEEP_ALIVE_S = 5          # an idle keep-alive connection is closed after this
+HEAD_TIMEOUT_S = 30       # a connection that has not sent a whole request head by then is closed
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
@@ -39,12 +40,65 @@ def _need_stack():
     return uvicorn
 
 
+def _protocol(head_timeout: float):
+    """uvicorn's h11 protocol with a deadline for each request head: uvicorn closes idle
+    keep-alive connections but not ones stalled inside a request line or headers (slowloris),
+    which would otherwise hold their slots until the client gives up. Falls back to plain h11
+    if this uvicorn's protocol class is not the one this was written against."""
+    try:
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+    except ImportError:  # pragma: no cover - another uvicorn layout
+        return "h11"
+    if not all(hasattr(H11Protocol, a) for a in ("connection_made", "data_received",
+                                                  "on_response_complete", "connection_lost")):
+        return "h11"  # pragma: no cover
+
+    class HeadDeadline(H11Protocol):
+        _head_timer = None
+        _waited_cycle = None
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._waited_cycle = getattr(self, "cycle", None)
+            self._head_timer = self.loop.call_later(head_timeout, self._expire)
+
+        def _disarm(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _expire(self) -> None:
+            cycle = getattr(self, "cycle", None)
+            if cycle is self._waited_cycle and not self.transport.is_closing():
+                self.transport.close()  # no request head since the timer was armed
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if getattr(self, "cycle", None) is not self._waited_cycle:
+                self._disarm()  # a request head arrived: the request's own time limit rules
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm()  # waiting for the next request head on a kept-alive connection
+
+        def connection_lost(self, exc) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+    return HeadDeadline
+
+
 class StudioServer:
     """A bound, not yet serving studio. ``url`` is its address (with the token, if any)."""
 
     def __init__(self, runs_dir: str | Path, host: str = "127.0.0.1", port: int = 7860,
                  device: str = "cpu", token: str | bool | None = None,
-                 request_timeout: float = REQUEST_TIMEOUT):
+                 request_timeout: float = REQUEST_TIMEOUT, head_timeout: float = HEAD_TIMEOUT_S):
         uvicorn = _need_stack()
         self.studio = Studio(runs_dir, device)
         self.loopback = host in LOOPBACK_HOSTS
@@ -67,7 +121,7 @@ class StudioServer:
         self.server_address = sock.getsockname()[:2]
         settings = Settings(self.loopback, self.server_address[1], self.token, request_timeout)
         self.app = make_app(self.studio, settings)
-        config = uvicorn.Config(self.app, backlog=BACKLOG, limit_concurrency=MAX_CONNECTIONS,
+        config = uvicorn.Config(self.app, http=_protocol(head_timeout), backlog=BACKLOG, limit_concurrency=MAX_CONNECTIONS,
                                 timeout_keep_alive=KEEP_ALIVE_S, log_level="warning",
                                 access_log=False, lifespan="off", server_header=False,
                                 proxy_headers=False)
@@ -121,19 +175,20 @@ class StudioServer:
 
 def make_server(runs_dir: str | Path, host: str = "127.0.0.1", port: int = 7860,
                 device: str = "cpu", token: str | bool | None = None,
-                request_timeout: float = REQUEST_TIMEOUT) -> StudioServer:
+                **timeouts: float) -> StudioServer:
     """A ready (bound, not yet serving) studio; ``port=0`` picks a free port. ``token``:
     None = generated when ``host`` is beyond loopback, True = always generated, a string =
-    that token, False or "" = none."""
-    return StudioServer(runs_dir, host, port, device, token, request_timeout)
+    that token, False or "" = none. ``timeouts``: ``request_timeout`` (seconds one request
+    may take), ``head_timeout`` (seconds to send a request's line and headers)."""
+    return StudioServer(runs_dir, host, port, device, token, **timeouts)
 
 
 def start_server(runs_dir: str | Path, host: str = "127.0.0.1", port: int = 0,
                  device: str = "cpu", token: str | bool | None = None,
-                 request_timeout: float = REQUEST_TIMEOUT) -> tuple[StudioServer, str]:
+                 **timeouts: float) -> tuple[StudioServer, str]:
     """Serve in a background thread (for tests and notebooks); returns (server, base URL).
 
     Stop it with ``server.shutdown(); server.server_close()``.
     """
-    server = make_server(runs_dir, host, port, device, token, request_timeout).start()
+    server = make_server(runs_dir, host, port, device, token, **timeouts).start()
     return server, server.base_url
