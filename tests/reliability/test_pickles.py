@@ -96,6 +96,7 @@ def test_a_malicious_pickle_never_runs(good_run, payloads, tmp_path, capsys, rou
 
 def _through_the_studio(good: Path, payload: Path, runs: Path) -> None:
     """A run folder whose only checkpoint is the payload: the studio answers an error."""
+    pytest.importorskip("starlette", reason="the studio needs pip install 'gankit[studio]'")
     from gankit.studio.server import start_server
 
     run = runs / "00000-evil"
