@@ -23,7 +23,7 @@ R, S, C, T = "tests/reliability/", "tests/studio/", "tests/test_config.py", "tes
 HI = R + "test_hostile_inputs.py::"
 CK = R + "test_checkpoints.py::"
 SV = S + "test_server.py::"
-FLOOR = 174  # default-tier cases collected when this was last raised: may only go up
+FLOOR = 176  # default-tier cases collected when this was last raised: may only go up
 
 # group -> node-id prefixes (a file, or file::test, which also covers its parametrisations)
 GROUPS: dict[str, list[str]] = {
