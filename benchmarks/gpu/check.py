@@ -102,18 +102,21 @@ def train_speed(model: str, batch: int, device: torch.device, steps: int, warmup
     cfg = load_config(preset, over)
     with tempfile.TemporaryDirectory() as tmp:
         tr = Trainer(cfg, Path(tmp) / "run")
-        window: dict = {}
-        for _ in range(warmup):
-            tr._train_step(window, False)
-        _sync(device)
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        with _Utilisation() as util:
-            t0 = time.perf_counter()
-            for _ in range(steps):
+        try:
+            window: dict = {}
+            for _ in range(warmup):
                 tr._train_step(window, False)
             _sync(device)
-            dt = time.perf_counter() - t0
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            with _Utilisation() as util:
+                t0 = time.perf_counter()
+                for _ in range(steps):
+                    tr._train_step(window, False)
+                _sync(device)
+                dt = time.perf_counter() - t0
+        finally:  # the run's log handler and folder lock go with the folder
+            tr._close_log()
         amp = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[tr.amp_dtype]
         return {"model": model, "batch": batch, "resolution": resolution, "compile": compile_,
                 "precision": amp, "steps": steps, "img_per_s": round(steps * batch / dt, 1),
