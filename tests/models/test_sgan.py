@@ -178,12 +178,12 @@ def test_conv_d_data_init_normalises_every_channel():
 
 def test_shift_moves_what_d_sees():
     m = _model(shift=2)
-    x = torch.zeros(16, 1, 8, 8)
+    x = -torch.ones(16, 1, 8, 8)  # a black background (-1) with a white 2x2 block
     x[:, :, 3:5, 3:5] = 1
     y = m._shift(x)
     assert y.shape == x.shape and not torch.equal(y, x)
-    # whole-pixel shifts: the bright block keeps its 4 pixels unless shifted off the edge
-    assert torch.all(y.sum((1, 2, 3)) == 4)
+    # whole-pixel shifts filled with black: the block keeps its 4 pixels, the rest stays -1
+    assert torch.all((y == 1).sum((1, 2, 3)) == 4) and torch.all((y == -1).sum((1, 2, 3)) == 60)
     assert torch.equal(_model()._shift(x), x)
     batch = next(SemiSupervised(_dataset(), 9).loader(32, seed=0))
     loss, logs = m.loss("D", batch, m.nets)

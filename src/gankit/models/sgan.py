@@ -274,9 +274,9 @@ class SGAN(GANModel):
         d_channels: int = opt(32, "first-stage channels of the conv D", min=1)
         g_wn: bool = opt(False, "weight-normalise G's output layer (trained scale), as the "
                                 "authors' code does")
-        shift: int = opt(0, "shift every image D sees (labelled, unlabelled and generated) "
-                            "by a random whole number of pixels up to this many in x and y, "
-                            "zero-filled (0 = off)", min=0)
+        shift: int = opt(0, "shift the real images D classifies in its step (labelled and "
+                            "unlabelled) by a random whole number of pixels up to this many "
+                            "in x and y, filled with black (0 = off)", min=0)
 
     data_kinds = ("image",)
     capabilities = frozenset({"sample", "classify"})
@@ -330,7 +330,7 @@ class SGAN(GANModel):
             sup = F.cross_entropy(sup_logits.float(), batch["labelled_label"])
             real_logits = D(self._shift(real)).float()
             s_real = torch.logsumexp(real_logits, 1)
-            s_fake = torch.logsumexp(D(self._shift(fake)).float(), 1)
+            s_fake = torch.logsumexp(D(fake).float(), 1)
             unsup = (F.softplus(s_real) - s_real).mean() + F.softplus(s_fake).mean()
             acc = (sup_logits.argmax(1) == batch["labelled_label"]).float().mean()
             loss = sup + self.cfg.unsup_weight * unsup
@@ -340,8 +340,8 @@ class SGAN(GANModel):
             return loss, {"loss_d": loss.detach(), **logs}
         if phase == "G":
             fake = G(self.noise.randn(n, self.cfg.z_dim).to(real.device))
-            _, f_real = D(self._shift(real), return_features=True)
-            _, f_fake = D(self._shift(fake), return_features=True)
+            _, f_real = D(real, return_features=True)
+            _, f_fake = D(fake, return_features=True)
             # mean (not sum) over the features, as in the authors' code, so the logged value
             # is comparable whatever D's width
             fm = (f_real.detach().float().mean(0) - f_fake.float().mean(0)).square().mean()
@@ -349,12 +349,13 @@ class SGAN(GANModel):
         raise ValueError(f"sgan has no phase {phase!r}")
 
     def _shift(self, x: torch.Tensor) -> torch.Tensor:
-        """Random whole-pixel shifts of up to ``shift`` pixels (differentiable in x)."""
+        """Random whole-pixel shifts of up to ``shift`` pixels, filled with black (-1): the
+        background of digits, so a shifted digit looks like an unshifted one."""
         if not self.cfg.shift:
             return x
         from gankit.augment.diffaugment import translation
 
-        return translation(x, self.noise.rand, ratio=self.cfg.shift / x.shape[-1])
+        return translation(x + 1, self.noise.rand, ratio=self.cfg.shift / x.shape[-1]) - 1
 
     @torch.no_grad()
     def after_step(self, phase: str) -> None:
