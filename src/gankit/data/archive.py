@@ -19,13 +19,12 @@ from __future__ import annotations
 import io
 import json
 import os
-import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from gankit.data.folder import IMAGE_EXTENSIONS, MAX_PIXELS, list_images
+from gankit.data.folder import IMAGE_EXTENSIONS, list_images, open_checked
 from gankit.data.transforms import crop_box, pil_to_array
 from gankit.errors import DataError
 
@@ -50,18 +49,10 @@ def open_image(data: bytes):
 
     if not data:
         raise ValueError("empty file")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            img = Image.open(io.BytesIO(data))
-        except Image.UnidentifiedImageError:  # (its message names a BytesIO object)
-            raise ValueError("not an image Pillow can read") from None
-    w, h = img.size
-    if w * h > MAX_PIXELS:
-        img.close()
-        raise ValueError(f"{w}x{h} pixels is more than the limit of {MAX_PIXELS} "
-                         "(possible decompression bomb)")
-    return img
+    try:
+        return open_checked(io.BytesIO(data))
+    except Image.UnidentifiedImageError:  # (its message names a BytesIO object)
+        raise ValueError("not an image Pillow can read") from None
 
 
 def is_grey_mode(mode: str) -> bool:

@@ -131,8 +131,9 @@ def _file_stats(root: Path, files: list[tuple[str, int]]) -> list[list]:
     return out
 
 
-def _open(path: Path):
-    """Open an image lazily (header only), refusing decompression bombs."""
+def open_checked(path):
+    """Open an image (a path or a binary file object) lazily, header only, refusing
+    decompression bombs: more than ``MAX_PIXELS`` pixels raises ValueError."""
     from PIL import Image
 
     with warnings.catch_warnings():
@@ -152,7 +153,7 @@ def _common_size(root: Path, files: list[tuple[str, int]], center_crop: int) -> 
     sizes: Counter[int] = Counter()
     for rel, _ in files:
         try:
-            with _open(root / rel) as img:
+            with open_checked(root / rel) as img:
                 w, h = img.size
         except Exception:  # noqa: BLE001 - reported by the decode pass
             continue
@@ -176,7 +177,7 @@ def decode_folder(root: Path, files: list[tuple[str, int]], *, resolution: int, 
         try:
             if path.stat().st_size == 0:
                 raise ValueError("empty file")
-            with _open(path) as img:
+            with open_checked(path) as img:
                 arr = pil_to_array(img, resolution=resolution, channels=channels,
                                    center_crop=center_crop)
         except Exception as e:  # noqa: BLE001 - any decoder failure means "skip this file"
