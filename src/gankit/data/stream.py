@@ -35,7 +35,6 @@ import itertools
 import logging
 import os
 
-import numpy as np
 import torch
 
 from gankit.data.archive import ImageFiles

@@ -1,7 +1,7 @@
 """Sampling for style-based generators: truncation, style mixing and noise options.
 
 A model mixes this in when its generator ``G`` takes ``G(z, psi=, cutoff=, mix_z=, mix_mask=,
-noise_mode=)`` and it has ``num_ws`` style inputs; it then gets the ``truncate`` and ``mix``
+noise_mode=)`` and it has ``num_ws`` style inputs (and ``layer_res``, the noise images' sizes); it then gets the ``truncate`` and ``mix``
 capability contract the sampling tools and the studio use:
 ``generate(z, psi=, truncation_cutoff=, mix_z= | mix_seeds=, mix_layers=(start, stop), noise=)``
 and ``mix_grid(row_z, col_z, mix_layers)``.
@@ -14,20 +14,27 @@ import torch
 from torch import nn
 
 from gankit.errors import ConfigError
+from gankit.nn.progressive import to_external
 
 NOISE_MODES = ("const", "random", "off")
 
 
-def to_external(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Resize generated images to the data resolution (identity if equal)."""
-    if x.shape[-1] == size:
-        return x
-    mode = "area" if x.shape[-1] > size else "nearest"
-    return torch.nn.functional.interpolate(x, size=(size, size), mode=mode)
-
-
 class StyleSampling:
     num_ws: int
+
+    def _training_inputs(self, n: int) -> dict[str, Any]:
+        """G's keyword inputs for ``n`` training images from the model's seeded noise: latents
+        ``z``, a second latent ``mix_z`` and per-image style-mixing masks (with probability
+        ``cfg.style_mixing_prob`` the styles from a random crossover layer on come from
+        ``mix_z``), and one noise image per entry of ``layer_res``."""
+        z, z2 = self.noise.randn(n, self.cfg.z_dim), self.noise.randn(n, self.cfg.z_dim)
+        u, v = self.noise.rand(n), self.noise.rand(n)
+        cut = 1 + (v * (self.num_ws - 1)).long().clamp(max=self.num_ws - 2)  # 1..num_ws-1
+        cut = torch.where(u < self.cfg.style_mixing_prob, cut, torch.full_like(cut,
+                                                                               self.num_ws))
+        mask = torch.arange(self.num_ws, device=cut.device).view(1, -1) >= cut.view(-1, 1)
+        noises = [self.noise.randn(n, 1, r, r) for r in self.layer_res]
+        return {"z": z, "mix_z": z2, "mix_mask": mask, "noises": noises}
 
     def _mix_mask(self, z: torch.Tensor, mix_z: torch.Tensor | None, mix_seeds: Any,
                   mix_layers) -> tuple[torch.Tensor | None, torch.Tensor | None]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -12,17 +11,15 @@ from torch import nn
 
 from gankit.config import ModelConfig, TrainConfig, opt
 from gankit.data.base import DataInfo
-from gankit.errors import ConfigError
 from gankit.losses.penalties import r1_penalty
+from gankit.models._style import StyleSampling
 from gankit.models.base import GANModel, Phase
 from gankit.models.base import check_adam_betas, model_adam
-from gankit.nn.progressive import (Discriminator, channel_rule, internal_resolution, to_external,
-                                   to_internal)
+from gankit.nn.progressive import Discriminator, channel_rule, internal_resolution, to_internal
 from gankit.nn.equalized import EqualConv2d, ToRGB, upsample2x
 from gankit.nn.style import AdaIN, MappingNetwork, NoiseInjection, lrelu
 from gankit.registry import MODELS
 
-NOISE_MODES = ("const", "random", "off")
 
 
 class SynthesisLayer(nn.Module):
@@ -131,7 +128,7 @@ class StyleGANConfig(ModelConfig):
 
 
 @MODELS.register("stylegan")
-class StyleGAN(GANModel):
+class StyleGAN(StyleSampling, GANModel):
     r"""Style-based generator with a non-saturating loss and R1 (Karras et al. 2019).
 
     Generator: a mapping network ``w = f(z)`` (8 equalized FC layers, lr x0.01) and a synthesis
@@ -190,17 +187,6 @@ class StyleGAN(GANModel):
                        train: TrainConfig) -> torch.optim.Optimizer:
         return model_adam(self.cfg, phase, params, train)
 
-    def _training_inputs(self, n: int) -> dict[str, Any]:
-        """Latents, per-sample style-mixing masks and noise images from the seeded source."""
-        z, z2 = self.noise.randn(n, self.cfg.z_dim), self.noise.randn(n, self.cfg.z_dim)
-        u, v = self.noise.rand(n), self.noise.rand(n)
-        cut = 1 + (v * (self.num_ws - 1)).long().clamp(max=self.num_ws - 2)  # 1..num_ws-1
-        cut = torch.where(u < self.cfg.style_mixing_prob, cut, torch.full_like(cut,
-                                                                               self.num_ws))
-        mask = torch.arange(self.num_ws, device=cut.device).view(1, -1) >= cut.view(-1, 1)
-        noises = [self.noise.randn(n, 1, r, r) for r in self.layer_res]
-        return {"z": z, "mix_z": z2, "mix_mask": mask, "noises": noises}
-
     def loss(self, phase: str, batch: dict[str, torch.Tensor],
              nets: Mapping[str, nn.Module]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         G, D = nets["G"], nets["D"]
@@ -228,67 +214,3 @@ class StyleGAN(GANModel):
         d_fake = D(fake)
         return F.softplus(-d_fake).mean(), {"g_score": d_fake.mean().detach()}
 
-    # ------------------------------------------------------------------ sampling
-    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None,
-                 G: nn.Module | None = None, *, psi: float = 1.0,
-                 truncation_cutoff: int | None = None, mix_z: torch.Tensor | None = None,
-                 mix_layers: tuple[int, int] | None = None, mix_seeds: Any = None,
-                 noise: str | bool = "const", **options: Any) -> torch.Tensor:
-        """Images (N, C, R, R) in about [-1, 1] for latents ``z`` (N, z_dim).
-
-        ``psi``: truncation towards the mean w (0 = the mean face for every z, 1 = off), on
-        the first ``truncation_cutoff`` style inputs (None = all). ``mix_z`` (N, z_dim) with
-        ``mix_layers=(start, stop)``: style inputs start..stop-1 come from ``mix_z`` (low
-        indices = coarse 4x4/8x8 layers: pose, face shape; high = fine: colour, texture);
-        default ``(num_ws // 2, num_ws)``. ``mix_seeds`` (one seed or one per image) gives
-        ``mix_z`` from seeds, for the command line: ``--option mix_seeds=7
-        --option mix_layers=[4,10]``. ``noise``: const (fixed noise images, the same seed
-        gives the same image), random, off (True = const, False = off).
-        """
-        given = sorted(k for k, v in options.items() if v is not None)
-        if given:
-            raise ConfigError(f"stylegan sampling options are psi, truncation_cutoff, mix_z, "
-                              f"mix_layers, noise; got {', '.join(given)}")
-        if noise is True or noise is False:
-            noise = "const" if noise else "off"
-        if noise not in NOISE_MODES:
-            raise ConfigError(f"noise must be one of {', '.join(NOISE_MODES)}, got {noise!r}")
-        G = self.nets["G"] if G is None else G
-        if mix_seeds is not None:
-            if mix_z is not None:
-                raise ConfigError("give mix_z or mix_seeds, not both")
-            seeds = [int(s) for s in (mix_seeds if isinstance(mix_seeds, (list, tuple))
-                                      else [mix_seeds])]
-            if len(seeds) == 1:
-                seeds = seeds * z.shape[0]
-            if len(seeds) != z.shape[0]:
-                raise ConfigError(f"mix_seeds must be one seed or one per image "
-                                  f"({z.shape[0]}), got {len(seeds)}")
-            mix_z = self.make_latents(seeds).to(z.device, z.dtype)
-        mask = None
-        if mix_z is not None:
-            if mix_z.shape != z.shape:
-                raise ConfigError(f"mix_z must have the shape of z {tuple(z.shape)}, got "
-                                  f"{tuple(mix_z.shape)}")
-            start, stop = mix_layers if mix_layers is not None else (self.num_ws // 2,
-                                                                     self.num_ws)
-            if not 0 <= start < stop <= self.num_ws:
-                raise ConfigError(f"mix_layers must be (start, stop) with 0 <= start < stop "
-                                  f"<= {self.num_ws}, got {mix_layers}")
-            idx = torch.arange(self.num_ws)
-            mask = (idx >= start) & (idx < stop)
-        img = G(z, psi=float(psi), cutoff=truncation_cutoff, mix_z=mix_z, mix_mask=mask,
-                noise_mode=noise)
-        # G's output is linear (no tanh, as in the paper): clamp to the image range
-        return to_external(img, self.info.resolution).clamp(-1, 1)
-
-    def mix_grid(self, row_z: torch.Tensor, col_z: torch.Tensor,
-                 mix_layers: tuple[int, int] | None = None, G: nn.Module | None = None,
-                 **options: Any) -> torch.Tensor:
-        """Style-mixing grid, (R * C, ch, H, W) in row-major order: image (r, c) takes its
-        style inputs from ``row_z[r]`` except ``mix_layers`` (default the fine half), which
-        come from ``col_z[c]``."""
-        r, c = row_z.shape[0], col_z.shape[0]
-        zr = row_z.repeat_interleave(c, dim=0)
-        zc = col_z.repeat(r, 1)
-        return self.generate(zr, G=G, mix_z=zc, mix_layers=mix_layers, **options)

@@ -175,22 +175,11 @@ class StyleGAN2(StyleSampling, GANModel):
                               align_corners=False, antialias=True)
         return x
 
-    def _inputs(self, n: int) -> dict[str, Any]:
-        """Latents, per-image style-mixing masks and noise images from the seeded source."""
-        z, z2 = self.noise.randn(n, self.cfg.z_dim), self.noise.randn(n, self.cfg.z_dim)
-        u, v = self.noise.rand(n), self.noise.rand(n)
-        cut = 1 + (v * (self.num_ws - 1)).long().clamp(max=self.num_ws - 2)  # 1..num_ws-1
-        cut = torch.where(u < self.cfg.style_mixing_prob, cut, torch.full_like(cut,
-                                                                               self.num_ws))
-        mask = torch.arange(self.num_ws, device=cut.device).view(1, -1) >= cut.view(-1, 1)
-        noises = [self.noise.randn(n, 1, r, r) for r in self.layer_res]
-        return {"z": z, "mix_z": z2, "mix_mask": mask, "noises": noises}
-
     def loss(self, phase: str, batch: dict[str, torch.Tensor],
              nets: Mapping[str, nn.Module]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         G, D = nets["G"], nets["D"]
         if phase == "Gmain":
-            fake = G(**self._inputs(self.batch_size), w_avg_beta=self.cfg.w_avg_beta)
+            fake = G(**self._training_inputs(self.batch_size), w_avg_beta=self.cfg.w_avg_beta)
             logits = D(self._aug(fake))
             return F.softplus(-logits).mean(), {"g_score": logits.mean().detach()}
         if phase == "Greg":
@@ -198,7 +187,7 @@ class StyleGAN2(StyleSampling, GANModel):
         real = self._real(batch)
         if phase == "Dmain":
             with torch.no_grad():
-                fake = G(**self._inputs(real.shape[0]))
+                fake = G(**self._training_inputs(real.shape[0]))
             d_fake, d_real = D(self._aug(fake)), D(self._aug(real))
             loss = F.softplus(d_fake).mean() + F.softplus(-d_real).mean()
             logs = {"d_real": d_real.mean().detach(), "d_fake": d_fake.mean().detach()}
@@ -220,7 +209,7 @@ class StyleGAN2(StyleSampling, GANModel):
         """Path-length regularisation on batch / pl_batch_shrink latents (see class doc)."""
         c = self.cfg
         n = max(1, self.batch_size // c.pl_batch_shrink)
-        inputs = self._inputs(n)
+        inputs = self._training_inputs(n)
         ws = G.ws(inputs["z"], mix_z=inputs["mix_z"], mix_mask=inputs["mix_mask"])
         img = G.synthesis(ws, inputs["noises"])
         y = self.noise.randn(n, *img.shape[1:]).to(img.dtype) / math.sqrt(img.shape[2]
