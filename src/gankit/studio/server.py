@@ -119,8 +119,9 @@ class StudioServer:
         self.socket = sock
         self.backlog = BACKLOG
         self.server_address = sock.getsockname()[:2]
-        settings = Settings(self.loopback, self.server_address[1], self.token, request_timeout)
-        self.app = make_app(self.studio, settings)
+        self.settings = Settings(self.loopback, self.server_address[1], self.token,
+                                 request_timeout)
+        self.app = make_app(self.studio, self.settings)
         config = uvicorn.Config(self.app, http=_protocol(head_timeout), backlog=BACKLOG, limit_concurrency=MAX_CONNECTIONS,
                                 timeout_keep_alive=KEEP_ALIVE_S, log_level="warning",
                                 access_log=False, lifespan="off", server_header=False,
