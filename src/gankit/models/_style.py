@@ -8,15 +8,40 @@ and ``mix_grid(row_z, col_z, mix_layers)``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
+from gankit.config import ModelConfig, opt
 from gankit.errors import ConfigError
 from gankit.nn.progressive import to_external
 
 NOISE_MODES = ("const", "random", "off")
+
+
+@dataclass
+class StyleConfig(ModelConfig):
+    """The options StyleGAN and StyleGAN2 share: latents, mapping network, widths, style
+    mixing, the tracked mean of w, D's minibatch stddev and the papers' Adam betas."""
+
+    z_dim: int = opt(128, "latent size of z (the paper uses 512)", min=1)
+    w_dim: int = opt(128, "size of the intermediate latent w (the paper uses 512)", min=1)
+    mapping_layers: int = opt(8, "fully connected layers of the mapping network z -> w "
+                                 "(8 in the papers, 2 in ADA's small-data configs)", min=1)
+    mapping_lr_mul: float = opt(0.01, "learning-rate multiplier of the mapping network",
+                                min=0.0)
+    fmap_base: int = opt(4096, "feature maps at resolution r are min(fmap_max, fmap_base / r)",
+                         min=1)
+    fmap_max: int = opt(128, "most feature maps of any layer (the paper uses 512)", min=1)
+    style_mixing_prob: float = opt(0.9, "probability that a training image mixes two w's at "
+                                        "a random crossover layer", min=0.0, max=1.0)
+    w_avg_beta: float = opt(0.995, "decay of the tracked mean of w used for truncation",
+                            min=0.0, max=1.0)
+    mbstd_group: int = opt(4, "minibatch standard deviation group size in D", min=1)
+    adam_betas: list[float] = opt([0.0, 0.99], "Adam (beta1, beta2) of G and D as in the "
+                                               "paper; [] = use train.beta1/train.beta2")
 
 
 class StyleSampling:

@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit.config import ModelConfig, TrainConfig, opt
+from gankit.config import TrainConfig, opt
 from gankit.data.base import DataInfo
 from gankit.losses.penalties import r1_penalty
-from gankit.models._style import StyleSampling
+from gankit.models._style import StyleConfig, StyleSampling
 from gankit.models.base import GANModel, Phase
 from gankit.models.base import check_adam_betas, model_adam
 from gankit.nn.progressive import Discriminator, channel_rule, internal_resolution, to_internal
@@ -103,28 +103,13 @@ class StyleGenerator(nn.Module):
 
 
 @dataclass
-class StyleGANConfig(ModelConfig):
+class StyleGANConfig(StyleConfig):
     name: str = opt("stylegan", "registered model name")
-    z_dim: int = opt(128, "latent size of z (the paper uses 512)", min=1)
-    w_dim: int = opt(128, "size of the intermediate latent w (the paper uses 512)", min=1)
-    mapping_layers: int = opt(8, "fully connected layers of the mapping network z -> w", min=1)
-    mapping_lr_mul: float = opt(0.01, "learning-rate multiplier of the mapping network",
-                                min=0.0)
-    fmap_base: int = opt(4096, "feature maps at resolution r are min(fmap_max, fmap_base / r)",
-                         min=1)
-    fmap_max: int = opt(128, "most feature maps of any layer (the paper uses 512)", min=1)
-    style_mixing_prob: float = opt(0.9, "probability that a training image mixes two w's at "
-                                        "a random crossover layer", min=0.0, max=1.0)
-    w_avg_beta: float = opt(0.995, "decay of the running mean of w used for truncation",
-                            min=0.0, max=1.0)
     r1_gamma: float = opt(10.0, "R1 weight gamma: L_D += gamma/2 * E||grad D(real)||^2",
                           min=0.0)
     r1_every: int = opt(1, "lazy R1 (StyleGAN2): a Dreg phase every N training steps, "
                            "weighted by N and sharing D's optimizer (lr and betas corrected "
                            "by the trainer); 1 = R1 in every D step's loss", min=1)
-    mbstd_group: int = opt(4, "minibatch standard deviation group size in D", min=1)
-    adam_betas: list[float] = opt([0.0, 0.99], "Adam (beta1, beta2) of G and D as in the "
-                                               "paper; [] = use train.beta1/train.beta2")
 
 
 @MODELS.register("stylegan")

@@ -11,31 +11,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit.config import ModelConfig, TrainConfig, opt
+from gankit.config import TrainConfig, opt
 from gankit.data.base import DataInfo
 from gankit.errors import ConfigError
-from gankit.models._style import StyleSampling
+from gankit.models._style import StyleConfig, StyleSampling
 from gankit.models.base import GANModel, Phase, adam
 from gankit.nn.stylegan2_layers import Generator, ResidualDiscriminator
 from gankit.registry import MODELS
 
 
 @dataclass
-class StyleGAN2Config(ModelConfig):
+class StyleGAN2Config(StyleConfig):
     name: str = opt("stylegan2", "registered model name")
-    z_dim: int = opt(128, "latent size of z (the paper uses 512)", min=1)
-    w_dim: int = opt(128, "size of the intermediate latent w (the paper uses 512)", min=1)
-    mapping_layers: int = opt(8, "fully connected layers of the mapping network z -> w "
-                                 "(8 in the paper, 2 in ADA's small-data configs)", min=1)
-    mapping_lr_mul: float = opt(0.01, "learning-rate multiplier of the mapping network",
-                                min=0.0)
-    fmap_base: int = opt(4096, "feature maps at resolution r are min(fmap_max, fmap_base / r)",
-                         min=1)
-    fmap_max: int = opt(128, "most feature maps of any layer (the paper uses 512)", min=1)
-    style_mixing_prob: float = opt(0.9, "probability that a training image mixes two w's at "
-                                        "a random crossover layer", min=0.0, max=1.0)
-    w_avg_beta: float = opt(0.995, "decay of the tracked mean of w used for truncation",
-                            min=0.0, max=1.0)
     r1_gamma: float = opt(1.0, "R1 weight gamma: L_D += gamma/2 * E||grad D(real)||^2 "
                                "(ADA's rule of thumb: 0.0002 * resolution^2 / batch)", min=0.0)
     r1_interval: int = opt(16, "lazy R1: the Dreg phase runs every N steps, its loss "
@@ -46,9 +33,6 @@ class StyleGAN2Config(ModelConfig):
                            min=1)
     pl_decay: float = opt(0.01, "decay of the running mean path length a", min=0.0, max=1.0)
     pl_batch_shrink: int = opt(2, "the Greg phase uses batch_size / this many latents", min=1)
-    mbstd_group: int = opt(4, "minibatch standard deviation group size in D", min=1)
-    adam_betas: list[float] = opt([0.0, 0.99], "Adam (beta1, beta2) of G and D as in the "
-                                               "paper; [] = use train.beta1/train.beta2")
     augment: str = opt("color,translation,cutout", "augmentations applied to every image D "
                        "sees, real and fake, in D's and G's phases (empty = off)")
     augment_p: float = opt(1.0, "fixed probability of each augmentation per image when "
