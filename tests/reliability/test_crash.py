@@ -1,5 +1,6 @@
 """kill -9 at random moments, then ``--resume auto``: the run ends bit-identical to an
-uninterrupted one, and every checkpoint file left on disk loads.
+uninterrupted one, and every checkpoint file left on disk loads (also when the killed run was a
+branch: resumed from an earlier checkpoint of a finished run; the slow tier).
 
 Each trial starts ``gankit train`` in another process and SIGKILLs it either after a random
 delay (anywhere in a step, a log line, a sample grid or a checkpoint write) or right after the
@@ -12,6 +13,7 @@ fresh ``python -m gankit`` per trial (30 trials) and prints a survival table.
 from __future__ import annotations
 
 import random
+import shutil
 import time
 from collections import Counter
 from pathlib import Path
@@ -102,3 +104,52 @@ def test_sigkill_soak(tmp_path):
     where = soak(tmp_path, trials=30, fork=False, seed=2026)
     assert sum(where.values()) == 30
     assert where["during a checkpoint write"] >= 1  # the soak did hit writes
+
+
+def branched_trial(cfg: str, ref: Path, out: Path, rng: random.Random,
+                   window: tuple[float, float], fork: bool) -> str:
+    """Resume a finished run from one of its earlier checkpoints (a branch), SIGKILL it at a
+    random moment, check that no checkpoint of the abandoned history is lost and that every
+    file loads, then ``--resume auto`` to the end: the result equals the uninterrupted run."""
+    shutil.copytree(ref, out)
+    ckpts = out / "checkpoints"
+    before = {p.name: p.read_bytes() for p in ckpts.glob("ckpt-*.pt")}
+    k = rng.choice(sorted(before)[:-1])  # any checkpoint but the newest: a real branch
+    child = Child(["train", cfg, "--out", str(out), "--resume", str(ckpts / k)], fork,
+                  out.with_suffix(".log"))
+    time.sleep(rng.uniform(*window))
+    finished = not child.alive()
+    child.kill()
+    child.wait()
+    for f in out.rglob("*.pt"):  # every complete checkpoint, on every branch, loads
+        load_checkpoint(f)
+    for name, data in before.items():  # the abandoned history is kept byte for byte
+        assert any(p.read_bytes() == data for p in out.rglob(name)), f"{name} was lost"
+    branched = (out / "branches").is_dir()
+    assert main(["train", cfg, "--out", str(out), "--resume", "auto"]) == 0
+    assert_states_equal(latest(ref), latest(out))
+    assert stats_records(out) == stats_records(ref)  # whole, ordered, no duplicated step
+    if finished:
+        return "after the branch ended"
+    return "after the branch began" if branched else "before the branch began"
+
+
+@pytest.mark.slow
+def test_sigkill_soak_with_branched_resumes(tmp_path):
+    raw = tiny_raw(keep_checkpoints=10)
+    cfg = write_yaml(tmp_path / "branch.yaml", raw)
+    ref = tmp_path / "reference"
+    t0 = time.time()
+    child = Child(["train", cfg, "--out", str(ref)], False, tmp_path / "reference.log")
+    assert child.wait() == 0, (tmp_path / "reference.log").read_text()
+    t_total = time.time() - t0
+    t_run = time.time() - (ref / "config.yaml").stat().st_mtime  # after start-up
+    # kills from a little before the run proper (start-up, the branch being made) to its end
+    window = (max(0.0, t_total - 1.5 * t_run), t_total)
+    rng, where = random.Random(17), Counter()
+    for i in range(20):
+        where[branched_trial(cfg, ref, tmp_path / f"branch{i:02d}", rng, window, False)] += 1
+    print("\nSIGKILL soak with branched resumes: 20/20 equal the uninterrupted run; kills "
+          "landed: " + ", ".join(f"{k}: {v}" for k, v in sorted(where.items())))
+    assert sum(where.values()) == 20
+    assert where["after the branch began"] >= 1  # the soak did kill branches mid-way
