@@ -171,7 +171,7 @@ class GANModel(nn.Module):
     def make_optimizer(self, phase: Phase, params: list[nn.Parameter],
                        train: TrainConfig) -> torch.optim.Optimizer:
         """Default: Adam with lr_d for phases named D*, lr_g otherwise (TTUR)."""
-        lr = train.lr_d if phase.name.startswith("D") else train.lr_g
+        lr = train.lr_d if phase.group.startswith("D") else train.lr_g  # (its optimizer's name)
         return adam(params, lr, (train.beta1, train.beta2))
 
     def loss(self, phase: str, batch: dict[str, torch.Tensor],
@@ -284,7 +284,7 @@ def check_adam_betas(cfg: Any) -> None:
 def model_adam(cfg: Any, phase: Phase, params: list[nn.Parameter],
                train: TrainConfig) -> torch.optim.Optimizer:
     """Adam with the model's own betas (Karras et al.: (0, 0.99)), or train.beta1/2 if empty."""
-    lr = train.lr_d if phase.name.startswith("D") else train.lr_g
+    lr = train.lr_d if phase.group.startswith("D") else train.lr_g  # (its optimizer's name)
     betas = tuple(cfg.adam_betas) if cfg.adam_betas else (train.beta1, train.beta2)
     return adam(params, lr, betas)
 

@@ -15,7 +15,8 @@ from gankit.config import TrainConfig, opt
 from gankit.data.base import DataInfo
 from gankit.errors import ConfigError
 from gankit.models._style import StyleConfig, StyleSampling
-from gankit.models.base import GANModel, Phase, adam
+from gankit.models.base import GANModel, Phase, check_adam_betas, model_adam
+from gankit.nn.progressive import channel_rule, internal_resolution, to_internal
 from gankit.nn.stylegan2_layers import Generator, ResidualDiscriminator
 from gankit.registry import MODELS
 
@@ -43,13 +44,6 @@ class StyleGAN2Config(StyleConfig):
     ada_interval: int = opt(4, "ADA: adjust p every N D steps", min=1)
     ada_speed: float = opt(500_000, "ADA: images for p to go from 0 to 1 (500 kimg in the "
                                     "paper)", min=1.0)
-
-
-def _internal_resolution(resolution: int) -> int:
-    if resolution < 4:
-        raise ConfigError(f"stylegan2 needs images of at least 4x4, got {resolution}x"
-                          f"{resolution}; set data.resolution (e.g. 64)")
-    return 4 * 2 ** math.ceil(math.log2(resolution / 4))
 
 
 @MODELS.register("stylegan2")
@@ -96,14 +90,9 @@ class StyleGAN2(StyleSampling, GANModel):
 
     def __init__(self, cfg: StyleGAN2Config, info: DataInfo):
         super().__init__(cfg, info)
-        if cfg.adam_betas and len(cfg.adam_betas) != 2:
-            raise ConfigError(f"model.adam_betas must be [beta1, beta2] or [], got "
-                              f"{cfg.adam_betas}")
-        self.size = _internal_resolution(info.resolution)
-
-        def ch(res: int) -> int:
-            return int(max(1, min(cfg.fmap_max, cfg.fmap_base // res)))
-
+        check_adam_betas(cfg)
+        self.size = internal_resolution(info.resolution)
+        ch = channel_rule(cfg.fmap_base, cfg.fmap_max)
         self.nets["G"] = Generator(cfg.z_dim, cfg.w_dim, info.channels, self.size, ch,
                                    cfg.mapping_layers, cfg.mapping_lr_mul)
         self.nets["D"] = ResidualDiscriminator(info.channels, self.size, ch, cfg.mbstd_group)
@@ -133,10 +122,7 @@ class StyleGAN2(StyleSampling, GANModel):
 
     def make_optimizer(self, phase: Phase, params: list[nn.Parameter],
                        train: TrainConfig) -> torch.optim.Optimizer:
-        lr = train.lr_d if phase.group == "D" else train.lr_g
-        betas = tuple(self.cfg.adam_betas) if self.cfg.adam_betas else (train.beta1,
-                                                                        train.beta2)
-        return adam(params, lr, betas)
+        return model_adam(self.cfg, phase, params, train)
 
     def extra_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {"pl_mean": self.pl_mean}
@@ -152,13 +138,6 @@ class StyleGAN2(StyleSampling, GANModel):
     def _aug(self, x: torch.Tensor) -> torch.Tensor:
         return x if self.augment is None else self.augment(x, self.noise.rand)
 
-    def _real(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        x = batch["real"]
-        if x.shape[-1] != self.size:
-            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear",
-                              align_corners=False, antialias=True)
-        return x
-
     def loss(self, phase: str, batch: dict[str, torch.Tensor],
              nets: Mapping[str, nn.Module]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         G, D = nets["G"], nets["D"]
@@ -168,7 +147,7 @@ class StyleGAN2(StyleSampling, GANModel):
             return F.softplus(-logits).mean(), {"g_score": logits.mean().detach()}
         if phase == "Greg":
             return self._path_length(G)
-        real = self._real(batch)
+        real = to_internal(batch["real"], self.size)
         if phase == "Dmain":
             with torch.no_grad():
                 fake = G(**self._training_inputs(real.shape[0]))

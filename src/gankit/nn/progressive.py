@@ -19,8 +19,8 @@ from gankit.nn.equalized import EqualConv2d, EqualLinear, FromRGB, MinibatchStd,
 def internal_resolution(resolution: int) -> int:
     """The smallest 4 * 2^k >= ``resolution``: the size the progressive networks work at."""
     if resolution < 4:
-        raise ConfigError(f"progressive GANs need images of at least 4x4, got {resolution}x"
-                          f"{resolution}; set data.resolution (e.g. 64)")
+        raise ConfigError(f"progressive and style-based GANs need images of at least 4x4, got "
+                          f"{resolution}x{resolution}; set data.resolution (e.g. 64)")
     return 4 * 2 ** math.ceil(math.log2(resolution / 4))
 
 
