@@ -21,6 +21,7 @@ class DistInfo:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    owned: bool = False  # gankit started the process group (and ends it: shutdown)
 
     @property
     def is_main(self) -> bool:
@@ -36,10 +37,20 @@ def init_distributed(device_type: str) -> DistInfo:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistInfo()
-    if not dist.is_initialized():
+    owned = not dist.is_initialized()
+    if owned:
         backend = "nccl" if device_type == "cuda" else "gloo"
         dist.init_process_group(backend=backend)
-    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
+    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)),
+                    owned)
+
+
+def shutdown(info: DistInfo) -> None:
+    """End the process group gankit started (one a caller started stays theirs). Left open,
+    gloo's threads can abort the interpreter at exit ("terminate called without an active
+    exception", exit code -6) after a run that otherwise ended well."""
+    if info.owned and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def broadcast_module(module: nn.Module) -> None:

@@ -249,13 +249,15 @@ class Trainer(TrainerState):
                 log.warning("could not record the error in %s: %s", type(cb).__name__, cb_error)
 
     def _close_log(self) -> None:
-        """Detach the run's log file and release the run folder's lock."""
+        """Detach the run's log file, release the run folder's lock and end the process group
+        gankit started for this run."""
         if self._log_handler is not None:
             logging.getLogger("gankit").removeHandler(self._log_handler)
             self._log_handler.close()
             self._log_handler = None
         if self._lock is not None:
             self._lock.release()
+        D.shutdown(self.dist)
 
     def _loop(self) -> None:
         t = self.cfg.train
