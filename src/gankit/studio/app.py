@@ -14,6 +14,7 @@ Routes::
     POST /api/translate?run=R&direction=AtoB     body: the image file
     POST /api/project?run=R&steps=100            body: the image file
     POST /api/attack?run=R[&index=N]             body: the image file, or none with index
+    POST /api/domain?run=R[&index=N]             body: the image file, or none with index
 
 Answers are JSON; images come as ``data:image/png;base64`` URLs. Errors are JSON
 ``{"error": "what is wrong and what to do"}`` with a 4xx status (503 when a request ran past
@@ -25,7 +26,7 @@ localhost (DNS rebinding); a browser's Origin must be exactly the studio's own
 access token, the request must carry it (``?token=`` once, then a cookie, or an
 ``Authorization: Bearer`` header; compared in constant time). Model work runs in two bounded
 thread pools: quick requests (sample, interpolate, edit, mix) and long ones (project,
-translate, attack), so a long projection never holds up sampling. Bodies are limited before
+translate, attack, domain), so a long projection never holds up sampling. Bodies are limited before
 they are read (Content-Length) and while they are read; every request has a time limit.
 """
 from __future__ import annotations
@@ -53,8 +54,8 @@ REQUEST_TIMEOUT = 300.0        # seconds any one request may take
 QUICK_WORKERS = 4              # threads for sample / interpolate / edit / mix
 LONG_WORKERS = 2               # threads for project / translate / attack
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-ACTIONS = ("sample", "interpolate", "edit", "mix", "translate", "project", "attack")
-LONG_ACTIONS = {"translate", "project", "attack"}
+ACTIONS = ("sample", "interpolate", "edit", "mix", "translate", "project", "attack", "domain")
+LONG_ACTIONS = {"translate", "project", "attack", "domain"}
 
 
 def _size(n: int) -> str:
@@ -183,6 +184,11 @@ def make_app(studio: Studio, settings: Settings):
             steps = _int(q, "steps", 100, 1, 1000) if name == "project" else 0
             class_id = _opt_int(q, "class_id")
             direction = str(q.get("direction", "AtoB"))[:16]
+            if name == "domain":  # a dann run: its classifiers, from the checkpoint
+                model, cfg = await in_thread(lambda: studio.classifier(run))
+                data = await _body(request, ops.MAX_UPLOAD_BYTES)
+                return json_response(await in_thread(
+                    lambda: _domain(ops, model, cfg, data, index), long))
             gen = await in_thread(lambda: studio.generator(run))
             data = await _body(request, ops.MAX_UPLOAD_BYTES)
             work = lambda: _long(ops, gen, name, data, index, steps, class_id, direction)  # noqa: E731
@@ -346,3 +352,19 @@ def _long(ops, gen, action: str, data: bytes, index: int | None, steps: int,
     return {"input": _png_url(x), "image": _png_url(y),
             "seconds": round(time.perf_counter() - t0, 3), **extra}
 
+
+
+def _domain(ops, model, cfg, data: bytes, index: int | None) -> dict[str, Any]:
+    """A dann run on test pair ``index`` (source and target image) or on an uploaded image."""
+    t0 = time.perf_counter()
+    if index is not None:
+        x, labels = ops.domain_test_pair(cfg, index)
+        domains: list[str | None] = ["source", "target"]
+    else:
+        x = ops.decode_upload(data, model.info.channels, model.info.resolution)
+        labels, domains = [None], [None]
+    items = [{"image": _png_url(x[i:i + 1]), "domain": d, "label": lab, **p}
+             for i, (d, lab, p) in enumerate(zip(domains, labels, ops.domain_predict(model, x)))]
+    return {"items": items,
+            "class_names": list(model.info.class_names or []),
+            "seconds": round(time.perf_counter() - t0, 3)}

@@ -191,3 +191,40 @@ def test_image(gen, index: int) -> tuple[torch.Tensor, int | None]:
                           f"{len(ds.images) - 1}")
     x = ds.images[index:index + 1].float() / 127.5 - 1
     return x, None if ds.labels is None else int(ds.labels[index])
+
+
+def domain_predict(model, x: torch.Tensor) -> list[dict[str, Any]]:
+    """A dann run's label classifier and domain classifier on images ``x`` (N x C x R x R in
+    [-1, 1]): per image the predicted class and its probability, the ten (or K) class
+    probabilities, and D's probability that the features come from the *target* domain."""
+    if not hasattr(model, "domain_logits"):
+        raise GankitError(f"model {model.cfg.name!r} has no domain classifier; the domain "
+                          f"panel needs a dann run (gankit adapt / mnist-to-mnistm-dann)")
+    x = x.float()
+    probs = model.classify(x).float().softmax(1)
+    p_target = torch.sigmoid(model.domain_logits(model.features(x)).float())
+    conf, pred = probs.max(1)
+    return [{"class": int(pred[i]), "confidence": round(float(conf[i]), 4),
+             "probs": [round(float(p), 4) for p in probs[i]],
+             "p_target": round(float(p_target[i]), 4)} for i in range(len(x))]
+
+
+def domain_test_pair(cfg, index: int) -> tuple[torch.Tensor, list[int | None]]:
+    """Image ``index`` of the source and of the target test split of a dann run's domain
+    pair (2 x C x R x R in [-1, 1], source first) and their labels (None where unlabelled)."""
+    import dataclasses
+
+    from gankit.data import load_dataset
+
+    # the whole split (limit 0: the run may have trained on a limit; labels of some sets
+    # depend on how many images are drawn)
+    ds = load_dataset(dataclasses.replace(cfg.data, split="test", limit=0, flip=False,
+                                          download=False))
+    if not hasattr(ds, "B"):
+        raise GankitError(f"the run's data set {cfg.data.dataset!r} is not a domain pair")
+    n = min(len(ds.A), len(ds.B))
+    if index >= n:
+        raise GankitError(f"the test splits have {n} images in both domains; pick 0..{n - 1}")
+    x = torch.cat([ds.A[index:index + 1], ds.B[index:index + 1]]).float() / 127.5 - 1
+    labels = [None if lab is None else int(lab[index]) for lab in (ds.labels_A, ds.labels_B)]
+    return x, labels

@@ -164,6 +164,28 @@ class Studio:
                 self._gens.popitem(last=False)
             return gen
 
+    def classifier(self, name: str):
+        """(model with every net loaded, config) of a run whose model classifies (dann), from
+        its newest checkpoint (exports keep only generator networks); cached like generators."""
+        from gankit.metrics.classifier import load_classifier
+
+        run = self.run_dir(name)
+        if not any((run / "checkpoints").glob("*.pt")):
+            raise HTTPError(409, f"run {name} has no checkpoint yet: wait for its first "
+                                 f"checkpoint or the end of training")
+        stamp = ("classifier", *_generator_stamp(run))
+        key = f"{name}\x00classifier"
+        with self._cache_lock:
+            hit = self._gens.get(key)
+            if hit is not None and hit[0] == stamp:
+                self._gens.move_to_end(key)
+                return hit[1]
+            model, cfg, _, _ = load_classifier(run, self.device)
+            self._gens[key] = (stamp, (model, cfg))
+            while len(self._gens) > self.max_loaded:
+                self._gens.popitem(last=False)
+            return model, cfg
+
     def report(self, name: str) -> bytes:
         """report.html of the run; rebuilt (in memory) when older than the run's files."""
         from gankit.runfiles.report import RunData, build_report

@@ -113,6 +113,7 @@ function selectRun(run) {
   const show = {
     latent, direction: latent && run.directions.length > 0, mix: latent && has(run, "mix"),
     upload: translate || latent, attack: run.generator && has(run, "attack"),
+    domain: run.generator && has(run, "classify") && run.kind === "domains",
   };
   for (const sec of document.querySelectorAll("section[data-needs]")) {
     sec.hidden = !show[sec.dataset.needs];
@@ -128,7 +129,9 @@ function selectRun(run) {
   $("upload-out-caption").textContent = translate ? "translated" : "projection";
   $("upload-status").textContent = "";
   const none = $("none-note");
-  none.hidden = run.generator && (latent || translate || show.attack);
+  none.hidden = run.generator && (latent || translate || show.attack || show.domain);
+  $("domain-status").textContent = "";
+  $("domain-items").innerHTML = "";
   $("attack-status").textContent = "";
   $("attack-preds").textContent = "";
   $("img-attack").removeAttribute("src");
@@ -235,6 +238,74 @@ async function attack(file) {
   }
 }
 
+// ------------------------------------------------------------------ domain adaptation
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function domainItem(item, names) {
+  const name = (k) => (names && names[k] !== undefined && names[k] !== String(k) ? `${k} (${names[k]})` : String(k));
+  const box = el("div", "domain-item");
+  const img = el("img");
+  img.src = item.image;
+  img.alt = item.domain ? `${item.domain} test image` : "uploaded image";
+  box.appendChild(img);
+  const facts = el("div", "facts");
+  facts.appendChild(el("p", null, item.domain ? `${item.domain} domain` : "uploaded image"));
+  if (item.label !== null && item.label !== undefined) facts.appendChild(el("p", null, `label ${name(item.label)}`));
+  const right = item.label === null || item.label === undefined ? "" : (item.class === item.label ? " ✓" : " ✗");
+  facts.appendChild(el("p", null, `C predicts ${name(item.class)}, ${(100 * item.confidence).toFixed(1)}%${right}`));
+  const bars = el("div", "bars");
+  item.probs.forEach((p, k) => {
+    const b = el("div", k === item.class ? "top" : "");
+    b.style.height = `${Math.max(1, 48 * p)}px`;
+    b.title = `${name(k)}: ${(100 * p).toFixed(1)}%`;
+    b.appendChild(el("span", null, String(k)));
+    bars.appendChild(b);
+  });
+  facts.appendChild(bars);
+  const says = item.p_target >= 0.5 ? "target" : "source";
+  facts.appendChild(el("p", null, `D: P(target) = ${(100 * item.p_target).toFixed(1)}% → says ${says}`));
+  const bar = el("div", "dbar");
+  const mark = el("i");
+  mark.style.left = `${(218 * item.p_target).toFixed(0)}px`;
+  bar.appendChild(mark);
+  facts.appendChild(bar);
+  const scale = el("div", "dscale");
+  for (const t of ["source", "50%", "target"]) scale.appendChild(el("span", null, t));
+  facts.appendChild(scale);
+  box.appendChild(facts);
+  return box;
+}
+
+async function domain(file) {
+  const q = new URLSearchParams({ run: current.name });
+  if (!file) q.set("index", $("domain-index").value || "0");
+  $("domain-status").textContent = "classifying…";
+  $("domain-status").classList.remove("failed");
+  try {
+    const body = await call(`/api/domain?${q}`, {
+      method: "POST", headers: { "Content-Type": file ? (file.type || "application/octet-stream") : "application/octet-stream" },
+      body: file || "",
+    });
+    const out = $("domain-items");
+    out.innerHTML = "";
+    for (const item of body.items) out.appendChild(domainItem(item, body.class_names));
+    $("domain-status").textContent = `done in ${body.seconds} s`;
+    showError("");
+  } catch (e) {
+    $("domain-status").textContent = e.message;
+    $("domain-status").classList.add("failed");
+    showError(e.message);
+  }
+}
+
+$("btn-domain").addEventListener("click", () => domain(null));
+$("domain-index").addEventListener("keydown", (e) => { if (e.key === "Enter") domain(null); });
+$("domain-upload").addEventListener("change", () => { const f = $("domain-upload").files[0]; if (f) domain(f); });
 $("btn-attack").addEventListener("click", () => attack(null));
 $("attack-index").addEventListener("keydown", (e) => { if (e.key === "Enter") attack(null); });
 $("attack-upload").addEventListener("change", () => { const f = $("attack-upload").files[0]; if (f) attack(f); });
