@@ -137,3 +137,17 @@ def test_input_norm_makes_features_blind_to_per_channel_colour_and_contrast():
     torch.testing.assert_close(model.features(shifted), model.features(x), atol=2e-3, rtol=1e-3)
     plain = make()
     assert not torch.allclose(plain.features(shifted), plain.features(x), atol=1e-2)
+
+
+def test_bottleneck_and_d_hidden_shape_what_c_and_d_see():
+    model = make(bottleneck=24, d_hidden=3, batch_norm=True)
+    assert model.nets["F"].dim == 24
+    x = torch.rand(6, 3, 16, 16) * 2 - 1
+    feats = model.features(x)
+    assert feats.shape == (6, 24) and (feats >= 0).all()  # the bottleneck's ReLU
+    linears = [m for m in model.nets["D"].modules() if isinstance(m, torch.nn.Linear)]
+    assert [m.in_features for m in linears] == [24, 25, 25, 25]  # width 0.25: 100 -> 25
+    assert model.nets["C"][0].in_features == 24
+    # without a bottleneck F's state keys are those of earlier checkpoints
+    assert set(make().nets["F"].state_dict()) == {"net.0.weight", "net.0.bias",
+                                                  "net.4.weight", "net.4.bias"}

@@ -243,7 +243,8 @@ def run_adaptation(cfg, out: str | Path, runs: tuple[str, ...] = RUNS,
             title = "before adaptation (source only)" if name == "source-only" else \
                 "after adaptation (DANN)"
             panels.append((f"{title}\ntarget acc {res.get('target_accuracy', float('nan')):.3f}"
-                           f", domain probe {res['probe_accuracy']:.3f}", xy, n))
+                           f", own D acc {res['domain_accuracy']:.3f}, fresh probe acc "
+                           f"{res['probe_accuracy']:.3f}", xy, n))
     result["seconds"] = round(time.time() - t0, 1)
     out.mkdir(parents=True, exist_ok=True)
     if panels:
@@ -280,17 +281,19 @@ def format_result(result: dict[str, Any]) -> str:
     rows = [f"target test split: {result['test']}",
             f"({result['test_examples']['target']} target / {result['test_examples']['source']} "
             f"source test images; {result['steps']} steps per run)", "",
-            f"{'run':12s} {'target acc':>10s} {'source acc':>10s} {'D acc':>7s} "
-            f"{'probe acc':>9s} {'CPU s':>7s}"]
+            f"{'run':12s} {'target acc':>10s} {'source acc':>10s} {'own D acc':>9s} "
+            f"{'fresh probe acc':>15s} {'CPU s':>7s}"]
     for name, r in result["runs"].items():
         acc = r.get("target_accuracy")
         cpu = r.get("cpu_seconds")
         rows.append(f"{name:12s} {'-' if acc is None else f'{acc:.4f}':>10s} "
-                    f"{r['source_accuracy']:>10.4f} {r['domain_accuracy']:>7.3f} "
-                    f"{r['probe_accuracy']:>9.3f} {'-' if cpu is None else f'{cpu:.0f}':>7s}")
+                    f"{r['source_accuracy']:>10.4f} {r['domain_accuracy']:>9.3f} "
+                    f"{r['probe_accuracy']:>15.3f} {'-' if cpu is None else f'{cpu:.0f}':>7s}")
     p = result["published_mnist_to_mnistm"]
-    rows += ["", "D acc: the run's domain classifier on test features; probe acc: a fresh one "
-                 "(0.5 = domain-invariant features)",
+    rows += ["", "own D acc: the run's own domain classifier (trained against F) on the test "
+                 "features;",
+             "fresh probe acc: a new domain classifier trained on half of them, scored on the "
+             "other half (0.5 = the features do not tell the domains apart)",
              f"published (Ganin & Lempitsky 2015, MNIST -> MNIST-M): source only "
              f"{p['source-only']:.2%}, DANN {p['dann']:.2%}, train on target "
              f"{p['target-only']:.2%}"]
@@ -313,7 +316,8 @@ def write_page(result: dict[str, Any], out: Path) -> Path:
     body = html.escape(format_result(result))
     page = ("<!doctype html><html lang=en><head><meta charset=utf-8><title>gankit adapt"
             "</title><style>body{font-family:sans-serif;margin:2em}pre{background:#f6f6f6;"
-            "padding:1em}figure{display:inline-block;margin:1em}</style></head><body>"
+            "padding:1em;white-space:pre-wrap}figure{display:inline-block;margin:1em}"
+            "</style></head><body>"
             f"<h1>Domain adaptation: {html.escape(result['dataset'])}</h1><pre>{body}</pre>"
             f"<h2>Features before and after adaptation</h2>{img('features_pca.png')}"
             f"<h2>Target test images</h2>{img('target_samples.png')}</body></html>\n")

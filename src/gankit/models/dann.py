@@ -34,11 +34,12 @@ still learns to tell the domains apart from the features, but nothing reaches F 
 
 Networks follow the paper's MNIST -> MNIST-M model: F = conv 5x5 32, max-pool 2, ReLU, conv 5x5
 48, max-pool 2, ReLU (on 28 x 28 inputs a 48 x 4 x 4 = 768-d feature); C = FC 100, FC 100,
-FC K; D = FC 100, FC 1 (logit of "target"). ``width`` scales every layer. ``batch_norm`` (after
-every convolution and hidden layer) and ``dropout`` (after F's second convolution and C's first
-layer) are the usual additions of public reimplementations; the preset uses both (their effect
-on our MNIST-M-like set is measured in ``benchmarks/domain/RESULTS.md``). ``input_norm``
-standardises each image per channel before F.
+FC K; D = FC 100, FC 1 (logit of "target"). ``width`` scales every layer; ``bottleneck``
+ends F with a fully connected layer, ``d_hidden`` gives D more hidden layers. ``batch_norm``
+(after every convolution and hidden layer) and ``dropout`` (after F's second convolution and
+C's first layer) are the usual additions of public reimplementations; the preset uses both
+(their effect on our MNIST-M-like set is measured in ``benchmarks/domain/RESULTS.md``).
+``input_norm`` standardises each image per channel before F.
 
 Train on ``data.dataset=domains:SOURCE,TARGET`` (:mod:`gankit.data.domains`), e.g. the preset
 ``mnist-to-mnistm-dann``; ``gankit adapt`` trains the source-only, DANN and train-on-target
@@ -78,7 +79,7 @@ class FeatureExtractor(nn.Module):
     """Conv 5x5 c1, max-pool, ReLU, conv 5x5 c2, max-pool, ReLU, flatten (N x c2*s*s)."""
 
     def __init__(self, channels: int, resolution: int, c1: int, c2: int, dropout: float,
-                 batch_norm: bool = False, input_norm: bool = False):
+                 batch_norm: bool = False, input_norm: bool = False, bottleneck: int = 0):
         super().__init__()
         self.input_norm = input_norm
 
@@ -91,6 +92,11 @@ class FeatureExtractor(nn.Module):
             nn.Dropout2d(dropout) if dropout > 0 else nn.Identity(),
             nn.MaxPool2d(2), nn.ReLU(), nn.Flatten())
         self.dim = c2 * _conv_out(resolution) ** 2
+        if bottleneck:  # the features are a bottleneck layer's, not the flattened maps
+            self.net.extend([nn.Linear(self.dim, bottleneck),
+                             nn.BatchNorm1d(bottleneck) if batch_norm else nn.Identity(),
+                             nn.ReLU()])
+            self.dim = bottleneck
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.input_norm:  # each image's channels to zero mean, unit variance
@@ -141,6 +147,9 @@ class DANN(GANModel):
                                       "(F's statistics over the mixed source + target batch)")
         d_hidden: int = opt(1, "hidden layers of 100 units in D (the paper's MNIST D has 1)",
                             min=1, max=4)
+        bottleneck: int = opt(0, "a fully connected layer of this many units (+ ReLU) ends F, "
+                                 "so C and D see its output (0 = the flattened conv maps, the "
+                                 "paper's MNIST net)", min=0)
 
     data_kinds = ("domains",)
     needs_labels = True
@@ -158,7 +167,8 @@ class DANN(GANModel):
                             f"{info.resolution} x {info.resolution}: set data.resolution")
         w = lambda n: max(2, int(round(n * cfg.width)))  # noqa: E731
         self.nets["F"] = FeatureExtractor(info.channels, info.resolution, w(32), w(48),
-                                          cfg.dropout, cfg.batch_norm, cfg.input_norm)
+                                          cfg.dropout, cfg.batch_norm, cfg.input_norm,
+                                          cfg.bottleneck)
         dim = self.nets["F"].dim
         self.nets["C"] = _mlp(dim, [w(100), w(100)], info.num_classes, cfg.batch_norm,
                               cfg.dropout)
