@@ -8,10 +8,10 @@ images, N x C x H x W in [-1, 1], are ``trainer.last_sample``), ``on_checkpoint(
 path)``, ``on_event(trainer, event)`` for events outside the log records (``{"event":
 "nonfinite", "step", "phase", "what"}`` from the trainer, ``{"event": "metrics", "step", ...}``
 from periodic evaluation, sent with ``trainer.emit``, and ``{"event": "stats", "line": {...}}``
-for every stats.jsonl line written outside ``on_log`` by ``trainer.write_stats``), ``on_end(trainer)``, and
+for what ``trainer.write_stats`` adds to stats.jsonl outside ``on_log``), ``on_end(trainer)``, and
 ``on_error(trainer, error)`` when a run stops on an error it reports (e.g. a non-finite loss)
-or is interrupted (Ctrl-C). A callback that writes a stats line of its own uses
-``trainer.write_stats(line)``.
+or is interrupted (Ctrl-C). A callback that logs numbers of its own uses
+``trainer.write_stats(line)``: a line of the current step joins that step's one record.
 
 A callback with state that must survive a resume returns it from ``state_dict()`` (primitives,
 lists, dicts and tensors: checkpoints load with ``weights_only=True``); the trainer keeps it in

@@ -41,7 +41,7 @@ oscillation    over the last ``2 * health.window`` records a loss swings with am
 A warning is logged (``logging.warning``) and added to the log record (key ``warnings``, a
 list of ``{"kind", "step", "message", "hint"}``) when its condition becomes true, then at most
 once every ``health.cooldown`` log records while it stays true: no spam. The diversity check
-writes its own ``stats.jsonl`` line at each sample step (``trainer.write_stats``:
+adds its numbers to each sample step's ``stats.jsonl`` record (``trainer.write_stats``:
 ``health/diversity``, ``health/duplicates`` and any ``mode_collapse`` warning).
 
 The D-output checks (d_wins, d_collapsed) run only for models that declare their logged
@@ -189,7 +189,7 @@ class HealthMonitor(Callback):
             record.setdefault("warnings", []).extend(emitted)
 
     def on_sample(self, trainer: Any, path: Any) -> None:
-        # its own stats line, at the step of the grid it measured
+        # its numbers, in the record of the step of the grid it measured
         found = self._check_diversity(trainer, getattr(trainer, "last_sample", None))
         emitted = self._emit(found, trainer.step, ("mode_collapse",))
         if self.pending_numbers or emitted:

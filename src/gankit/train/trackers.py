@@ -6,8 +6,8 @@ sink is a trainer :class:`~gankit.train.callbacks.Callback` and sends, under the
 
 * every log record's numbers: losses, D outputs (``d_real``, ``d_fake``), gradient norms
   (``grad_norm/D``...), ``img_per_s``, ``images_seen``, ``lr_scale``;
-* the other ``stats.jsonl`` lines (the health monitor's ``health/diversity`` at sample steps),
-  handed over as ``stats`` events by ``trainer.write_stats``, and every result of periodic
+* what observers add to ``stats.jsonl`` (the health monitor's ``health/diversity`` at sample
+  steps), handed over as ``stats`` events by ``trainer.write_stats``, and every result of periodic
   evaluation (its ``metrics`` events) as ``metrics/<name>`` (e.g. ``metrics/fid``); the run's
   files are never read back;
 * health warnings as a scalar ``health/<kind>`` = 1 at the warning's step plus the message and

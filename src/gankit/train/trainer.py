@@ -9,8 +9,9 @@ else happens here, once, for every variant:
   optional clipping, the optimizer step, and the model's ``after_step`` hook;
 * mixed precision (bf16 autocast on CPU and CUDA, fp16 with a gradient scaler on CUDA) and
   channels_last memory format;
-* an EMA of the generator, fixed-seed sample grids, ``stats.jsonl`` with per-step numbers,
-  a progress bar;
+* an EMA of the generator, fixed-seed sample grids, ``stats.jsonl`` with one record per
+  step that logged anything (the log window's means and what observers add at that step,
+  e.g. the health monitor's diversity at a sample step), a progress bar;
 * non-finite loss/gradient detection on the step it happens (stop, or roll back and halve the
   learning rates), with the last good checkpoint always kept;
 * atomic checkpoints that restore everything, so that a resumed run continues exactly as an
@@ -18,7 +19,6 @@ else happens here, once, for every variant:
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -45,6 +45,7 @@ from gankit.train.runlock import RunLock
 from gankit.train.runtime import (autocast, choose_threads, is_conv_model, resolve_amp,
                                   resolve_device)
 from gankit.train.state import TrainerState
+from gankit.train.stats import StatsFile
 from gankit.utils.images import save_grid
 
 log = logging.getLogger("gankit.train")
@@ -161,6 +162,7 @@ class Trainer(TrainerState):
         # sums of the values logged since the last log line; saved in checkpoints, so that
         # the first line after a resume averages the same steps as an uninterrupted run's
         self.log_window: dict[str, Any] = {}
+        self.stats = StatsFile(self.out / "stats.jsonl", enabled=self.is_main)
         self.last_checkpoint: Path | None = None
         n = t.grid_size
         self.fixed_seeds = list(range(n))
@@ -242,6 +244,10 @@ class Trainer(TrainerState):
         may be full) are logged, never allowed to hide the original error."""
         if not self.is_main:
             return
+        try:  # what the step logged before it stopped (e.g. Ctrl-C during a sample grid)
+            self.stats.close()
+        except OSError as write_error:  # the disk that stopped the run
+            log.warning("could not write the step's stats.jsonl record: %s", write_error)
         for cb in self.callbacks:
             try:
                 cb.on_error(self, error)
@@ -284,14 +290,17 @@ class Trainer(TrainerState):
             self.step += 1
             win_steps += 1
             progress.update()
-            if self.step % t.log_every == 0 or self.step == t.steps:
+            final = self.step == t.steps  # always logged, sampled and checkpointed
+            self.stats.open(self.step)  # one record for what is logged at this step
+            if self.step % t.log_every == 0 or final:
                 record = self._log_window(window, win_steps, time.perf_counter() - win_start)
                 progress.log(record)
                 window = self.log_window = {}
                 win_start, win_steps = time.perf_counter(), 0
-            if t.sample_every and self.step % t.sample_every == 0:
+            if (t.sample_every and self.step % t.sample_every == 0) or final:
                 self._sample()
-            if t.checkpoint_every and self.step % t.checkpoint_every == 0:
+            self.stats.close()  # before the checkpoint, whose stats_bytes must include it
+            if (t.checkpoint_every and self.step % t.checkpoint_every == 0) or final:
                 self._checkpoint()
         progress.close()
 
@@ -419,18 +428,22 @@ class Trainer(TrainerState):
         if self.is_main:
             for cb in self.callbacks:
                 cb.on_log(self, record)
-            self._append_stats(record)
+            self.stats.add(record)
         return record
 
-    def _append_stats(self, record: dict[str, Any]) -> None:
-        record = {"time": round(time.time(), 3), **record}
-        with open(self.out / "stats.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
-
     def write_stats(self, line: dict[str, Any]) -> None:
-        """Append a line to the run's stats.jsonl outside the log records (a callback's own
-        numbers, the trainer's events); the callbacks get it as a ``stats`` event."""
-        self._append_stats(line)
+        """Add a callback's own numbers (or a trainer event) to the run's stats.jsonl; the
+        callbacks get ``line`` as a ``stats`` event.
+
+        During a step (from its log record to its checkpoint: ``on_log``, ``on_sample``) a line
+        of that step is merged into the step's one record, written once before the step's
+        checkpoint, so that stats.jsonl holds one record per step. Other lines (an event of a
+        step that failed, a line written in ``on_end``) are appended as they are
+        (:mod:`gankit.train.stats`)."""
+        if self.stats.is_open_at(int(line.get("step", self.step))):
+            self.stats.add(line)
+        else:
+            self.stats.append(line)
         self.emit({"event": "stats", "line": line})
 
     def emit(self, event: dict[str, Any]) -> None:
@@ -475,11 +488,8 @@ class Trainer(TrainerState):
         return path
 
     def _finish(self) -> None:
-        t = self.cfg.train
-        if not (t.checkpoint_every and self.step % t.checkpoint_every == 0):
-            self._checkpoint()
-        if not (t.sample_every and self.step % t.sample_every == 0):
-            self._sample()
+        # (the last step's sample grid and checkpoint were taken in the loop; a run resumed
+        # from its final checkpoint has them already)
         if self.is_main:
             export_generator(self.model, self.generator_nets(), self.cfg, self.dataset.info,
                              self.out / "export", step=self.step, ema=self.ema is not None)
