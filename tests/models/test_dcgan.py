@@ -3,9 +3,10 @@ import pytest
 import torch
 from torch import nn
 
-from gankit.config import config_from_dict
+from gankit.config import TrainConfig, config_from_dict
 from gankit.data.base import DataInfo
 from gankit.errors import ConfigError
+from gankit.models.base import due_phases
 from gankit.registry import MODELS
 
 INFO = DataInfo("image", channels=1, resolution=28, num_classes=0)
@@ -39,9 +40,12 @@ def test_d_norm_rejects_unknown():
 
 
 def _d_loss(model, step, batch):
+    """The loss of the D-updating phase the trainer runs at ``step`` (D, or Dr1 in its place)."""
     model.on_step_start(step, 0)
     model.noise.gen.manual_seed(1)
-    return model.loss("D", batch, model.nets)
+    (phase,) = [ph.name for _, ph in due_phases(model.phases(TrainConfig()), step)
+                if ph.nets == ("D",)]
+    return model.loss(phase, batch, model.nets)
 
 
 def test_lazy_r1_runs_on_multiples_of_r1_every_with_the_weight_scaled():
@@ -52,6 +56,10 @@ def test_lazy_r1_runs_on_multiples_of_r1_every_with_the_weight_scaled():
     eager.load_state_dict(lazy.state_dict())
     plain = _model(d_norm="none")
     plain.load_state_dict(lazy.state_dict())
+    # lazy R1 is a phase: Dr1 runs in place of D every third step, on D's optimizer
+    dr1 = lazy.phases(TrainConfig())[-1]
+    assert (dr1.name, dr1.interval, dr1.replaces, dr1.group) == ("Dr1", 3, "D", "D")
+    assert [ph.name for ph in eager.phases(TrainConfig())] == ["D", "G"]
     base, _ = _d_loss(plain, 0, batch)
     for step in range(6):
         loss, logs = _d_loss(lazy, step, batch)

@@ -18,8 +18,12 @@ class LazyGAN(GAN):
         return [Phase("D", ("D",)), Phase("Dreg", ("D",), interval=4, optimizer="D"),
                 Phase("G", ("G",)), Phase("Greg", ("G",), interval=4, optimizer="G")]
 
+    def on_step_start(self, step, images_seen):
+        super().on_step_start(step, images_seen)
+        self.step_now = step
+
     def loss(self, phase, batch, nets):
-        self.calls.append((self._step, phase))
+        self.calls.append((self.step_now, phase))
         real = batch["real"]
         z = self.noise.randn(real.shape[0], self.latent_dim)
         if phase.startswith("D"):
@@ -141,3 +145,40 @@ def test_lazy_ratio():
         lazy_ratio([D, Dreg, Phase("Dx", ("D",), interval=4, optimizer="D")])
     with pytest.raises(ValueError, match="interval"):
         Phase("D", ("D",), interval=0)
+
+
+def test_a_replacing_phase_runs_in_place_of_its_phase():
+    from gankit.models.base import check_phases, due_phases, log_names
+
+    D, G = Phase("D", ("D",), 2, keep=("G",)), Phase("G", ("G",))
+    Dr1 = Phase("Dr1", ("D",), 2, keep=("G",), interval=3, optimizer="D", replaces="D")
+    phases = [D, G, Dr1]
+    check_phases(phases)
+    run = [[ph.name for _, ph in due_phases(phases, s)] for s in range(7)]
+    assert run == [["Dr1", "G"], ["D", "G"], ["D", "G"], ["Dr1", "G"], ["D", "G"],
+                   ["D", "G"], ["Dr1", "G"]]
+    assert due_phases(phases, 3)[0] == (2, Dr1)  # its own index (non-finite reports name it)
+    assert log_names(phases) == {"D": "D", "G": "G", "Dr1": "D"}  # logs as loss_d
+    assert lazy_ratio([D, Dr1]) == 1.0  # no extra update: no mb_ratio correction
+    for bad in ([D, G, Phase("X", ("D",), interval=2, optimizer="D", replaces="Y")],
+                [D, G, Phase("X", ("D",), interval=2, replaces="D")],  # another optimizer
+                [D, G, Dr1, Phase("X", ("D",), interval=2, optimizer="D", replaces="D")]):
+        with pytest.raises(ValueError, match="replace"):
+            check_phases(bad)
+
+
+def test_lazy_r1_of_the_adversarial_models_is_a_phase_on_ds_optimizer(tmp_path):
+    import json
+
+    cfg = _config(steps=4)
+    cfg.model.penalty, cfg.model.r1_every = "r1", 2
+    trainer = Trainer(cfg, tmp_path / "run", default_callbacks=False)
+    assert [ph.name for ph in trainer.phases] == ["D", "G", "Dr1"]
+    assert set(trainer.optimizers) == {"D", "G"}
+    assert trainer.optimizers["D"].param_groups[0]["lr"] == 2e-3  # not corrected
+    trainer.run()
+    recs = [json.loads(x) for x in (tmp_path / "run" / "stats.jsonl").read_text().splitlines()]
+    assert [("r1" in r, "loss_d" in r) for r in recs] == [(True, True), (False, True)] * 2
+    state = load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")
+    assert state["optimizer_groups"] == {"D": ["D"], "G": ["G"]}  # as before the phase
+    assert {int(v["step"]) for v in state["optimizers"]["D"]["state"].values()} == {4}

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from gankit.losses.adversarial import AdversarialLoss
+from gankit.losses.penalties import drift_penalty
 from gankit.registry import LOSSES
 
 
@@ -52,12 +53,12 @@ class LSGANLoss(_ScoreLoss):
     output = "prob"
 
     def d_loss(self, real_logits, fake_logits):
-        real = 0.5 * (real_logits.float() - self.b).square().mean()
-        fake = 0.5 * (fake_logits.float() - self.a).square().mean()
+        real = 0.5 * (self._in(real_logits) - self.b).square().mean()
+        fake = 0.5 * (self._in(fake_logits) - self.a).square().mean()
         return real + fake
 
     def g_loss(self, fake_logits):
-        return 0.5 * (fake_logits.float() - self.c).square().mean()
+        return 0.5 * (self._in(fake_logits) - self.c).square().mean()
 
 
 @LOSSES.register("wasserstein")
@@ -73,21 +74,22 @@ class WassersteinLoss(_ScoreLoss):
     penalty (WGAN-GP, :func:`gankit.losses.penalties.gradient_penalty`) or spectral norm.
 
     ``drift`` (``model.drift``) adds :math:`\epsilon E_x[D(x)^2]` (Karras et al. 2018) so the
-    critic's outputs do not drift away from zero; 0 (the default) = the paper's loss.
+    critic's outputs do not drift away from zero (:func:`gankit.losses.penalties.drift_penalty`);
+    0 (the default) = the paper's loss. ProGAN adds drift and the gradient penalty itself.
     """
 
-    def __init__(self, cfg: Any = None):
-        super().__init__(cfg)
+    def __init__(self, cfg: Any = None, float32: bool = True):
+        super().__init__(cfg, float32)
         self.drift = float(getattr(cfg, "drift", 0.0) or 0.0)
 
     def d_loss(self, real_logits, fake_logits):
-        loss = fake_logits.float().mean() - real_logits.float().mean()
+        loss = self._in(fake_logits).mean() - self._in(real_logits).mean()
         if self.drift:
-            loss = loss + self.drift * real_logits.float().square().mean()
+            loss = loss + self.drift * drift_penalty(self._in(real_logits))
         return loss
 
     def g_loss(self, fake_logits):
-        return -fake_logits.float().mean()
+        return -self._in(fake_logits).mean()
 
 
 @LOSSES.register("hinge")
@@ -102,9 +104,9 @@ class HingeLoss(_ScoreLoss):
     """
 
     def d_loss(self, real_logits, fake_logits):
-        return (F.relu(1.0 - real_logits.float()).mean()
-                + F.relu(1.0 + fake_logits.float()).mean())
+        return (F.relu(1.0 - self._in(real_logits)).mean()
+                + F.relu(1.0 + self._in(fake_logits)).mean())
 
     def g_loss(self, fake_logits):
-        return -fake_logits.float().mean()
+        return -self._in(fake_logits).mean()
 

@@ -1,4 +1,5 @@
-"""Discriminator regularizers: WGAN-GP gradient penalty, R1, and spectral normalization.
+"""Discriminator regularizers: WGAN-GP gradient penalty, R1, ProGAN's drift term, and
+spectral normalization.
 
 The two gradient penalties differentiate D's output with respect to its input with
 ``create_graph=True``, so the D step backpropagates through a gradient (a double backward).
@@ -74,6 +75,12 @@ def r1_from_critic(critic: Callable[[torch.Tensor], torch.Tensor],
     """R1 computed with its own forward pass of ``critic`` on a grad-enabled copy of ``real``."""
     x = real.detach().requires_grad_(True)
     return r1_penalty(critic(x), x)
+
+
+def drift_penalty(real_scores: torch.Tensor) -> torch.Tensor:
+    r"""ProGAN's drift term (Karras et al. 2018), without its weight :math:`\epsilon`:
+    :math:`E_x[D(x)^2]`, which keeps a Wasserstein critic's scores from drifting far from 0."""
+    return real_scores.square().mean()
 
 
 # ---------------------------------------------------------------------------- spectral norm

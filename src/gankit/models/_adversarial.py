@@ -7,7 +7,10 @@ also selects D's regularizer and the training recipe that goes with each objecti
 * ``penalty=gp``: WGAN-GP gradient penalty on random real/fake interpolates (weight
   ``gp_weight``, 10 in the paper; use with ``loss=wasserstein``, ``train.d_steps=5`` and
   Adam(lr 1e-4, betas 0, 0.9));
-* ``penalty=r1``: R1 on the reals (the loss adds ``r1_gamma / 2 * R1``);
+* ``penalty=r1``: R1 on the reals (the loss adds ``r1_gamma / 2 * R1``); with ``r1_every``
+  = k > 1 (lazy R1) a ``Dr1`` phase runs every k steps in place of ``D`` (``Phase.replaces``):
+  the same D update with ``k * r1_gamma / 2 * R1`` in its loss, so the model keeps no step
+  counter and the trainer decides which steps take R1;
 * ``clip=c``: WGAN weight clipping of D's parameters to [-c, c] after every D step, with
   RMSprop for both nets as in the WGAN paper;
 * ``spectral_norm``: spectral normalisation of every layer of D (SN-GAN);
@@ -24,7 +27,7 @@ G phase. Every loss here allows it, since G's loss needs only D(G(z)) for some z
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -130,9 +133,14 @@ class AdversarialGAN(GANModel):
     def phases(self, train):
         self._d_steps = train.d_steps
         if not self.cfg.reuse_fakes:
-            return super().phases(train)
-        return [Phase("D", ("D",), train.d_steps, keep=("G",)),
-                Phase("G", ("G",), 1, batch=False)]
+            phases = super().phases(train)
+        else:
+            phases = [Phase("D", ("D",), train.d_steps, keep=("G",)),
+                      Phase("G", ("G",), 1, batch=False)]
+        if self.cfg.penalty == "r1" and self.cfg.r1_every > 1:  # lazy R1: D's loss with R1
+            phases.append(replace(phases[0], name="Dr1", interval=self.cfg.r1_every,
+                                  optimizer="D", replaces="D"))
+        return phases
 
     _d_steps = 1  # D updates per step (the last one keeps its fakes for G when reusing)
     _d_calls = 0  # D updates so far in this step
@@ -150,7 +158,8 @@ class AdversarialGAN(GANModel):
 
     def loss(self, phase, batch, nets):
         cfg = self.cfg
-        if phase != "D" and self._stash is not None:
+        d_phase = phase in ("D", "Dr1")
+        if not d_phase and self._stash is not None:
             fake, y = self._stash
             self._stash = None  # the graph is used once
             _, D = self._nets(nets, y)
@@ -163,7 +172,7 @@ class AdversarialGAN(GANModel):
         z = self.noise.randn(real.shape[0], self.latent_dim)
         y = batch["label"] if self.needs_labels else None
         G, D = self._nets(nets, y)
-        if phase == "D":
+        if d_phase:
             self._d_calls += 1
             if cfg.reuse_fakes and self._d_calls >= self._d_steps:
                 fake = G(z)  # G's graph kept for the G phase (Phase.keep)
@@ -173,7 +182,8 @@ class AdversarialGAN(GANModel):
                 with torch.no_grad():
                     fake = G(z)
             real_in, fake_in = self._aug(real), self._aug(fake)
-            r1_due = cfg.penalty == "r1" and self._step % cfg.r1_every == 0
+            # R1 in every D loss, or (lazy) in the loss of the Dr1 phase that replaces D
+            r1_due = cfg.penalty == "r1" and (cfg.r1_every == 1 or phase == "Dr1")
             if r1_due:  # R1 is taken with respect to what D sees
                 real_in = real_in.detach().requires_grad_(True)
             real_logits = D(real_in)
@@ -217,10 +227,7 @@ class AdversarialGAN(GANModel):
 
             clip_weights(self.nets["D"], self.cfg.clip)
 
-    _step = 0  # the training step (lazy R1 runs on multiples of r1_every)
-
     def on_step_start(self, step: int, images_seen: int) -> None:
-        self._step = step
         self._d_calls = 0
         self._stash = None
 

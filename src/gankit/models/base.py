@@ -17,7 +17,8 @@ What a variant declares:
   (a phase may also ``keep`` the autograd graph of other nets for a later phase of the same
   step, and may take no data batch: ``Phase(..., batch=False)``); a phase may run only every
   ``interval`` steps and may share a named ``optimizer`` with other phases (lazy
-  regularisation, see :class:`Phase`);
+  regularisation, see :class:`Phase`), or run every ``interval`` steps in place of another
+  phase (``replaces``: a variant of that phase's loss, e.g. with lazy R1 in it);
 * ``loss(phase, batch, nets)``: a scalar loss and a dict of tensors to log;
 * optional hooks: ``make_optimizer``, ``after_step`` (e.g. weight clipping), ``lr_factor``,
   ``on_step_start`` (e.g. progressive growth), ``extra_state`` / ``load_extra_state``;
@@ -73,6 +74,13 @@ class Phase:
       betas become ``(beta1 ** mb_ratio, beta2 ** mb_ratio)`` (optimizers without betas get
       only the lr correction). The phases of one group with ``interval > 1`` must share one
       interval.
+
+    ``replaces``: the name of an every-step phase of the same optimizer that this phase runs
+    *in place of* on the steps it is due (``interval``), at that phase's place in the step.
+    It is the other way of lazy regularisation, the adversarial models' ``r1_every``: every
+    k-th step the D phase's own loss carries R1 weighted by k, so D still makes one update per
+    step and the trainer applies no ``mb_ratio`` correction. It logs under the replaced
+    phase's names (``loss_d``, ``grad_norm/D``).
     """
 
     name: str
@@ -82,6 +90,7 @@ class Phase:
     batch: bool = True
     interval: int = 1
     optimizer: str | None = None
+    replaces: str | None = None
 
     def __post_init__(self) -> None:
         if int(self.interval) < 1 or int(self.repeats) < 1:
@@ -98,27 +107,64 @@ class Phase:
         return step % self.interval == 0
 
 
+def check_phases(phases: list[Phase]) -> None:
+    """Raise ValueError on phase lists the trainer cannot run (names, ``replaces``)."""
+    by_name = {ph.name: ph for ph in phases}
+    if len(by_name) < len(phases):
+        raise ValueError(f"phase names repeat: {[ph.name for ph in phases]}")
+    taken: set[str] = set()
+    for ph in phases:
+        if not ph.replaces:
+            continue
+        other = by_name.get(ph.replaces)
+        if other is None or other.replaces or other.interval != 1:
+            raise ValueError(f"phase {ph.name!r} replaces {ph.replaces!r}, which is not an "
+                             f"every-step phase of {[p.name for p in phases]}")
+        if other.group != ph.group or ph.replaces in taken:
+            raise ValueError(f"phase {ph.name!r} must step the optimizer of the phase it "
+                             f"replaces ({other.group!r}), and be its only replacement")
+        taken.add(ph.replaces)
+
+
+def due_phases(phases: list[Phase], step: int) -> list[tuple[int, Phase]]:
+    """The phases that run at training step ``step`` (from 0), in order, each with its index
+    in ``phases``: the due ones, a due ``replaces`` phase in the place of the one it replaces."""
+    instead = {ph.replaces: i for i, ph in enumerate(phases) if ph.replaces and ph.due(step)}
+    out = []
+    for i, ph in enumerate(phases):
+        if ph.replaces:
+            continue
+        if ph.name in instead:
+            out.append((instead[ph.name], phases[instead[ph.name]]))
+        elif ph.due(step):
+            out.append((i, ph))
+    return out
+
+
 def log_names(phases: list[Phase]) -> dict[str, str]:
     """The name each phase's numbers are logged under (``loss_<name lower-cased>``,
     ``grad_norm/<name>``): its optimizer's name for the one phase that steps that optimizer
     every step (the player's loss: ``Dmain`` of optimizer ``D`` logs ``loss_d``), else its own
     name (lazy regularisers such as ``Dreg``, or several every-step phases of one optimizer)."""
+    own = [ph for ph in phases if not ph.replaces]  # a replacement logs as what it replaces
     every_step: dict[str, list[str]] = {}
-    for ph in phases:
+    for ph in own:
         if ph.interval == 1:
             every_step.setdefault(ph.group, []).append(ph.name)
     names = {}
-    for ph in phases:
+    for ph in own:
         main = ph.interval == 1 and len(every_step[ph.group]) == 1
         names[ph.name] = ph.group if main else ph.name
     if len(set(names.values())) < len(names):  # e.g. a phase named like another's optimizer
-        return {ph.name: ph.name for ph in phases}
-    return names
+        names = {ph.name: ph.name for ph in own}
+    return {**names, **{ph.name: names[ph.replaces] for ph in phases if ph.replaces}}
 
 
 def lazy_ratio(phases: list[Phase]) -> float:
     """stylegan2-ada's ``mb_ratio = k / (k + 1)`` for one optimizer group's phases: 1 unless the
-    group has an every-``k``-steps phase (``k > 1``) besides a phase that runs more often."""
+    group has an every-``k``-steps phase (``k > 1``) besides a phase that runs more often. A
+    ``replaces`` phase adds no update (it runs instead of another) and is left out."""
+    phases = [ph for ph in phases if not ph.replaces]
     lazy = {ph.interval for ph in phases if ph.interval > 1}
     if not lazy or min(ph.interval for ph in phases) == max(lazy):
         return 1.0

@@ -12,7 +12,8 @@ from torch import nn
 
 from gankit.config import ModelConfig, TrainConfig, opt
 from gankit.data.base import DataInfo
-from gankit.losses.penalties import gradient_penalty
+from gankit.losses.objectives import WassersteinLoss
+from gankit.losses.penalties import drift_penalty, gradient_penalty
 from gankit.models.base import GANModel, Phase, check_adam_betas, model_adam
 from gankit.nn.equalized import (LRELU_GAIN, EqualConv2d, EqualLinear, PixelNorm, ToRGB,
                                  downsample2x, upsample2x)
@@ -140,6 +141,9 @@ class ProGAN(GANModel):
         self.nets["D"] = Discriminator(info.channels, self.max_level, ch, cfg.mbstd_group)
         self.images_seen = 0
         self._set_growth(*self.growth_at(0))
+        # WGAN-GP's critic loss in D's own dtype (bf16 under autocast, as ProGAN always had);
+        # the gradient penalty and the drift term are added below, weighted by the config
+        self.adv = WassersteinLoss(float32=False)
 
     # ------------------------------------------------------------------ growth
     def growth_at(self, images_seen: int) -> tuple[int, float]:
@@ -205,14 +209,13 @@ class ProGAN(GANModel):
             d_real, d_fake = D(real, alpha), D(fake, alpha)
             eps = self.noise.rand(n, 1, 1, 1).to(real.dtype)
             gp = gradient_penalty(lambda x: D(x, alpha), real, fake, eps)
-            drift = d_real.pow(2).mean()
-            wdist = d_real.mean() - d_fake.mean()
-            loss = -wdist + self.cfg.gp_weight * gp + self.cfg.drift * drift
-            return loss, {"wdist": wdist.detach(), "gp": gp.detach(), "drift": drift.detach(),
+            drift = drift_penalty(d_real)
+            critic = self.adv.d_loss(d_real, d_fake)  # E[D(G(z))] - E[D(x)] = -wdist
+            loss = critic + self.cfg.gp_weight * gp + self.cfg.drift * drift
+            return loss, {"wdist": -critic.detach(), "gp": gp.detach(), "drift": drift.detach(),
                           "resolution": torch.tensor(float(self.resolution)),
                           "alpha": torch.tensor(alpha)}
-        fake = G(z, level, alpha)
-        loss = -D(fake, alpha).mean()
+        loss = self.adv.g_loss(D(G(z, level, alpha), alpha))  # -E[D(G(z))]
         return loss, {"g_score": -loss.detach()}
 
     # ------------------------------------------------------------------ sampling

@@ -6,11 +6,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from gankit.config import TrainConfig, opt
 from gankit.data.base import DataInfo
+from gankit.losses.adversarial import LogisticLoss
 from gankit.losses.penalties import r1_penalty
 from gankit.models._style import StyleConfig, StyleSampling
 from gankit.models.base import GANModel, Phase
@@ -158,6 +158,7 @@ class StyleGAN(StyleSampling, GANModel):
         self.nets["D"] = Discriminator(info.channels, max_level, ch, cfg.mbstd_group)
         self.num_ws = self.nets["G"].num_ws
         self.layer_res = [4 * 2 ** (i // 2) for i in range(self.num_ws)]
+        self.adv = LogisticLoss(float32=False)  # in D's own dtype, as StyleGAN always had
 
     # ------------------------------------------------------------------ training
     def phases(self, train: TrainConfig) -> list[Phase]:
@@ -188,7 +189,7 @@ class StyleGAN(StyleSampling, GANModel):
             fused = self.cfg.r1_gamma > 0 and self.cfg.r1_every == 1  # R1 in every D loss
             real = to_internal(batch["real"], self.size).detach().requires_grad_(fused)
             d_real, d_fake = D(real), D(fake)
-            loss = F.softplus(d_fake).mean() + F.softplus(-d_real).mean()
+            loss = self.adv.d_loss(d_real, d_fake)
             logs = {"d_real": d_real.mean().detach(), "d_fake": d_fake.mean().detach()}
             if fused:
                 r1 = r1_penalty(d_real, real)
@@ -197,5 +198,5 @@ class StyleGAN(StyleSampling, GANModel):
             return loss, logs
         fake = G(**inputs, w_avg_beta=self.cfg.w_avg_beta)
         d_fake = D(fake)
-        return F.softplus(-d_fake).mean(), {"g_score": d_fake.mean().detach()}
+        return self.adv.g_loss(d_fake), {"g_score": d_fake.mean().detach()}
 

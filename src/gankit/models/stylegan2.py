@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from gankit.config import TrainConfig, opt
 from gankit.data.base import DataInfo
 from gankit.errors import ConfigError
+from gankit.losses.adversarial import LogisticLoss
+from gankit.losses.penalties import r1_penalty
 from gankit.models._style import StyleConfig, StyleSampling
 from gankit.models.base import GANModel, Phase, check_adam_betas, model_adam
 from gankit.nn.progressive import channel_rule, internal_resolution, to_internal
@@ -106,6 +107,7 @@ class StyleGAN2(StyleSampling, GANModel):
                                        interval=cfg.ada_interval, speed=cfg.ada_speed)
         self.pl_mean = 0.0
         self.batch_size = 0
+        self.adv = LogisticLoss(float32=False)  # in D's own dtype, as before the vocabulary
 
     # ------------------------------------------------------------------ training
     def phases(self, train: TrainConfig) -> list[Phase]:
@@ -144,7 +146,7 @@ class StyleGAN2(StyleSampling, GANModel):
         if phase == "Gmain":
             fake = G(**self._training_inputs(self.batch_size), w_avg_beta=self.cfg.w_avg_beta)
             logits = D(self._aug(fake))
-            return F.softplus(-logits).mean(), {"g_score": logits.mean().detach()}
+            return self.adv.g_loss(logits), {"g_score": logits.mean().detach()}
         if phase == "Greg":
             return self._path_length(G)
         real = to_internal(batch["real"], self.size)
@@ -152,7 +154,7 @@ class StyleGAN2(StyleSampling, GANModel):
             with torch.no_grad():
                 fake = G(**self._training_inputs(real.shape[0]))
             d_fake, d_real = D(self._aug(fake)), D(self._aug(real))
-            loss = F.softplus(d_fake).mean() + F.softplus(-d_real).mean()
+            loss = self.adv.d_loss(d_real, d_fake)
             logs = {"d_real": d_real.mean().detach(), "d_fake": d_fake.mean().detach()}
             if self.augment is not None:
                 self.augment.update(d_real)
@@ -162,9 +164,7 @@ class StyleGAN2(StyleSampling, GANModel):
             return loss, logs
         if phase == "Dreg":
             real = real.detach().requires_grad_(True)
-            logits = D(self._aug(real))
-            (grad,) = torch.autograd.grad(logits.float().sum(), real, create_graph=True)
-            r1 = grad.float().square().flatten(1).sum(1).mean()
+            r1 = r1_penalty(D(self._aug(real)).float(), real)
             return r1 * (self.cfg.r1_gamma / 2 * self.cfg.r1_interval), {"r1": r1.detach()}
         raise ConfigError(f"stylegan2 has no phase {phase!r}")
 

@@ -136,7 +136,9 @@ class TrainerState:
             "nets": {k: v.state_dict() for k, v in self.model.nets.items()},
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
-            "optimizer_groups": {k: [ph.name for ph in v] for k, v in self.groups.items()},
+            # (phases that run in place of another add nothing to an optimizer's state)
+            "optimizer_groups": {k: [ph.name for ph in v if not ph.replaces]
+                                 for k, v in self.groups.items()},
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "loader": self.loader.state_dict(),
             "noise": self.model.noise.state_dict(),
@@ -165,7 +167,7 @@ class TrainerState:
         for k, o in self.optimizers.items():
             if k not in saved:
                 continue
-            phases = [ph.name for ph in self.groups[k]]
+            phases = [ph.name for ph in self.groups[k] if not ph.replaces]
             if layout.get(k) != phases:
                 raise CheckpointError(
                     f"{self.resume_path or self.last_checkpoint}: its optimizer {k!r} stepped "

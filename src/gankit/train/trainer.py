@@ -32,7 +32,8 @@ from gankit.config import Config, save_config
 from gankit.data import load_dataset
 from gankit.data.base import NoiseSource
 from gankit.errors import TrainingError
-from gankit.models.base import GANModel, Phase, build_model, lazy_ratio, log_names
+from gankit.models.base import (GANModel, Phase, build_model, check_phases, due_phases,
+                                lazy_ratio, log_names)
 from gankit.train import distributed as D
 from gankit.train import memory
 from gankit.train.callbacks import Callback
@@ -127,6 +128,7 @@ class Trainer(TrainerState):
         self.loader = self.dataset.loader(t.batch_size, t.seed, self.dist.rank, self.dist.world,
                                           self.device)
         self.phases: list[Phase] = self.model.phases(t)
+        check_phases(self.phases)
         self.phase_params = {ph.name: self._params(ph.nets) for ph in self.phases}
         self.groups: dict[str, list[Phase]] = {}  # optimizer name -> the phases that step it
         for ph in self.phases:
@@ -311,9 +313,7 @@ class Trainer(TrainerState):
         for name, opt in self.optimizers.items():
             for group, base in zip(opt.param_groups, self.base_lrs[name]):
                 group["lr"] = base * factor
-        for index, phase in enumerate(self.phases):
-            if not phase.due(self.step):
-                continue
+        for index, phase in due_phases(self.phases, self.step):
             for name, net in self.model.nets.items():
                 net.requires_grad_(name in phase.nets or name in phase.keep)
             for _ in range(phase.repeats):
@@ -370,7 +370,7 @@ class Trainer(TrainerState):
         for k, v in logs.items():
             acc = window.get(k)
             window[k] = (v.detach().float(), 1) if acc is None else (acc[0] + v.detach().float(), acc[1] + 1)
-        if want_norms or phase.interval > 1:  # a lazy phase: its latest run in the window
+        if want_norms or (phase.interval > 1 and not phase.replaces):  # lazy: its latest run
             window[f"grad_norm/{self.log_names[phase.name]}"] = (norm.detach().float(), 1)
 
     # ------------------------------------------------------------------ faults
