@@ -151,3 +151,35 @@ def test_bottleneck_and_d_hidden_shape_what_c_and_d_see():
     # without a bottleneck F's state keys are those of earlier checkpoints
     assert set(make().nets["F"].state_dict()) == {"net.0.weight", "net.0.bias",
                                                   "net.4.weight", "net.4.bias"}
+
+
+def test_extra_d_steps_update_d_alone_on_detached_features(tmp_path):
+    cfg = config_from_dict({
+        "model": {"name": "dann", "width": 0.25, "d_steps": 2},
+        "data": {"dataset": "domains:synthetic:32,synthetic:24", "resolution": 16,
+                 "channels": 3},
+        "train": {"steps": 3, "batch_size": 4, "lr_g": 0.01, "lr_d": 0.02, "progress": False,
+                  "threads": 1, "sample_every": 0, "checkpoint_every": 0}})
+    trainer = Trainer(cfg, tmp_path / "run")
+    model = trainer.model
+    assert [(p.name, p.repeats, p.group) for p in trainer.phases] == [("Dx", 2, "FCD"),
+                                                                      ("FCD", 1, "FCD")]
+    assert list(trainer.optimizers) == ["FCD"]  # one optimizer, D at lr_d
+    # the Dx loss is the domain loss of D on F's features, with no gradient into F or C
+    b = batch()
+    loss, logs = model.loss("Dx", b, dict(model.nets.items()))
+    loss.backward()
+    assert all(p.grad is None for k in ("F", "C") for p in model.nets[k].parameters())
+    assert all(p.grad is not None for p in model.nets["D"].parameters())
+    assert 0 <= float(logs["dx_domain_acc"]) <= 1
+    model.zero_grad(set_to_none=True)
+    before = {k: [p.detach().clone() for p in model.nets[k].parameters()] for k in "FCD"}
+    calls, loss_fn = [], model.loss
+    model.loss = lambda phase, b, nets: calls.append(phase) or loss_fn(phase, b, nets)
+    trainer.step = 0
+    trainer._train_step({}, want_norms=False)
+    assert calls == ["Dx", "Dx", "FCD"]
+    changed = {k: any(not torch.equal(a, p) for a, p in zip(before[k],
+                                                             model.nets[k].parameters()))
+               for k in "FCD"}
+    assert changed == {"F": True, "C": True, "D": True}

@@ -150,6 +150,9 @@ class DANN(GANModel):
         bottleneck: int = opt(0, "a fully connected layer of this many units (+ ReLU) ends F, "
                                  "so C and D see its output (0 = the flattened conv maps, the "
                                  "paper's MNIST net)", min=0)
+        d_steps: int = opt(0, "extra updates of D alone per step, each on a new batch of "
+                              "detached features, before the joint update (0 = the paper)",
+                           min=0, max=10)
 
     data_kinds = ("domains",)
     needs_labels = True
@@ -179,7 +182,11 @@ class DANN(GANModel):
     # ------------------------------------------------------------------ training
     def phases(self, train):
         self.total_steps = max(1, train.steps)  # p = step / steps drives both schedules
-        return [Phase("FCD", ("F", "C", "D"), 1)]
+        joint = Phase("FCD", ("F", "C", "D"), 1)
+        if not self.cfg.d_steps:
+            return [joint]
+        # D's extra updates step the joint optimizer too (its momentum and schedule)
+        return [Phase("Dx", ("D",), self.cfg.d_steps, optimizer="FCD"), joint]
 
     def make_optimizer(self, phase, params, train):
         in_d = {id(p) for p in self.nets["D"].parameters()}
@@ -201,7 +208,7 @@ class DANN(GANModel):
         return dann_lr_factor(p, self.cfg.lr_alpha, self.cfg.lr_beta)
 
     def loss(self, phase, batch, nets):
-        if phase != "FCD":
+        if phase not in ("FCD", "Dx"):
             raise ValueError(f"dann has no phase {phase!r}")
         if "target" not in batch:
             raise DataError("dann trains on a source/target pair: use "
@@ -209,21 +216,32 @@ class DANN(GANModel):
         Fnet, C, D = nets["F"], nets["C"], nets["D"]
         xs, ys, xt = batch["real"], batch["label"], batch["target"]
         n = xs.shape[0]
+        if phase == "Dx":  # D alone on F's current features
+            with torch.no_grad():
+                f = Fnet(torch.cat([xs, xt]))
+            loss_d, acc = self._domain_loss(D(f).float().squeeze(1), n)
+            return loss_d, {"dx_domain_acc": acc}
         f = Fnet(torch.cat([xs, xt]))   # one pass over both domains (no batch statistics)
         logits = C(f[:n]).float()
         loss_c = F.cross_entropy(logits, ys)
-        dom_logit = D(reverse_gradient(f, self.lambd)).float().squeeze(1)
-        dom = torch.cat([torch.zeros(n), torch.ones(xt.shape[0])]).to(dom_logit.device)
-        # the paper's E: the mean domain loss over the source plus the mean over the target
-        # (each domain weighs as much as the label loss, whatever the batch sizes)
-        per = F.binary_cross_entropy_with_logits(dom_logit, dom, reduction="none")
-        loss_d = per[:n].mean() + per[n:].mean()
+        loss_d, domain_acc = self._domain_loss(
+            D(reverse_gradient(f, self.lambd)).float().squeeze(1), n)
         with torch.no_grad():
             label_acc = (logits.argmax(1) == ys).float().mean()
-            domain_acc = ((dom_logit > 0).float() == dom).float().mean()
         return loss_c + loss_d, {
             "loss_c": loss_c.detach(), "loss_d": loss_d.detach(), "label_acc": label_acc,
             "domain_acc": domain_acc, "lambda": torch.tensor(self.lambd)}
+
+    @staticmethod
+    def _domain_loss(dom_logit: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(domain loss, D's accuracy) for logits of ``n`` source then the target examples."""
+        dom = torch.cat([torch.zeros(n), torch.ones(len(dom_logit) - n)]).to(dom_logit.device)
+        # the paper's E: the mean domain loss over the source plus the mean over the target
+        # (each domain weighs as much as the label loss, whatever the batch sizes)
+        per = F.binary_cross_entropy_with_logits(dom_logit, dom, reduction="none")
+        with torch.no_grad():
+            acc = ((dom_logit > 0).float() == dom).float().mean()
+        return per[:n].mean() + per[n:].mean(), acc
 
     # ------------------------------------------------------------------ using it
     def _eval(self, fn, x: torch.Tensor, batch_size: int) -> torch.Tensor:
