@@ -17,7 +17,8 @@ Steps (each also runs alone: ``foreign``, ``train``, ``attack``, ``speed``, ``ta
    fgsm, pgd-40) on the first 1,000 test images (the same images for every row, so the speed
    ratio compares like with like), and advgan alone on all 10,000.
 4. ``speed``: per-image time of AdvGAN and PGD-40 on the same 500 images, batches of 250,
-   best of 7 / 3 repeats (the reports' images/s are single runs on a shared machine).
+   in 3 interleaved rounds (one PGD-40 pass, seven AdvGAN passes), best and median of each
+   (the reports' images/s are single runs on a shared machine).
 5. ``targeted``: ``mnist-advgan`` with ``model.target_class=3`` (1500 steps), then one
    ``gankit attack`` (its rows are all targeted to class 3: the run's class is the default).
 
@@ -136,10 +137,12 @@ def attack(work: Path) -> dict:
     return out
 
 
-def speed(work: Path, n: int = 500) -> dict:
+def speed(work: Path, n: int = 500, rounds: int = 3, advgan_repeats: int = 7) -> dict:
     """Per-image time of AdvGAN (one G forward) vs PGD-40 on the same ``n`` test images, one
-    thread, best of several repeats (the machine is shared: the best run is the least
-    disturbed one)."""
+    thread, batches of 250. The machine is shared, so the two are measured in ``rounds``
+    interleaved rounds (one PGD-40 pass, then ``advgan_repeats`` AdvGAN passes: both see the
+    same load) and the best and the median pass of each are reported, with the load average
+    (1 minute) before and after."""
     from gankit.attacks.runner import load_inputs, load_source, make_methods
 
     torch.set_num_threads(1)
@@ -150,17 +153,27 @@ def speed(work: Path, n: int = 500) -> dict:
         y = src.target(x).argmax(1)
         fns = make_methods(src.target, ["advgan", "pgd"], advgan=src.advgan, target_class=None,
                            pgd_steps=40, restarts=1, seed=0)
-        row = {}
-        for method, repeats in (("advgan", 7), ("pgd", 3)):
+
+        def one_pass(method: str) -> float:
             fn = fns[method][0]
-            best = float("inf")
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                for i in range(0, n, 250):
-                    fn(x[i:i + 250], y[i:i + 250], 0.3)
-                best = min(best, time.perf_counter() - t0)
-            row[f"{method}_ms_per_image"] = round(1000 * best / n, 4)
+            t0 = time.perf_counter()
+            for i in range(0, n, 250):
+                fn(x[i:i + 250], y[i:i + 250], 0.3)
+            return 1000 * (time.perf_counter() - t0) / n
+
+        load0 = os.getloadavg()[0]
+        times: dict[str, list[float]] = {"advgan": [], "pgd": []}
+        for _ in range(rounds):
+            times["pgd"].append(one_pass("pgd"))
+            times["advgan"] += [one_pass("advgan") for _ in range(advgan_repeats)]
+        row = {}
+        for method, ts in times.items():
+            row[f"{method}_ms_per_image"] = round(min(ts), 4)
+            row[f"{method}_ms_per_image_median"] = round(float(np.median(ts)), 4)
         row["ratio"] = round(row["pgd_ms_per_image"] / row["advgan_ms_per_image"], 1)
+        row["ratio_median"] = round(row["pgd_ms_per_image_median"]
+                                    / row["advgan_ms_per_image_median"], 1)
+        row["loadavg_1min"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
         print(name, row, flush=True)
         out[name] = row
     return out
