@@ -86,3 +86,41 @@ def test_extra_blocks_deepen_g_and_d_at_the_same_widths():
     z = torch.randn(3, 8)
     assert deep.nets["G"](z).shape == (3, 1, 28, 28)
     assert deep.nets["D"](deep.nets["G"](z)).shape == (3,)
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+def test_topk_g_loss_takes_the_fakes_d_rates_most_real(reuse):
+    """model.topk (Sinha et al. 2020): after the ramp, G's loss is the loss of the top
+    fraction of D's logits on the fakes; during the ramp the fraction falls linearly from 1."""
+    torch.manual_seed(0)
+    batch = {"real": torch.rand(8, 1, 28, 28) * 2 - 1}
+    model = _model(d_norm="none", topk=0.25, topk_ramp=100, reuse_fakes=reuse)
+    full = _model(d_norm="none", reuse_fakes=reuse)
+    full.load_state_dict(model.state_dict())
+    seen = {}
+
+    def g_loss(m, step):
+        m.on_step_start(step, 0)
+        m.noise.gen.manual_seed(1)
+        for _, ph in due_phases(m.phases(TrainConfig()), step):
+            if ph.nets == ("G",):
+                D = m.nets["D"]
+                hook = D.register_forward_hook(lambda mod, i, out: seen.__setitem__("l", out))
+                try:
+                    loss, _ = m.loss(ph.name, batch, m.nets)
+                finally:
+                    hook.remove()
+                return loss
+            m.loss(ph.name, batch, m.nets)
+
+    # before the ramp: all fakes, the same loss as topk=1
+    assert torch.allclose(g_loss(model, 0), g_loss(full, 0))
+    assert model._keep == 1.0
+    g_loss(model, 50)
+    assert model._keep == pytest.approx(1 - 0.75 * 0.5)
+    after = g_loss(model, 500)
+    logits = seen["l"].detach().reshape(-1)
+    top2 = logits.topk(2).values  # 25% of 8
+    expect = model.adv.g_loss(top2.reshape(2, 1))
+    assert torch.allclose(after, expect)
+    assert not torch.allclose(after, model.adv.g_loss(logits.reshape(8, 1)))

@@ -18,7 +18,9 @@ also selects D's regularizer and the training recipe that goes with each objecti
   generator that repeats itself is easy to spot (subclasses build D for ``pack`` times the
   input channels/features; the batch size must be a multiple of m);
 * ``augment``: DiffAugment policy applied to real and fake alike before D (``ada_target`` > 0
-  adapts its probability as in ADA; the probability is kept in checkpoints).
+  adapts its probability as in ADA; the probability is kept in checkpoints);
+* ``topk=f``: top-k training (Sinha et al. 2020) - G's loss takes only the fraction f of
+  the fakes that D rates most real, after a linear ramp from 1 over ``topk_ramp`` steps.
 
 ``reuse_fakes`` (default on): the last D update of a step generates its fakes with G's graph
 kept (``Phase.keep``), and the G phase scores those same fakes with the updated D and
@@ -66,6 +68,11 @@ class AdversarialConfig(ModelConfig):
                        "(channels for images, features for points); 1 = off", min=1)
     lr_decay: float = opt(0.0, "decay both learning rates linearly to 0 over this last fraction "
                                "of the run (0 = constant)", min=0.0, max=1.0)
+    topk: float = opt(1.0, "top-k training (Sinha et al. 2020): G's loss takes only this "
+                           "fraction of the fakes, those D rates most real, so G is not "
+                           "pulled by the hopeless ones (1 = all)", min=0.01, max=1.0)
+    topk_ramp: int = opt(2000, "steps over which the kept fraction falls linearly from 1 to "
+                               "model.topk (D's early ratings are poor)", min=0)
     reuse_fakes: bool = opt(True, "the G phase backpropagates through the fakes of the step's "
                                   "last D update instead of drawing new ones (one G forward "
                                   "per step, as in the PyTorch DCGAN example); false = a fresh "
@@ -164,7 +171,7 @@ class AdversarialGAN(GANModel):
             self._stash = None  # the graph is used once
             _, D = self._nets(nets, y)
             fake_logits = D(self._aug(fake))
-            return self.adv.g_loss(fake_logits), {}  # the trainer logs it as loss_g
+            return self.adv.g_loss(self._top(fake_logits)), {}  # logged as loss_g
         if "real" not in batch:
             raise RuntimeError(f"phase {phase!r} has no batch and no fakes kept by a D phase of "
                                f"this step (reuse_fakes needs the D phase to run first)")
@@ -211,7 +218,18 @@ class AdversarialGAN(GANModel):
                 logs["augment_p"] = torch.tensor(self.augment.p)
             return loss, logs
         fake_logits = D(self._aug(G(z)))
-        return self.adv.g_loss(fake_logits), {}
+        return self.adv.g_loss(self._top(fake_logits)), {}
+
+    _keep = 1.0  # the fraction of fakes G's loss takes at this step (top-k training)
+
+    def _top(self, logits: torch.Tensor) -> torch.Tensor:
+        """The rows of D's output on fakes that G's loss uses: the ``_keep`` fraction D rates
+        most real (all of them when ``model.topk`` is 1)."""
+        if self._keep >= 1.0:
+            return logits
+        k = max(1, round(self._keep * logits.shape[0]))
+        score = logits.detach().reshape(logits.shape[0], -1).mean(1)
+        return logits[score.topk(k).indices]
 
     def make_optimizer(self, phase, params, train):
         if self.cfg.clip > 0:
@@ -230,6 +248,8 @@ class AdversarialGAN(GANModel):
     def on_step_start(self, step: int, images_seen: int) -> None:
         self._d_calls = 0
         self._stash = None
+        ramp = min(1.0, step / self.cfg.topk_ramp) if self.cfg.topk_ramp else 1.0
+        self._keep = 1.0 - (1.0 - self.cfg.topk) * ramp
 
     def lr_factor(self, step: int, total_steps: int) -> float:
         # annealing the step size shrinks the oscillation of the two-player game, so samples
