@@ -18,8 +18,9 @@
    While each run trains, the script samples the resident memory (RSS) of the training
    process, and of it plus its worker processes, every 0.2 s, and keeps the peaks.
 3. Reports img/s from ``stats.jsonl`` after warm-up (the mean of the windows after the first
-   ``--warmup`` steps), the median over ``--repeat`` interleaved memory/stream pairs of the
-   ratio stream / memory, the peak RSS, the CPU milliseconds per step of the training process
+   ``--warmup`` steps), the median over ``--repeat`` interleaved pairs (memory, stream, then
+   stream, memory, ...: a steady change of the machine's load cancels) of the ratio
+   stream / memory, the peak RSS, the CPU milliseconds per step of the training process
    and the CPU seconds of the decoding workers, and the machine's load average during each run
    (the CPU is shared: compare the runs of one invocation, not across days).
    ``--json`` writes the numbers.
@@ -185,17 +186,17 @@ def main() -> None:
     make_images(folder, args.images)
     runs = Path(args.runs or tempfile.mkdtemp(prefix="gankit-data-runs-"))
     rows = []
-    for i in range(args.repeat):  # interleaved, so that a change of load hits both
-        rows.append(train("memory", runs / f"memory{i}", args,
-                          [f"data.limit={args.subset}", "data.stream=false"]))
-        print(json.dumps(rows[-1]), flush=True)
-        rows.append(train("stream", runs / f"stream{i}", args,
-                          [f"data.stream={args.stream}", f"data.workers={args.workers}"]))
-        print(json.dumps(rows[-1]), flush=True)
-        if "streamed" not in rows[-1]["start_line"]:
-            sys.exit(f"data.stream={args.stream} did not stream the folder")
-    mem = [r["img_per_s"] for r in rows if r["run"] == "memory"]
-    stm = [r["img_per_s"] for r in rows if r["run"] == "stream"]
+    settings = {"memory": [f"data.limit={args.subset}", "data.stream=false"],
+                "stream": [f"data.stream={args.stream}", f"data.workers={args.workers}"]}
+    for i in range(args.repeat):  # interleaved, so that a change of load hits both, and in
+        # the order memory, stream | stream, memory | ... so that a steady drift cancels
+        for name in ("memory", "stream") if i % 2 == 0 else ("stream", "memory"):
+            rows.append({"pair": i, **train(name, runs / f"{name}{i}", args, settings[name])})
+            print(json.dumps(rows[-1]), flush=True)
+            if name == "stream" and "streamed" not in rows[-1]["start_line"]:
+                sys.exit(f"data.stream={args.stream} did not stream the folder")
+    mem = [r["img_per_s"] for r in sorted(rows, key=lambda r: r["pair"]) if r["run"] == "memory"]
+    stm = [r["img_per_s"] for r in sorted(rows, key=lambda r: r["pair"]) if r["run"] == "stream"]
     pairs = [round(s / m, 3) for s, m in zip(stm, mem)]
     ratio = statistics.median(pairs)
     print(f"stream / memory img/s: median {ratio:.3f} (per pair {pairs}); stream peak RSS "

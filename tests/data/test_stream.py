@@ -179,3 +179,35 @@ def test_streamed_batches_on_cuda_through_pinned_memory(images):
         assert y["real"].is_cuda and y["label"].is_cuda
         assert torch.equal(x["real"], y["real"]) and torch.equal(x["label"], y["label"])
     b.close()
+
+
+def test_decoding_into_the_batch_gives_the_pixels_of_pil_to_array(tmp_path):
+    """The streamed path writes each image plane by plane into the batch, mirrored by Pillow;
+    the in-memory folder path decodes to an H x W x C array: same pixels, for EXIF-rotated,
+    non-square, grey, palette and alpha images, any channels and crop."""
+    import numpy as np
+    from PIL import Image
+
+    from gankit.data.archive import ImageFiles, open_image
+    from gankit.data.transforms import pil_to_array
+
+    rng = np.random.default_rng(3)
+    base = Image.fromarray(rng.integers(0, 256, (18, 27, 3), dtype=np.uint8))
+    for o in (1, 3, 6, 8):  # EXIF orientations: none, 180 degrees, 270, 90
+        exif = Image.Exif()
+        exif[0x0112] = o
+        base.save(tmp_path / f"rot{o}.jpg", exif=exif.tobytes())
+    base.convert("L").save(tmp_path / "grey.png")
+    base.convert("P").save(tmp_path / "palette.png")
+    base.convert("RGBA").save(tmp_path / "alpha.png")
+    files = ImageFiles(tmp_path)
+    assert len(files) == 7
+    for res, ch, crop in ((16, 3, 0), (16, 1, 0), (8, 3, 12), (20, 3, 0)):
+        for i in range(len(files)):
+            with open_image(files.read(i)) as img:
+                ref = pil_to_array(img, resolution=res, channels=ch, center_crop=crop)
+            for mirror in (False, True):
+                out = np.zeros((ch, res, res), np.uint8)
+                files.decode_into(i, out, mirror=mirror, center_crop=crop)
+                want = (ref[:, ::-1] if mirror else ref).transpose(2, 0, 1)
+                assert np.array_equal(out, want), (files.names[i], res, ch, crop, mirror)

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from gankit.data.folder import IMAGE_EXTENSIONS, list_images, open_checked
-from gankit.data.transforms import crop_box, pil_to_array
+from gankit.data.transforms import crop_box, fit_image, pil_to_array, write_planes
 from gankit.errors import DataError
 
 LABELS_FILE = "dataset.json"
@@ -164,11 +164,27 @@ class ImageFiles:
                 arr = pil_to_array(img, resolution=resolution, channels=channels,
                                    center_crop=center_crop)
         except Exception as e:  # noqa: BLE001 - any decoder failure names the file
-            why = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise ImageDecodeError(f"{self.path}: cannot decode {self.names[i]} ({why}); "
-                                   "remove it, or repack the data with `gankit data pack`, "
-                                   "which skips unreadable files", self.names[i], why) from None
+            raise self._error(i, e) from None
         return arr
+
+    def decode_into(self, i: int, out: np.ndarray, *, mirror: bool, center_crop: int) -> None:
+        """Image ``i`` decoded at ``out``'s shape (C x R x R uint8, C = 1 or 3) straight into
+        ``out``, mirrored left-right when ``mirror``; the pixels of :meth:`decode`."""
+        c, r = out.shape[0], out.shape[1]
+        try:
+            with open_image(self.read(i)) as img:
+                img = fit_image(img, resolution=r, channels=c, center_crop=center_crop)
+                if img.size != (r, r) or len(img.getbands()) != c:  # cannot happen
+                    raise ValueError(f"decoded to {img.size} {img.mode}, expected {r}x{r}")
+                write_planes(img, out, mirror)
+        except Exception as e:  # noqa: BLE001 - any decoder failure names the file
+            raise self._error(i, e) from None
+
+    def _error(self, i: int, e: Exception) -> ImageDecodeError:
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return ImageDecodeError(f"{self.path}: cannot decode {self.names[i]} ({why}); "
+                                "remove it, or repack the data with `gankit data pack`, "
+                                "which skips unreadable files", self.names[i], why)
 
     def probe(self, center_crop: int, tries: int = 20) -> tuple[int, int]:
         """(crop size, channels) of the first readable image among the first ``tries``: what

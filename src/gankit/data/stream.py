@@ -27,6 +27,15 @@ Images are flipped as uint8 in the workers and turned into float on the training
 (flipping commutes with the exact uint8 -> float map, so the result is bit-identical).
 The first batch after a start or resume is decoded in the calling process; workers start
 with the second (a one-batch loader, like the trainer's fixed preview batch, starts none).
+
+Workers decode into a small ring of batch slots in shared memory and send back only batch
+numbers (:class:`StreamLoader`): passing each batch as a tensor cost a new shared-memory
+segment, its page faults and a socket round trip to the worker for its file descriptor, about
+1.5 ms of CPU per batch on either side. When the model trains on the CPU, workers run at
+:data:`WORKER_NICE` lower priority: on a machine whose cores are all busy, a worker woken at
+normal priority preempts the training process, which then waits for its next turn behind the
+machine's other jobs (measured on 2 shared cores: 87% of the in-memory images/s at normal
+priority, 91% niced; benchmarks/data/RESULTS.md). On a GPU the workers keep normal priority.
 """
 from __future__ import annotations
 
@@ -48,6 +57,8 @@ log = logging.getLogger("gankit.data")
 #: data.stream=auto streams a set whose decoded size is above this (or above RAM / 4).
 STREAM_BYTES = 2 * 10 ** 9
 PREFETCH = 2  # batches each worker prepares ahead
+#: niceness added to DataLoader workers when training on the CPU
+WORKER_NICE = 10
 
 
 def memory_bytes() -> int:
@@ -104,32 +115,37 @@ class StreamDataset(Dataset):
     def __len__(self) -> int:
         return self.n
 
-    def decode(self, index: torch.Tensor, flips: torch.Tensor | None = None) -> torch.Tensor:
+    def decode(self, index: torch.Tensor, flips: torch.Tensor | None = None,
+               out: torch.Tensor | None = None) -> torch.Tensor:
         """uint8 N x C x H x W of examples ``index`` (decoded now, in this process), the
         ones where ``flips`` is true mirrored left-right. Each image is written once, straight
-        into the batch (no whole-batch transpose or flip copies)."""
+        into the batch (no whole-batch transpose or flip copies); into ``out`` when given."""
         c, r = self.channels, self.resolution
-        out = torch.empty((len(index), c, r, r), dtype=torch.uint8)
+        if out is None:
+            out = torch.empty((len(index), c, r, r), dtype=torch.uint8)
         view = out.numpy()
         mirror = [False] * len(index) if flips is None else flips.tolist()
         for j, i in enumerate(index.tolist()):
-            arr = self.files.decode(i, resolution=r, channels=c, center_crop=self.center_crop)
-            if arr.shape != (r, r, c):  # cannot happen for resolution/channels > 0
-                raise DataError(f"{self.files.path}: {self.files.names[i]} decoded to "
-                                f"{arr.shape}, expected {(r, r, c)}")
-            view[j] = (arr[:, ::-1] if mirror[j] else arr).transpose(2, 0, 1)
+            self.files.decode_into(i, view[j], mirror=mirror[j], center_crop=self.center_crop)
         return out
 
-    def decode_part(self, index: torch.Tensor, lo: int, hi: int,
-                    gen: torch.Generator) -> dict[str, torch.Tensor]:
-        """Examples ``index[lo:hi]`` as uint8, flipped with the mask ``random_flip`` would
-        draw from ``gen`` for all of ``index`` (the global batch)."""
+    def decode_images(self, index: torch.Tensor, lo: int, hi: int, gen: torch.Generator,
+                      out: torch.Tensor | None = None) -> torch.Tensor:
+        """Examples ``index[lo:hi]`` as uint8 (into ``out`` when given), flipped with the mask
+        ``random_flip`` would draw from ``gen`` for all of ``index`` (the global batch)."""
         flips = None
         if self.flip:
             flips = (torch.rand(len(index), generator=gen, device=gen.device) < 0.5)[lo:hi]
-        batch = {"real": self.decode(index[lo:hi], flips)}
+        return self.decode(index[lo:hi], flips, out)
+
+    def decode_part(self, index: torch.Tensor, lo: int, hi: int,
+                    gen: torch.Generator) -> dict[str, torch.Tensor]:
+        """:meth:`decode_images` and the labels of ``index[lo:hi]``."""
+        return self.with_labels({"real": self.decode_images(index, lo, hi, gen)}, index[lo:hi])
+
+    def with_labels(self, batch: dict[str, torch.Tensor], index: torch.Tensor) -> dict:
         if self.labels is not None:
-            batch["label"] = self.labels[index[lo:hi]]
+            batch["label"] = self.labels[index]
         return batch
 
     def get_batch(self, index, gen, device):
@@ -153,16 +169,27 @@ def to_device(part: dict[str, torch.Tensor], device: torch.device) -> dict[str, 
 
 
 class _Batches(torch.utils.data.Dataset):
-    """What a DataLoader worker runs: batch number k -> this rank's decoded slice."""
+    """What a DataLoader worker runs: batch number k -> this rank's slice of batch k decoded
+    into slot ``k % len(ring)`` of the shared ring; only ``{"k": k}`` goes back through the
+    DataLoader's queue (or ``{"k": k, "error": message}``)."""
 
-    def __init__(self, loader: StreamLoader):
-        self.loader = loader
+    def __init__(self, loader: StreamLoader, ring: torch.Tensor):
+        self.loader, self.ring = loader, ring
 
     def __getitem__(self, k: int) -> dict:
         try:
-            return {"k": k, **self.loader.part(k)}
+            self.loader.images(k, out=self.ring[k % len(self.ring)])
         except DataError as e:  # re-raised by the trainer's process as one clean line
             return {"k": k, "error": str(e)}
+        return {"k": k}
+
+
+def _lower_priority(worker_id: int) -> None:
+    """Training on the CPU: workers yield to the training process (module docstring)."""
+    try:
+        os.nice(WORKER_NICE)
+    except OSError:  # not allowed here: decode at the same priority
+        pass
 
 
 class _From:
@@ -176,27 +203,47 @@ class _From:
 
 
 class StreamLoader(BatchLoader):
-    """A BatchLoader whose batches are decoded by DataLoader workers (module docstring)."""
+    """A BatchLoader whose batches are decoded by DataLoader workers (module docstring).
+
+    The workers write the decoded uint8 images into a ring of ``PREFETCH * workers + 1``
+    batch slots in shared memory, allocated when they start, and send back only batch numbers:
+    no shared-memory segment is created, and no file descriptor passed, per batch. The
+    DataLoader hands a worker batch ``k + PREFETCH * workers`` at the earliest when it gives the
+    trainer batch ``k`` (it keeps at most that many batches outstanding), and this loader is
+    done with batch ``k``'s slot (turned into float, or copied to pinned memory) before it asks
+    for the next one, so a slot is never rewritten while it is read. Labels come from the
+    dataset's label table in this process.
+    """
 
     def __init__(self, dataset: StreamDataset, batch_size: int, seed: int = 0, rank: int = 0,
                  world: int = 1, device: torch.device = torch.device("cpu"), workers: int = 2):
         super().__init__(dataset, batch_size, seed, rank, world, device)
         self.workers = workers
         self._it = None
+        self._ring: torch.Tensor | None = None
 
-    def part(self, k: int) -> dict[str, torch.Tensor]:
+    def images(self, k: int, out: torch.Tensor | None = None) -> torch.Tensor:
         """This rank's slice of global batch ``k``, decoded and flipped, uint8 on the CPU."""
         whole = self.indices(k, whole=True)
         lo = self.rank * self.batch_size
-        return self.dataset.decode_part(whole, lo, lo + self.batch_size,
-                                        self._augment_generator(k))
+        return self.dataset.decode_images(whole, lo, lo + self.batch_size,
+                                          self._augment_generator(k), out)
+
+    def part(self, k: int) -> dict[str, torch.Tensor]:
+        """:meth:`images` of batch ``k`` and their labels."""
+        return self.dataset.with_labels({"real": self.images(k)}, self.indices(k))
 
     def _start(self, first: int) -> None:
+        ds = self.dataset
+        slots = PREFETCH * self.workers + 1
+        self._ring = torch.empty((slots, self.batch_size, ds.channels, ds.resolution,
+                                  ds.resolution), dtype=torch.uint8).share_memory_()
         plan = copy.copy(self)  # what workers need, without the iterator (no reference cycle)
-        plan._it = None
+        plan._it = plan._ring = None
         self._it = iter(torch.utils.data.DataLoader(
-            _Batches(plan), batch_size=None, sampler=_From(first), num_workers=self.workers,
-            prefetch_factor=PREFETCH, pin_memory=self.device.type == "cuda",
+            _Batches(plan, self._ring), batch_size=None, sampler=_From(first),
+            num_workers=self.workers, prefetch_factor=PREFETCH,
+            worker_init_fn=_lower_priority if self.device.type == "cpu" else None,
             # its own generator: the DataLoader draws worker seeds from it, and drawing them
             # from torch's global RNG would shift the training's dropout masks and noise
             generator=torch.Generator().manual_seed(self.seed)))
@@ -207,6 +254,7 @@ class StreamLoader(BatchLoader):
         shutdown = getattr(it, "_shutdown_workers", None)
         if shutdown is not None:
             shutdown()
+        self._ring = None
 
     def __del__(self):
         try:
@@ -221,12 +269,16 @@ class StreamLoader(BatchLoader):
             if self.workers > 0:
                 self._start(k + 1)
         else:
-            part = next(self._it)
-            if "error" in part:
+            msg = next(self._it)
+            if "error" in msg:
                 self.close()
-                raise DataError(part["error"])
-            if part.pop("k") != k:  # the DataLoader keeps order; this guards the invariant
+                raise DataError(msg["error"])
+            if msg["k"] != k:  # the DataLoader keeps order; this guards the invariant
                 raise RuntimeError(f"stream loader out of order: expected batch {k}")
+            real = self._ring[k % len(self._ring)]
+            if self.device.type == "cuda":  # the slot is reused: copy it out before the
+                real = real.pin_memory()    # asynchronous copy to the GPU reads it
+            part = self.dataset.with_labels({"real": real}, self.indices(k))
         self.drawn += 1
         return to_device(part, self.device)
 
@@ -236,7 +288,7 @@ class StreamLoader(BatchLoader):
 
     def __getstate__(self):  # a worker gets the loader without the live iterator
         d = dict(self.__dict__)
-        d["_it"] = None
+        d["_it"] = d["_ring"] = None
         return d
 
 

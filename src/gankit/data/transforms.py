@@ -143,8 +143,34 @@ def pil_to_array(img, *, resolution: int, channels: int, center_crop: int) -> np
     """Decode, normalise, crop and resize one opened Pillow image -> H x W x C uint8.
 
     ``resolution`` must be > 0 here (folders decide it before decoding). ``channels`` 0 keeps
-    the source's kind (L -> 1 channel, anything in colour -> 3).
+    the source's kind (L -> 1 channel, anything in colour -> 3). ``img`` itself may be
+    changed (rotated in place by its EXIF orientation): pass an image you are done with.
     """
+    arr = np.asarray(fit_image(img, resolution=resolution, channels=channels,
+                               center_crop=center_crop), dtype=np.uint8)
+    return arr[:, :, None] if arr.ndim == 2 else arr
+
+
+def write_planes(img, out: np.ndarray, mirror: bool = False) -> None:
+    """Copy an L or RGB Pillow image into ``out`` (C x H x W uint8, C = its bands), mirrored
+    left-right when ``mirror``: one plane at a time, which is cheaper than transposing an
+    H x W x C array into C x H x W."""
+    from PIL import Image
+
+    if mirror:
+        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    w, h = img.size
+    bands = img.getbands()
+    if len(bands) == 1:
+        out[0] = np.frombuffer(img.tobytes(), np.uint8).reshape(h, w)
+        return
+    for c, band in enumerate(bands):
+        out[c] = np.frombuffer(img.tobytes("raw", band), np.uint8).reshape(h, w)
+
+
+def fit_image(img, *, resolution: int, channels: int, center_crop: int):
+    """:func:`pil_to_array`'s image before it becomes an array: L or RGB Pillow image,
+    ``resolution`` pixels square."""
     from PIL import Image, ImageOps
 
     w0, h0 = img.size
@@ -154,21 +180,22 @@ def pil_to_array(img, *, resolution: int, channels: int, center_crop: int) -> np
         # pixels across the crop: several times faster for big photos, same final quality
         s = resolution / c
         img.draft(img.mode, (math.ceil(w0 * s), math.ceil(h0 * s)))
-    img = ImageOps.exif_transpose(img)  # phone photos store their rotation in EXIF
+    # phone photos store their rotation in EXIF (in place: no copy of an unrotated image)
+    ImageOps.exif_transpose(img, in_place=True)
     img = normalize_mode(img)
     w, h = img.size
     if (w, h) != (w0, h0):  # draft scaling or an EXIF rotation changed the size
         f = min(w, h) / min(w0, h0)
         top, left, c = crop_box(h, w, round(center_crop * f) if center_crop > 0 else 0)
-    img = img.crop((left, top, left + c, top + c))
+    if (left, top, c, c) != (0, 0, w, h):  # (cropping to the whole image would copy it)
+        img = img.crop((left, top, left + c, top + c))
     if c != resolution:
         img = img.resize((resolution, resolution), Image.Resampling.LANCZOS)
     if channels == 1 and img.mode != "L":
         img = img.convert("L")
     elif channels == 3 and img.mode != "RGB":
         img = img.convert("RGB")
-    arr = np.asarray(img, dtype=np.uint8)
-    return arr[:, :, None] if arr.ndim == 2 else arr
+    return img
 
 
 def finish(images: torch.Tensor, labels: torch.Tensor | None, cfg, *,

@@ -93,3 +93,40 @@ def choose_threads(requested: int, model: nn.Module, world: int = 1) -> int:
 
 def is_conv_model(model: nn.Module) -> bool:
     return any(isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) for m in model.modules())
+
+
+#: glibc's largest M_MMAP_THRESHOLD (32 MiB on 64-bit systems)
+MMAP_THRESHOLD = 32 * 2 ** 20
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters, <malloc.h>
+
+
+def keep_freed_memory() -> str:
+    """Let this process reuse freed blocks of up to 32 MiB instead of returning them to the
+    system (glibc only; what the choice was, for the log).
+
+    By default glibc serves blocks above a *dynamic* threshold (128 kB at start, raised to the
+    largest such block freed so far) with fresh ``mmap`` pages and unmaps them when freed, so
+    every training step pays page faults (and zeroing) for its activations again, unless the
+    process happened to free one large block earlier (decoding a data set into memory does).
+    Measured (benchmarks/data/RESULTS.md, a 128x128 DCGAN at batch 32 on one thread): a
+    streamed run spent 8-13 ms of system time per ~75 ms step on 5,000-6,000 page faults, an
+    in-memory one 1 ms. Fixing the thresholds (as ``MALLOC_MMAP_THRESHOLD_=33554432
+    MALLOC_TRIM_THRESHOLD_=67108864`` would) keeps up to 64 MiB of freed memory resident.
+    Left alone when the environment sets glibc's malloc tunables itself.
+    """
+    tunables = os.environ.get("GLIBC_TUNABLES", "")
+    if ("MALLOC_MMAP_THRESHOLD_" in os.environ or "MALLOC_TRIM_THRESHOLD_" in os.environ
+            or "mmap_threshold" in tunables or "trim_threshold" in tunables):
+        return "malloc thresholds: left as the environment sets them"
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError, TypeError):
+        return "malloc thresholds: system default (no glibc mallopt)"
+    if not (mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+            and mallopt(_M_TRIM_THRESHOLD, 2 * MMAP_THRESHOLD)):
+        return "malloc thresholds: system default (mallopt refused)"
+    return f"malloc thresholds: freed blocks up to {MMAP_THRESHOLD >> 20} MiB are reused"

@@ -43,8 +43,8 @@ from gankit.runfiles.export import export_generator
 from gankit.train.observers import build_callbacks
 from gankit.train.progress import Progress
 from gankit.train.runlock import RunLock
-from gankit.train.runtime import (autocast, choose_threads, is_conv_model, resolve_amp,
-                                  resolve_device)
+from gankit.train.runtime import (autocast, choose_threads, is_conv_model, keep_freed_memory,
+                                  resolve_amp, resolve_device)
 from gankit.train.state import TrainerState
 from gankit.train.stats import StatsFile
 from gankit.utils.images import save_grid
@@ -107,6 +107,8 @@ class Trainer(TrainerState):
         # Data, then the model built for it. Every rank builds the same initial weights from the
         # run seed; rank 0's are broadcast anyway so that nothing depends on that.
         memory.check_config(self.cfg)  # absurd sizes are refused before anything is allocated
+        # each step's activations reuse freed memory instead of faulting in fresh pages
+        log.debug(keep_freed_memory())
         self.dataset = load_dataset(self.cfg.data)
         if self.resume_state is not None:
             self._check_same_data(self.resume_state.get("data_info") or {})
