@@ -259,3 +259,50 @@ def test_cli_sample_psi_zero_and_mixing(tmp_path):
                  "--out", str(tmp_path / "m.png")]) == 0
     mixed = np.load(tmp_path / "m.npz")["images"]  # every style from seed 9
     assert all(np.array_equal(mixed[0], mixed[i]) for i in range(6))
+
+
+def test_bilinear_upsampling_and_random_constant():
+    """``upsample=bilinear`` filters G's 2x upsampling (no 2x2 blocks of copies for the 3x3
+    convolution to turn into a grid); ``const_init=randn`` starts the 4x4 constant varied in
+    space (with ones the first AdaIN sees a flat map); the defaults stay the paper's."""
+    nearest, smooth = make(16), make(16, upsample="bilinear", const_init="randn")
+    assert torch.equal(nearest.nets["G"].layers[0].const,
+                       torch.ones_like(nearest.nets["G"].layers[0].const))
+    assert smooth.nets["G"].layers[0].const.std(dim=(2, 3)).min() > 0.2
+    x = torch.randn(2, 8, 4, 4)
+    for model, blocky in ((nearest, True), (smooth, False)):
+        layer = model.nets["G"].layers[2]
+        assert layer.up
+        y = layer.upsample(x)
+        assert y.shape == (2, 8, 8, 8)
+        # each 2x2 block of the output holds one input pixel four times, or not
+        same = torch.equal(y[..., 0::2, 0::2], y[..., 1::2, 1::2])
+        assert same == blocky
+        assert torch.allclose(y.mean(dim=(2, 3)), x.mean(dim=(2, 3)), atol=0.2)
+    # a flat map stays flat inside (the filter keeps the level; only the border is padded)
+    flat = smooth.nets["G"].layers[2].upsample(torch.ones(1, 1, 4, 4))
+    assert torch.allclose(flat[..., 1:-1, 1:-1], torch.ones(1, 1, 6, 6))
+    z = torch.randn(3, smooth.cfg.z_dim)
+    assert smooth.generate(z).shape == (3, 3, 16, 16)
+    from gankit.config import load_config
+    with pytest.raises(ConfigError, match="model.upsample"):
+        load_config("faces-stylegan", ["model.upsample=bicubic"])
+
+
+def test_noise_lr_mul_slows_the_noise_strengths():
+    """The effective noise strengths (lr_mul * weight) move lr_mul times as far per Adam step
+    (the first step of Adam is lr * sign(grad) whatever the gradient's size); 0 = no noise."""
+    def strengths(model):
+        return torch.cat([l.noise.weight * l.noise.lr_mul for l in model.nets["G"].layers])
+
+    full, slow, off = make(16), make(16, noise_lr_mul=0.1), make(16, noise_lr_mul=0.0)
+    for m in (full, slow, off):
+        run(m, 1)
+    a, b = strengths(full).detach(), strengths(slow).detach()
+    moved = a.abs() > 1e-5
+    assert moved.float().mean() > 0.5
+    assert torch.allclose(b[moved] / a[moved], torch.full_like(a[moved], 0.1), rtol=0.05)
+    run(off, 2)
+    z = off.make_latents([0, 1])
+    assert torch.equal(off.generate(z, noise="random"), off.generate(z, noise="off"))
+    assert not torch.equal(full.generate(z, noise="random"), full.generate(z, noise="off"))

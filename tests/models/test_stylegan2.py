@@ -268,3 +268,21 @@ def test_cli_and_studio_on_a_trained_run(tiny_run, tmp_path):
     assert torch.allclose(a, b, atol=1e-5)
     frame = ops.interpolate(gen, 0, 1, 1.0, psi=1.0)
     assert torch.allclose(frame[0], ops.sample(gen, [1])[0], atol=1e-5)
+
+
+def test_noise_lr_mul_scales_the_noise_strength_used():
+    """The strength used is ``noise_strength * noise_lr_mul`` (so Adam's steps on the stored
+    value move it ``noise_lr_mul`` times as far); 0 = no noise whatever the stored value."""
+    z = torch.randn(2, TINY["z_dim"])
+    off = make(16, noise_lr_mul=0.0)
+    randomize(off)
+    assert torch.equal(off.generate(z, noise="random"), off.generate(z, noise="off"))
+    half, full = make(16, noise_lr_mul=0.5), make(16)
+    randomize(half)
+    randomize(full)
+    with torch.no_grad():
+        for layer in full.nets["G"].synthesis.convs:
+            layer.noise_strength.mul_(0.5)
+    assert not torch.equal(half.generate(z, noise="const"), half.generate(z, noise="off"))
+    assert torch.allclose(half.generate(z, noise="const"), full.generate(z, noise="const"),
+                          atol=1e-6)

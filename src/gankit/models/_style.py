@@ -39,6 +39,9 @@ class StyleConfig(ModelConfig):
                                         "a random crossover layer", min=0.0, max=1.0)
     w_avg_beta: float = opt(0.995, "decay of the tracked mean of w used for truncation",
                             min=0.0, max=1.0)
+    noise_lr_mul: float = opt(1.0, "learning-rate multiplier of the per-pixel noise strengths "
+                                   "(zero at init, so they learn this many times as fast; "
+                                   "0 = no noise)", min=0.0)
     mbstd_group: int = opt(4, "minibatch standard deviation group size in D", min=1)
     adam_betas: list[float] = opt([0.0, 0.99], "Adam (beta1, beta2) of G and D as in the "
                                                "paper; [] = use train.beta1/train.beta2")

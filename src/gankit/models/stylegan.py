@@ -18,23 +18,34 @@ from gankit.models.base import check_adam_betas, model_adam
 from gankit.nn.progressive import Discriminator, channel_rule, internal_resolution, to_internal
 from gankit.nn.equalized import EqualConv2d, ToRGB, upsample2x
 from gankit.nn.style import AdaIN, MappingNetwork, NoiseInjection, lrelu
+from gankit.nn.stylegan2_layers import up2
 from gankit.registry import MODELS
 
 
 
 class SynthesisLayer(nn.Module):
-    """[upsample] -> conv3x3 (or the learned constant) -> noise -> lrelu -> AdaIN(w)."""
+    """[upsample] -> conv3x3 (or the learned constant) -> noise -> lrelu -> AdaIN(w).
+
+    ``upsample``: ``nearest`` (ProGAN's) or ``bilinear`` (the [1, 3, 3, 1] filter of the
+    official code, the paper's configuration B: no blocky 2x2 copies for the convolution to
+    turn into a grid). ``const_init``: the constant starts at ``ones`` (the paper) or ``randn``
+    (StyleGAN2: the 4x4 layout varies in space from the first step; with ones it is uniform,
+    so every spatial pattern first has to come from the zero padding at the borders).
+    """
 
     def __init__(self, cin: int, cout: int, w_dim: int, res: int, up: bool = False,
-                 const: bool = False):
+                 const: bool = False, upsample: str = "nearest", const_init: str = "ones",
+                 noise_lr_mul: float = 1.0):
         super().__init__()
         self.up = up
+        self.upsample = up2 if upsample == "bilinear" else upsample2x
         if const:
-            self.const = nn.Parameter(torch.ones(1, cout, res, res))
+            init = torch.randn if const_init == "randn" else torch.ones
+            self.const = nn.Parameter(init(1, cout, res, res))
             self.conv = None
         else:
             self.conv = EqualConv2d(cin, cout, 3)
-        self.noise = NoiseInjection(cout)
+        self.noise = NoiseInjection(cout, noise_lr_mul)
         self.adain = AdaIN(cout, w_dim)
         # a fixed noise image per layer: with noise="const" a seed always gives the same image
         self.register_buffer("noise_const", torch.randn(1, 1, res, res))
@@ -44,7 +55,7 @@ class SynthesisLayer(nn.Module):
         if self.conv is None:
             x = self.const.expand(w.shape[0], -1, -1, -1)
         else:
-            x = self.conv(upsample2x(x) if self.up else x)
+            x = self.conv(self.upsample(x) if self.up else x)
         if noise is None and mode == "const":
             noise = self.noise_const
         if noise is not None or mode == "random":
@@ -62,16 +73,21 @@ class StyleGenerator(nn.Module):
     """
 
     def __init__(self, z_dim: int, w_dim: int, channels: int, max_level: int, ch,
-                 mapping_layers: int = 8, mapping_lr_mul: float = 0.01):
+                 mapping_layers: int = 8, mapping_lr_mul: float = 0.01,
+                 upsample: str = "nearest", const_init: str = "ones",
+                 noise_lr_mul: float = 1.0):
         super().__init__()
         self.z_dim, self.w_dim = z_dim, w_dim
         self.mapping = MappingNetwork(z_dim, w_dim, mapping_layers, mapping_lr_mul)
-        layers = [SynthesisLayer(0, ch(4), w_dim, 4, const=True),
-                  SynthesisLayer(ch(4), ch(4), w_dim, 4)]
+        nm = noise_lr_mul
+        layers = [SynthesisLayer(0, ch(4), w_dim, 4, const=True, const_init=const_init,
+                                 noise_lr_mul=nm),
+                  SynthesisLayer(ch(4), ch(4), w_dim, 4, noise_lr_mul=nm)]
         for i in range(1, max_level + 1):
             res = 4 * 2 ** i
-            layers += [SynthesisLayer(ch(res // 2), ch(res), w_dim, res, up=True),
-                       SynthesisLayer(ch(res), ch(res), w_dim, res)]
+            layers += [SynthesisLayer(ch(res // 2), ch(res), w_dim, res, up=True,
+                                      upsample=upsample, noise_lr_mul=nm),
+                       SynthesisLayer(ch(res), ch(res), w_dim, res, noise_lr_mul=nm)]
         self.layers = nn.ModuleList(layers)
         self.to_rgb = ToRGB(ch(4 * 2 ** max_level), channels)
         self.num_ws = len(layers)
@@ -110,6 +126,11 @@ class StyleGANConfig(StyleConfig):
     r1_every: int = opt(1, "lazy R1 (StyleGAN2): a Dreg phase every N training steps, "
                            "weighted by N and sharing D's optimizer (lr and betas corrected "
                            "by the trainer); 1 = R1 in every D step's loss", min=1)
+    upsample: str = opt("nearest", "G's 2x upsampling: nearest (ProGAN's) or bilinear (the "
+                                   "[1, 3, 3, 1] filter, the paper's configuration B)",
+                        choices=("nearest", "bilinear"))
+    const_init: str = opt("ones", "initial value of the learned 4x4 constant: ones (the "
+                                  "paper) or randn (StyleGAN2)", choices=("ones", "randn"))
 
 
 @MODELS.register("stylegan")
@@ -154,7 +175,8 @@ class StyleGAN(StyleSampling, GANModel):
         max_level = int(math.log2(self.size // 4))
         ch = channel_rule(cfg.fmap_base, cfg.fmap_max)
         self.nets["G"] = StyleGenerator(cfg.z_dim, cfg.w_dim, info.channels, max_level, ch,
-                                        cfg.mapping_layers, cfg.mapping_lr_mul)
+                                        cfg.mapping_layers, cfg.mapping_lr_mul,
+                                        cfg.upsample, cfg.const_init, cfg.noise_lr_mul)
         self.nets["D"] = Discriminator(info.channels, max_level, ch, cfg.mbstd_group)
         self.num_ws = self.nets["G"].num_ws
         self.layer_res = [4 * 2 ** (i // 2) for i in range(self.num_ws)]

@@ -95,7 +95,7 @@ class StyleGAN2(StyleSampling, GANModel):
         self.size = internal_resolution(info.resolution)
         ch = channel_rule(cfg.fmap_base, cfg.fmap_max)
         self.nets["G"] = Generator(cfg.z_dim, cfg.w_dim, info.channels, self.size, ch,
-                                   cfg.mapping_layers, cfg.mapping_lr_mul)
+                                   cfg.mapping_layers, cfg.mapping_lr_mul, cfg.noise_lr_mul)
         self.nets["D"] = ResidualDiscriminator(info.channels, self.size, ch, cfg.mbstd_group)
         self.num_ws = self.nets["G"].num_ws
         self.layer_res = self.nets["G"].synthesis.layer_res

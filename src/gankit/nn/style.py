@@ -62,17 +62,23 @@ class AdaIN(nn.Module):
 
 
 class NoiseInjection(nn.Module):
-    """``x + scale[c] * noise``; ``noise`` is (N, 1, H, W), drawn here when not given."""
+    """``x + lr_mul * weight[c] * noise``; ``noise`` is (N, 1, H, W), drawn here when not given.
 
-    def __init__(self, channels: int):
+    ``lr_mul`` (as the mapping network's): the strengths start at zero and Adam moves the
+    stored ``weight`` by about the learning rate per step, so the effective strength learns
+    ``lr_mul`` times as fast (0 = no noise at all).
+    """
+
+    def __init__(self, channels: int, lr_mul: float = 1.0):
         super().__init__()
         self.weight = nn.Parameter(torch.zeros(channels))
+        self.lr_mul = lr_mul
 
     def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
         if noise is None:
             noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device,
                                 dtype=x.dtype)
-        return x + self.weight.view(1, -1, 1, 1) * noise
+        return x + (self.weight * self.lr_mul).view(1, -1, 1, 1) * noise
 
 
 def lrelu(x: torch.Tensor) -> torch.Tensor:

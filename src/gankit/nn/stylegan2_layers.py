@@ -117,10 +117,13 @@ class ModulatedConv2d(nn.Module):
 class SynthesisLayer(nn.Module):
     """[upsample] -> modulated conv3x3 -> + strength * noise -> + bias -> lrelu * sqrt(2)."""
 
-    def __init__(self, cin: int, cout: int, w_dim: int, res: int, up: bool = False):
+    def __init__(self, cin: int, cout: int, w_dim: int, res: int, up: bool = False,
+                 noise_lr_mul: float = 1.0):
         super().__init__()
         self.conv = ModulatedConv2d(cin, cout, w_dim, 3, up=up)
+        # the strength used is noise_strength * noise_lr_mul: it learns that many times as fast
         self.noise_strength = nn.Parameter(torch.zeros([]))
+        self.noise_lr_mul = noise_lr_mul
         self.bias = nn.Parameter(torch.zeros(cout))
         self.res = res
         # a fixed noise image per layer: with noise "const" a seed always gives the same image
@@ -136,7 +139,7 @@ class SynthesisLayer(nn.Module):
             elif mode == "const":
                 noise = self.noise_const
         if noise is not None:
-            x = x + noise.to(x.dtype) * self.noise_strength.to(x.dtype)
+            x = x + noise.to(x.dtype) * (self.noise_strength * self.noise_lr_mul).to(x.dtype)
         return act(x + self.bias.to(x.dtype).view(1, -1, 1, 1))
 
 
@@ -161,16 +164,19 @@ class SynthesisNetwork(nn.Module):
     (the shapes of the per-layer noise images).
     """
 
-    def __init__(self, w_dim: int, channels: int, resolution: int, ch):
+    def __init__(self, w_dim: int, channels: int, resolution: int, ch,
+                 noise_lr_mul: float = 1.0):
         super().__init__()
+        nm = noise_lr_mul
         levels = int(math.log2(resolution)) - 1  # 4x4 .. RxR
         self.const = nn.Parameter(torch.randn(1, ch(4), 4, 4))
-        convs = [SynthesisLayer(ch(4), ch(4), w_dim, 4)]
+        convs = [SynthesisLayer(ch(4), ch(4), w_dim, 4, noise_lr_mul=nm)]
         rgbs = [ToRGB(ch(4), channels, w_dim)]
         for i in range(1, levels):
             res = 4 * 2 ** i
-            convs += [SynthesisLayer(ch(res // 2), ch(res), w_dim, res, up=True),
-                      SynthesisLayer(ch(res), ch(res), w_dim, res)]
+            convs += [SynthesisLayer(ch(res // 2), ch(res), w_dim, res, up=True,
+                                     noise_lr_mul=nm),
+                      SynthesisLayer(ch(res), ch(res), w_dim, res, noise_lr_mul=nm)]
             rgbs.append(ToRGB(ch(res), channels, w_dim))
         self.convs, self.rgbs = nn.ModuleList(convs), nn.ModuleList(rgbs)
         self.num_ws = len(convs) + 1
@@ -250,11 +256,12 @@ class Generator(nn.Module):
     """
 
     def __init__(self, z_dim: int, w_dim: int, channels: int, resolution: int, ch,
-                 mapping_layers: int = 8, mapping_lr_mul: float = 0.01):
+                 mapping_layers: int = 8, mapping_lr_mul: float = 0.01,
+                 noise_lr_mul: float = 1.0):
         super().__init__()
         self.z_dim, self.w_dim = z_dim, w_dim
         self.mapping = MappingNetwork(z_dim, w_dim, mapping_layers, mapping_lr_mul)
-        self.synthesis = SynthesisNetwork(w_dim, channels, resolution, ch)
+        self.synthesis = SynthesisNetwork(w_dim, channels, resolution, ch, noise_lr_mul)
         self.num_ws = self.synthesis.num_ws
         self.register_buffer("w_avg", torch.zeros(w_dim))
 
