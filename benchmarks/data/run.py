@@ -22,7 +22,9 @@
    stream, memory, ...: a steady change of the machine's load cancels) of the ratio
    stream / memory, the peak RSS, the CPU milliseconds per step of the training process
    and the CPU seconds of the decoding workers, and the machine's load average during each run
-   (the CPU is shared: compare the runs of one invocation, not across days).
+   (the CPU is shared: compare the runs of one invocation, not across days; for the speed
+   ratio without the run-to-run load changes, use ``interleave.py``, which swaps the two
+   paths every few steps inside one training process).
    ``--json`` writes the numbers.
 """
 from __future__ import annotations
