@@ -41,3 +41,15 @@ def assert_states_equal(a: dict, b: dict) -> None:
                     f"adam {ph}.{i}.{k} differs"
     assert a["loader"] == b["loader"]
     assert torch.equal(a["noise"]["gen"], b["noise"]["gen"])
+
+
+def tiny_gan_config(**train):
+    """A 16-unit MLP GAN on 8x8 synthetic data: a run of a few steps that takes well under a
+    second; ``train`` overrides the train section."""
+    from gankit.config import config_from_dict
+    return config_from_dict({
+        "model": {"name": "gan", "g_hidden": [16], "d_hidden": [16], "z_dim": 4},
+        "data": {"dataset": "synthetic:32", "resolution": 8},
+        "train": {"steps": 4, "batch_size": 8, "log_every": 2, "sample_every": 2,
+                  "checkpoint_every": 4, "progress": False, "threads": 1, "grid_size": 4,
+                  **train}})

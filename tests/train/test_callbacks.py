@@ -3,22 +3,13 @@ from __future__ import annotations
 
 import pytest
 
-from gankit.config import config_from_dict
 from gankit.metrics.training import EvalCallback
 from gankit.train.callbacks import Callback
 from gankit.train.observers import ModelCardWriter, build_callbacks, default_callbacks
 from gankit.train.health import HealthMonitor
 from gankit.train.report import ReportWriter
 from gankit.train.trainer import train
-
-
-def tiny_cfg(**train):
-    return config_from_dict({
-        "model": {"name": "gan", "g_hidden": [16], "d_hidden": [16], "z_dim": 4},
-        "data": {"dataset": "synthetic:32", "resolution": 8},
-        "train": {"steps": 4, "batch_size": 8, "log_every": 2, "sample_every": 2,
-                  "checkpoint_every": 4, "progress": False, "threads": 1, "grid_size": 4,
-                  **train}})
+from states import tiny_gan_config
 
 
 class Recorder(Callback):
@@ -42,7 +33,7 @@ class Recorder(Callback):
 
 
 def test_given_callbacks_sit_between_the_observers_and_the_sinks():
-    cfg = tiny_cfg()
+    cfg = tiny_gan_config()
     cfg.eval.every = 4
     mine = Recorder()
     kinds = [type(c) for c in build_callbacks(cfg, [mine])]
@@ -58,7 +49,7 @@ def test_given_callbacks_sit_between_the_observers_and_the_sinks():
 @pytest.mark.parametrize("defaults", [True, False])
 def test_train_adds_callbacks_to_the_defaults(tmp_path, defaults):
     mine = Recorder()
-    run = train(tiny_cfg(), tmp_path / "run", callbacks=[mine], default_callbacks=defaults)
+    run = train(tiny_gan_config(), tmp_path / "run", callbacks=[mine], default_callbacks=defaults)
     assert mine.events == ["start", ("log", 2), ("sample", 2), ("log", 4), ("sample", 4),
                            ("checkpoint", 4), "end"]
     # the report and the health monitor's stats lines stay with a callback of one's own

@@ -9,18 +9,14 @@ import json
 import pytest
 import torch
 
-from gankit.config import config_from_dict
 from gankit.train.callbacks import Callback
 from gankit.train.trainer import train
+from states import tiny_gan_config
 
 
 def tiny_cfg(**train):
-    return config_from_dict({
-        "model": {"name": "gan", "g_hidden": [16], "d_hidden": [16], "z_dim": 4},
-        "data": {"dataset": "synthetic:32", "resolution": 8},
-        "train": {"steps": 12, "batch_size": 8, "log_every": 2, "sample_every": 3,
-                  "checkpoint_every": 6, "progress": False, "threads": 1, "grid_size": 4,
-                  "amp": "off", **train}})
+    return tiny_gan_config(**{"steps": 12, "sample_every": 3, "checkpoint_every": 6,
+                              "amp": "off", **train})
 
 
 class OwnLine(Callback):

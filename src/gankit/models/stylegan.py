@@ -22,7 +22,6 @@ from gankit.nn.stylegan2_layers import up2
 from gankit.registry import MODELS
 
 
-
 class SynthesisLayer(nn.Module):
     """[upsample] -> conv3x3 (or the learned constant) -> noise -> lrelu -> AdaIN(w).
 
