@@ -41,7 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         description="Prepare a data set once, like stylegan2-ada's dataset_tool: "
                         "every readable image of FOLDER (or of a zip) is centre-cropped, resized "
                         "and stored as a PNG in OUT.zip, with dataset.json holding the labels of "
-                        "class subfolders. Unreadable files are skipped and listed. Train on it "
+                        "class subfolders (--format raw: uncompressed uint8 arrays instead, read "
+                        "without decoding). Unreadable files are skipped and listed. Train on it "
                         "with data.dataset=zip:OUT.zip (streamed when it is large).")
     pk.add_argument("source", metavar="FOLDER")
     pk.add_argument("out", metavar="OUT.zip")
@@ -51,6 +52,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                     help="crop a centred square of N source pixels first (0 = the largest)")
     pk.add_argument("--channels", type=int, default=0, choices=(0, 1, 3),
                     help="1 = greyscale, 3 = RGB, 0 = 1 if every image is greyscale, else 3")
+    pk.add_argument("--format", default="png", choices=("png", "raw"),
+                    help="png: PNG images, stylegan2-ada's layout (default); raw: uncompressed "
+                         "C x H x W uint8 .npy arrays, read without decoding (faster to train "
+                         "from, about the decoded size on disk)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -102,11 +107,13 @@ def pack(args: argparse.Namespace) -> int:
                   file=sys.stderr, flush=True)
 
     r = pack_images(args.source, args.out, resolution=args.resolution,
-                    center_crop=args.center_crop, channels=args.channels, progress=progress)
+                    center_crop=args.center_crop, channels=args.channels,
+                    format=args.format, progress=progress)
     kind = "RGB" if r.channels == 3 else "greyscale"
     classes = f", {len(r.class_names)} classes" if r.class_names else ", unlabelled"
-    print(f"packed {r.written} images ({r.resolution}x{r.resolution} {kind}{classes}) "
-          f"into {r.out}")
+    raw = ", raw uint8" if args.format == "raw" else ""
+    print(f"packed {r.written} images ({r.resolution}x{r.resolution} {kind}{classes}{raw}) "
+          f"into {r.out} ({r.out.stat().st_size / 1e6:.1f} MB)")
     if r.skipped:
         print(f"skipped {len(r.skipped)} unreadable file(s):")
         for line in r.skipped[:SHOW_SKIPPED]:

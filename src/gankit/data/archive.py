@@ -39,6 +39,12 @@ class ImageDecodeError(DataError):
         self.name, self.reason = name, reason
 
 
+def not_a_zip(path: Path) -> DataError:
+    return DataError(f"{path} is not a zip archive, or it is truncated or damaged (its zip "
+                     "directory cannot be read); point data.dataset at a folder of images or a "
+                     ".zip made by `gankit data pack`, and pack it again if it was cut short")
+
+
 def _hidden(rel: str) -> bool:
     return any(part.startswith(".") or part == "__MACOSX" for part in rel.split("/"))
 
@@ -63,14 +69,13 @@ def is_grey_mode(mode: str) -> bool:
 class ImageFiles:
     """The images of a folder or zip archive, with optional labels (see module docstring)."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, archive: zipfile.ZipFile | None = None):
         self.path = Path(path).absolute()
         self.is_zip = self.path.is_file()
-        if self.is_zip and not zipfile.is_zipfile(self.path):
-            raise DataError(f"{self.path} is not a zip archive; point data.dataset at a folder "
-                            "of images or a .zip made by `gankit data pack`")
-        self._zip: zipfile.ZipFile | None = None
-        self._zip_pid = -1
+        if self.is_zip and archive is None and not zipfile.is_zipfile(self.path):
+            raise not_a_zip(self.path)
+        self._zip: zipfile.ZipFile | None = archive  # an open handle may be passed in
+        self._zip_pid = -1 if archive is None else os.getpid()
         names, folder_labels, classes = self._list()
         self.names: list[str] = names
         self.class_names: list[str] = classes
@@ -180,6 +185,12 @@ class ImageFiles:
         except Exception as e:  # noqa: BLE001 - any decoder failure names the file
             raise self._error(i, e) from None
 
+    def image_info(self, i: int) -> tuple[int, int, bool]:
+        """(width, height, greyscale?) of image ``i`` from its header (raises if unreadable)."""
+        with open_image(self.read(i)) as img:
+            w, h = img.size
+            return w, h, is_grey_mode(img.mode)
+
     def _error(self, i: int, e: Exception) -> ImageDecodeError:
         why = str(e).splitlines()[0] if str(e) else type(e).__name__
         return ImageDecodeError(f"{self.path}: cannot decode {self.names[i]} ({why}); "
@@ -193,9 +204,7 @@ class ImageFiles:
         errors = []
         for i in range(min(tries, len(self.names))):
             try:
-                with open_image(self.read(i)) as img:
-                    w, h = img.size
-                    grey = is_grey_mode(img.mode)
+                w, h, grey = self.image_info(i)
             except Exception as e:  # noqa: BLE001 - the next one may do
                 errors.append(f"{self.names[i]}: {e}")
                 continue

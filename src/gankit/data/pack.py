@@ -5,7 +5,10 @@ archive) is brought to the training shape (centre crop, LANCZOS resize, L or RGB
 ``folder:`` decodes it: :func:`gankit.data.transforms.pil_to_array`) and stored as a PNG named
 ``00000/img00000000.png`` in a zip, with ``dataset.json`` holding the labels
 (``{"labels": [[name, class], ...] | null, "class_names": [...]}``). Training from the archive
-then only has to decode small PNGs.
+then only has to decode small PNGs. ``--format raw`` stores the pixels instead, as
+uncompressed C x H x W uint8 ``.npy`` entries with the same names (``img00000000.npy``) and the
+same ``dataset.json``: several times the disk space, but read without any decoding
+(:mod:`gankit.data.rawzip`).
 
 Memory stays bounded: images are read, converted and written one at a time; only names and
 labels are kept. Unreadable files are skipped and reported by name. The archive is written to
@@ -24,8 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gankit.data.archive import (LABELS_FILE, ImageDecodeError, ImageFiles, is_grey_mode,
-                                 open_image)
+from gankit.data.archive import LABELS_FILE, ImageDecodeError, ImageFiles
+from gankit.data.rawzip import npy_bytes, open_files
 from gankit.data.transforms import crop_box
 from gankit.errors import DataError
 
@@ -46,11 +49,10 @@ def _survey(files: ImageFiles, center_crop: int) -> tuple[int, bool]:
     grey = True
     for i in range(len(files)):
         try:
-            with open_image(files.read(i)) as img:
-                w, h = img.size
-                grey = grey and is_grey_mode(img.mode)
+            w, h, g = files.image_info(i)
         except Exception:  # noqa: BLE001 - reported by the decode pass
             continue
+        grey = grey and g
         sizes[crop_box(h, w, center_crop)[2]] += 1
     if not sizes:
         return 0, grey
@@ -58,14 +60,22 @@ def _survey(files: ImageFiles, center_crop: int) -> tuple[int, bool]:
     return max(s for s, n in sizes.items() if n == top), grey
 
 
+#: pack formats and the suffix of their entries
+FORMATS = {"png": ".png", "raw": ".npy"}
+
+
 def pack_images(source: str | Path, out: str | Path, *, resolution: int = 0,
-                center_crop: int = 0, channels: int = 0,
+                center_crop: int = 0, channels: int = 0, format: str = "png",
                 progress: Callable[[int, int], None] | None = None) -> PackResult:
     """Pack the images of folder or zip ``source`` into zip ``out`` (see module docstring).
 
     ``resolution`` 0 = the most common crop size; ``channels`` 0 = 1 when every image is
-    greyscale, else 3. ``progress(done, total)`` is called after each image.
+    greyscale, else 3. ``format``: ``png`` (the default, stylegan2-ada's layout) or ``raw``
+    (uncompressed C x H x W uint8 .npy entries, read without decoding:
+    :mod:`gankit.data.rawzip`). ``progress(done, total)`` is called after each image.
     """
+    if format not in FORMATS:
+        raise DataError(f"unknown pack format {format!r}; choose png or raw")
     src = Path(source).expanduser()
     if not src.exists():
         raise DataError(f"{src} not found; give a folder of images (or a zip) to pack")
@@ -74,7 +84,7 @@ def pack_images(source: str | Path, out: str | Path, *, resolution: int = 0,
         raise DataError(f"{out}: the output must be a .zip file")
     if src.absolute() == out:
         raise DataError(f"{out}: the output would overwrite the input; choose another name")
-    files = ImageFiles(src)
+    files = open_files(src)
     if resolution == 0 or channels == 0:
         common, grey = _survey(files, center_crop)
         resolution = resolution or common
@@ -91,7 +101,8 @@ def pack_images(source: str | Path, out: str | Path, *, resolution: int = 0,
     labels: list[list] = []
     written = 0
     try:
-        # PNGs are compressed already: store them, so that reading one is a plain seek
+        # PNGs are compressed already and raw arrays are read by offset: store them, so that
+        # reading one is a plain seek
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as z:
             for i in range(len(files)):
                 try:
@@ -100,11 +111,15 @@ def pack_images(source: str | Path, out: str | Path, *, resolution: int = 0,
                 except ImageDecodeError as e:
                     skipped.append(f"{e.name}: {e.reason}")
                 else:
-                    name = f"{written // 1000:05d}/img{written:08d}.png"
-                    buf = io.BytesIO()
-                    Image.fromarray(arr[:, :, 0] if channels == 1 else arr).save(
-                        buf, format="PNG", compress_level=3)
-                    z.writestr(name, buf.getvalue())
+                    name = f"{written // 1000:05d}/img{written:08d}{FORMATS[format]}"
+                    if format == "raw":
+                        data = npy_bytes(arr)
+                    else:
+                        buf = io.BytesIO()
+                        Image.fromarray(arr[:, :, 0] if channels == 1 else arr).save(
+                            buf, format="PNG", compress_level=3)
+                        data = buf.getvalue()
+                    z.writestr(name, data)
                     if files.labels is not None:
                         labels.append([name, int(files.labels[i])])
                     written += 1

@@ -49,6 +49,7 @@ import torch
 from gankit.data.archive import ImageFiles
 from gankit.data.base import BatchLoader, DataInfo, Dataset, ImageDataset, to_float
 from gankit.data.folder import load_folder_dataset, resolve_user_path
+from gankit.data.rawzip import open_files
 from gankit.errors import DataError
 from gankit.registry import DATASETS
 
@@ -358,7 +359,8 @@ def folder_dataset(arg: str, cfg) -> Dataset:
 
 @DATASETS.register("zip")
 def zip_dataset(arg: str, cfg) -> Dataset:
-    """A zip archive of images (+ dataset.json labels), e.g. made by `gankit data pack`."""
+    """A zip archive of images (+ dataset.json labels), e.g. made by `gankit data pack`
+    (PNGs, or with --format raw uncompressed arrays read without decoding)."""
     if not arg:
         raise DataError("zip needs a path: dataset: zip:/path/to/images.zip")
-    return _build(ImageFiles(resolve_user_path(arg, kind="file", root=cfg.root)), cfg)
+    return _build(open_files(resolve_user_path(arg, kind="file", root=cfg.root)), cfg)
