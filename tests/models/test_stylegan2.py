@@ -286,3 +286,29 @@ def test_noise_lr_mul_scales_the_noise_strength_used():
     assert not torch.equal(half.generate(z, noise="const"), half.generate(z, noise="off"))
     assert torch.allclose(half.generate(z, noise="const"), full.generate(z, noise="const"),
                           atol=1e-6)
+
+
+def test_noise_max_res_keeps_noise_out_of_the_finer_layers():
+    """With ``noise_max_res`` 8, only the 4x4 and 8x8 layers use their noise images: changing
+    a 16x16 noise image leaves the image as it was, changing an 8x8 one does not."""
+    z = torch.randn(2, TINY["z_dim"])
+    model = make(16, noise_max_res=8)
+    randomize(model)
+    G = model.nets["G"]
+    res = G.synthesis.layer_res
+    assert [layer.noise_lr_mul for layer in G.synthesis.convs] == \
+        [1.0 if r <= 8 else 0.0 for r in res]
+    g = torch.Generator().manual_seed(3)
+    noises = [torch.randn(2, 1, r, r, generator=g) for r in res]
+    with torch.no_grad():
+        base = G(z, noises=noises)
+        fine = [n if r <= 8 else torch.randn(n.shape, generator=g) for n, r in zip(noises, res)]
+        coarse = [torch.randn(n.shape, generator=g) if r == 8 else n
+                  for n, r in zip(noises, res)]
+        assert torch.equal(G(z, noises=fine), base)
+        assert not torch.allclose(G(z, noises=coarse), base, atol=1e-4)
+    every = make(16)
+    randomize(every)
+    with torch.no_grad():
+        assert not torch.allclose(every.nets["G"](z, noises=fine),
+                                  every.nets["G"](z, noises=noises), atol=1e-4)

@@ -165,18 +165,21 @@ class SynthesisNetwork(nn.Module):
     """
 
     def __init__(self, w_dim: int, channels: int, resolution: int, ch,
-                 noise_lr_mul: float = 1.0):
+                 noise_lr_mul: float = 1.0, noise_max_res: int = 0):
         super().__init__()
-        nm = noise_lr_mul
+
+        def nm(res: int) -> float:  # no noise above noise_max_res (0: noise everywhere)
+            return noise_lr_mul if not noise_max_res or res <= noise_max_res else 0.0
+
         levels = int(math.log2(resolution)) - 1  # 4x4 .. RxR
         self.const = nn.Parameter(torch.randn(1, ch(4), 4, 4))
-        convs = [SynthesisLayer(ch(4), ch(4), w_dim, 4, noise_lr_mul=nm)]
+        convs = [SynthesisLayer(ch(4), ch(4), w_dim, 4, noise_lr_mul=nm(4))]
         rgbs = [ToRGB(ch(4), channels, w_dim)]
         for i in range(1, levels):
             res = 4 * 2 ** i
             convs += [SynthesisLayer(ch(res // 2), ch(res), w_dim, res, up=True,
-                                     noise_lr_mul=nm),
-                      SynthesisLayer(ch(res), ch(res), w_dim, res, noise_lr_mul=nm)]
+                                     noise_lr_mul=nm(res)),
+                      SynthesisLayer(ch(res), ch(res), w_dim, res, noise_lr_mul=nm(res))]
             rgbs.append(ToRGB(ch(res), channels, w_dim))
         self.convs, self.rgbs = nn.ModuleList(convs), nn.ModuleList(rgbs)
         self.num_ws = len(convs) + 1
@@ -257,11 +260,12 @@ class Generator(nn.Module):
 
     def __init__(self, z_dim: int, w_dim: int, channels: int, resolution: int, ch,
                  mapping_layers: int = 8, mapping_lr_mul: float = 0.01,
-                 noise_lr_mul: float = 1.0):
+                 noise_lr_mul: float = 1.0, noise_max_res: int = 0):
         super().__init__()
         self.z_dim, self.w_dim = z_dim, w_dim
         self.mapping = MappingNetwork(z_dim, w_dim, mapping_layers, mapping_lr_mul)
-        self.synthesis = SynthesisNetwork(w_dim, channels, resolution, ch, noise_lr_mul)
+        self.synthesis = SynthesisNetwork(w_dim, channels, resolution, ch, noise_lr_mul,
+                                          noise_max_res)
         self.num_ws = self.synthesis.num_ws
         self.register_buffer("w_avg", torch.zeros(w_dim))
 
