@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import zipfile
 
 import numpy as np
@@ -210,5 +211,8 @@ def test_pack_command_writes_raw_and_can_repack_it_as_png(packed, tmp_path, caps
     assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
     assert main(["data", "pack", str(png), str(tmp_path / "r.zip"), "--format", "raw"]) == 0
     assert "(16x16 RGB, 3 classes, raw uint8) into" in capsys.readouterr().out
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "r.zip").stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0600
     with zipfile.ZipFile(raw) as x, zipfile.ZipFile(tmp_path / "r.zip") as y:
         assert all(x.read(n) == y.read(n) for n in x.namelist())

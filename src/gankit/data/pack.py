@@ -97,6 +97,9 @@ def pack_images(source: str | Path, out: str | Path, *, resolution: int = 0,
     fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
     os.close(fd)
     tmp = Path(tmp_name)
+    mask = os.umask(0)  # mkstemp makes a 0600 file: give the archive the usual permissions
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)
     skipped: list[str] = []
     labels: list[list] = []
     written = 0
