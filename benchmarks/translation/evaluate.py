@@ -2,7 +2,8 @@
 
     PYTHONPATH=src python benchmarks/translation/evaluate.py edges2fashion RUN_PIX2PIX RUN_L1
     PYTHONPATH=src python benchmarks/translation/evaluate.py digits RUN_CYCLEGAN
-    PYTHONPATH=src python benchmarks/translation/evaluate.py maps RUN_MAPS_PIX2PIX
+    PYTHONPATH=src python benchmarks/translation/evaluate.py maps RUN [RUN ...] [--resolution=256]
+                                                                 [--tiles]
 
 Feature network: no Inception weights are available offline (see shared/data/README.md), so
 FID and KID are computed on the penultimate features (128-d) of small CNN classifiers trained
@@ -222,26 +223,55 @@ def digits(run: str, n: int = 2000) -> dict:
     }
 
 
-def maps(run: str) -> dict:
+def translate_tiled(model, x: torch.Tensor, tile: int) -> torch.Tensor:
+    """Translate ``x`` in non-overlapping ``tile`` x ``tile`` pieces (the size G was trained
+    on) and put the outputs back together."""
+    n, c, h, w = x.shape
+    tiles = x.unfold(2, tile, tile).unfold(3, tile, tile)        # N C h/t w/t t t
+    gh, gw = tiles.shape[2], tiles.shape[3]
+    flat = tiles.permute(0, 2, 3, 1, 4, 5).reshape(-1, c, tile, tile)
+    y = translate_all(model, flat, "AtoB")
+    y = y.reshape(n, gh, gw, c, tile, tile).permute(0, 3, 1, 4, 2, 5)
+    return y.reshape(n, c, gh * tile, gw * tile)
+
+
+def maps(runs: list[str], resolution: int = 0, tiles: bool = False) -> dict:
     """L1 / PSNR / SSIM on the 10 held-out maps pairs (too few images for FID/KID), with two
-    reference points: the input photo itself, and the mean training map."""
-    model = load_translator(run)
-    res = model.info.resolution
+    reference points: the input photo itself, and the mean training map.
+
+    ``resolution`` (default: the first run's training resolution) is the size the test pairs
+    and the mean training map are loaded at. A U-Net trained on crops smaller than that (e.g.
+    ``maps:jitter=2``: 128-px crops of pairs loaded at 256) is applied to the whole image
+    (it is fully convolutional), or with ``tiles`` to non-overlapping crops of its training
+    size, stitched."""
+    models = [load_translator(run) for run in runs]
+    res = resolution or models[0].info.resolution
     te = load_dataset(DataConfig(dataset="maps", split="test", resolution=res))
     tr = load_dataset(DataConfig(dataset="maps:jitter=1", split="train", resolution=res))
     a, b = to_float(te.A), to_float(te.B)
     mean_map = to_float(tr.B).mean(0, keepdim=True).expand_as(b)
-    return {"test_pairs": len(te), "resolution": res,
-            "pix2pix": paired_metrics(quantise(translate_all(model, a, "AtoB")), b),
-            "baseline: mean training map": paired_metrics(quantise(mean_map), b),
-            "baseline: input photo": paired_metrics(a, b)}
+    out: dict = {"test_pairs": len(te), "resolution": res,
+                 "mode": "tiles" if tiles else "whole image"}
+    for run, model in zip(runs, models):
+        y = (translate_tiled(model, a, model.info.resolution)
+             if tiles and model.info.resolution < res else translate_all(model, a, "AtoB"))
+        name = "pix2pix" if model.cfg.adv_weight > 0 else "L1-only U-Net"
+        key = name if len(runs) == 1 else f"{name}: {run}"
+        out[key] = paired_metrics(quantise(y), b)
+        out[key]["train_resolution"] = model.info.resolution
+    out["baseline: mean training map"] = paired_metrics(quantise(mean_map), b)
+    out["baseline: input photo"] = paired_metrics(a, b)
+    return out
 
 
 def main(argv: list[str]) -> None:
-    task, runs = argv[0], argv[1:]
+    task = argv[0]
+    opts = dict(a[2:].split("=", 1) if "=" in a else (a[2:], "1")
+                for a in argv[1:] if a.startswith("--"))
+    runs = [a for a in argv[1:] if not a.startswith("--")]
     t = time.time()
     tasks = {"edges2fashion": lambda: edges2fashion(runs), "digits": lambda: digits(runs[0]),
-             "maps": lambda: maps(runs[0])}
+             "maps": lambda: maps(runs, int(opts.get("resolution", 0)), "tiles" in opts)}
     res = tasks[task]()
     res["eval_seconds"] = round(time.time() - t, 1)
     print(json.dumps(res, indent=2))

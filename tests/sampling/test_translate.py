@@ -62,6 +62,28 @@ def test_outputs_match_the_model(tmp_path):
     assert (got.int() - expect.int()).abs().max() <= 1
 
 
+def test_size_translates_a_u_net_at_a_multiple_of_its_resolution(tmp_path):
+    # a U-Net trained on 16-px crops is fully convolutional: --size 32 runs it on 32 x 32
+    model = Pix2Pix(Pix2Pix.Config(ngf=4, ndf=4), DataInfo("paired", 1, 16))
+    model.eval()
+    d = tmp_path / "in"
+    d.mkdir()
+    arr = np.random.default_rng(2).integers(0, 256, (32, 32), dtype=np.uint8)
+    Image.fromarray(arr).save(d / "x.png")
+    rep = translate_images(model, d, tmp_path / "out", size=32, sheet=tmp_path / "s.png")
+    x = torch.from_numpy(arr).float().div(127.5).sub(1).view(1, 1, 32, 32)
+    with torch.no_grad():
+        expect = model.translate(x)[0, 0].add(1).mul(127.5).round().clamp(0, 255).byte()
+    got = torch.from_numpy(np.array(Image.open(rep.written[0])))
+    assert got.shape == (32, 32) and (got.int() - expect.int()).abs().max() <= 1
+    with Image.open(rep.sheet) as im:
+        assert im.size[1] == 32 + 4  # the sheet is at the translation size
+    with pytest.raises(GankitError, match="multiples of 16"):
+        translate_images(model, d, tmp_path / "o2", size=24)
+    with pytest.raises(GankitError, match="--size"):
+        translate_images(model, d, tmp_path / "o3", size=-1)
+
+
 def test_user_errors(tmp_path):
     model = Pix2Pix(Pix2Pix.Config(ngf=4, ndf=4), DataInfo("paired", 3, 16))
     src = user_folder(tmp_path)

@@ -6,8 +6,11 @@ of any size and colour mode. Each image is
 
 1. decoded with Pillow (grey, RGB, RGBA, palette...); transparency is composited on white and
    the image converted to the model's channels (grey <-> RGB);
-2. resized to the model's square resolution (bicubic; the aspect ratio is not kept, as in
-   pix2pix and CycleGAN training, which resize whole images to a square);
+2. resized to the model's square resolution, or to ``size`` when given (bicubic; the aspect
+   ratio is not kept, as in pix2pix and CycleGAN training, which resize whole images to a
+   square). ``size`` is for fully convolutional models trained on crops of larger images
+   (``maps-pix2pix``: 128-px crops of maps loaded at 256, so photos should be translated at
+   256); it must suit the generator (a multiple of a U-Net's training resolution);
 3. translated in batches;
 4. resized back to its original width x height, given back its alpha channel if it had one
    and the output format keeps alpha, and written under the same file name in ``out``.
@@ -136,10 +139,11 @@ def list_inputs(source: Path) -> tuple[list[Path], list[str]]:
 
 def translate_images(model: Any, source: str | Path, out: str | Path, direction: str = "AtoB",
                      sheet: str | Path | None = None, batch_size: int = 16,
-                     sheet_rows: int = 16) -> TranslateReport:
+                     sheet_rows: int = 16, size: int = 0) -> TranslateReport:
     """Translate the image file or folder ``source`` into folder ``out`` (see module doc).
 
     ``model`` needs ``translate(x, direction)``, ``info.channels`` and ``info.resolution``.
+    ``size`` (0 = the model's resolution) is the square size images are translated at.
     Returns a :class:`TranslateReport` of written, skipped and ignored files.
     """
     if not hasattr(model, "translate"):
@@ -156,7 +160,10 @@ def translate_images(model: Any, source: str | Path, out: str | Path, direction:
         raise GankitError("--out is the input folder: translated images would overwrite the "
                           "inputs; choose another folder")
     out.mkdir(parents=True, exist_ok=True)
-    channels, res = model.info.channels, model.info.resolution
+    if size < 0:
+        raise GankitError(f"--size must be positive (or 0 for the model's resolution), "
+                          f"got {size}")
+    channels, res = model.info.channels, size or model.info.resolution
     report = TranslateReport(ignored=ignored)
     device = next(model.parameters()).device if hasattr(model, "parameters") else "cpu"
     sheet_in: list[torch.Tensor] = []
