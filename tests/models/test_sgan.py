@@ -6,9 +6,9 @@ import torch
 import torch.nn.functional as F
 
 from gankit.config import load_config
-from gankit.data.base import DataInfo, ImageDataset
+from gankit.data.base import DataInfo, ImageDataset, NoiseSource
 from gankit.data.semi import SemiSupervised, balanced_subset
-from gankit.errors import DataError
+from gankit.errors import ConfigError, DataError
 from gankit.metrics.classifier import accuracy
 from gankit.models.base import build_model
 from loops import fit
@@ -189,3 +189,98 @@ def test_shift_moves_what_d_sees():
     loss, logs = m.loss("D", batch, m.nets)
     assert torch.isfinite(loss)
     loss.backward()
+
+
+def test_consistency_penalty_compares_two_views():
+    """The penalty is the squared distance of D's class softmax on the unlabelled reals and
+    the teacher's on another draw: 0 when both views are equal (no shift, no noise, D as its
+    own teacher), > 0 once the shifts differ, and it is added to D's loss with its weight."""
+    batch = next(SemiSupervised(_dataset(), 9).loader(32, seed=0))
+    quiet = dict(input_noise=0.0, hidden_noise=0.0, consistency=3.0,
+                 consistency_teacher="self")
+    m = _model(**quiet)
+    m.loss("D", batch, m.nets)  # runs the data-dependent init
+    x = batch["real"]
+    assert m._consistency(x, m.nets["D"](x).float()).item() < 1e-10
+    shifted = _model(shift=2, **quiet)
+    shifted.nets["D"].load_state_dict(m.nets["D"].state_dict())
+    D = shifted.nets["D"]
+    torch.manual_seed(0)
+    c = shifted._consistency(x, D(x).float())
+    assert c.item() > 1e-4
+    # the weight enters D's loss: the same draws with consistency 0 and 3 differ by 3 * c
+    losses, logs = {}, {}
+    for w in (0.0, 3.0):
+        shifted.cfg.consistency = w
+        shifted.noise = NoiseSource(1)
+        losses[w], logs[w] = shifted.loss("D", batch, shifted.nets)
+    assert "consistency" not in logs[0.0] and logs[3.0]["consistency"] > 1e-4
+    assert torch.allclose(losses[3.0] - losses[0.0], 3.0 * logs[3.0]["consistency"])
+
+
+def test_consistency_teacher_is_the_running_average():
+    """With the mean teacher the target is D_ema's softmax (train mode), without gradient."""
+    m = _model(input_noise=0.0, hidden_noise=0.0, consistency=1.0, consistency_teacher="ema")
+    batch = next(SemiSupervised(_dataset(), 9).loader(32, seed=0))
+    m.loss("D", batch, m.nets)
+    D, avg = m.nets["D"], m.nets["D_ema"]
+    with torch.no_grad():
+        for p in avg.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    x = batch["real"]
+    logits = D(x).float()
+    c = m._consistency(x, logits)
+    want = (F.softmax(logits, 1) - F.softmax(avg(x), 1)).square().sum(1).mean()
+    assert torch.allclose(c, want) and c.item() > 1e-4
+    c.backward()
+    assert all(p.grad is None for p in avg.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in D.parameters())
+    with pytest.raises(ConfigError, match="d_ema"):
+        _model(consistency=1.0, d_ema=0.0, consistency_teacher="ema")
+    assert "D_ema" not in _model(consistency=1.0, d_ema=0.0).nets
+
+
+def test_consistency_ramp_up_and_training_makes_d_shift_invariant():
+    m = _model(consistency=1.0, consistency_rampup=100)
+    m.on_step_start(0, 0)
+    assert m._ramp() == pytest.approx(math.exp(-5))
+    m.on_step_start(50, 0)
+    assert m._ramp() == pytest.approx(math.exp(-1.25))
+    m.on_step_start(100, 0)
+    assert m._ramp() == 1.0 and _model(consistency=1.0)._ramp() == 1.0
+    # minimising the penalty alone makes D's classes agree across shifts
+    torch.manual_seed(0)
+    m = _model(shift=2, input_noise=0.0, hidden_noise=0.0, consistency=1.0,
+               consistency_teacher="self")
+    batch = next(SemiSupervised(_dataset(), 9).loader(64, seed=0))
+    m.loss("D", batch, m.nets)
+    D, x = m.nets["D"], batch["real"]
+    opt = torch.optim.Adam(D.parameters(), 1e-2)
+
+    def gap():
+        torch.manual_seed(5)
+        with torch.no_grad():
+            return m._consistency(x, D(m._shift(x)).float()).item()
+
+    before = gap()
+    for _ in range(30):
+        c = m._consistency(x, D(m._shift(x)).float())
+        opt.zero_grad()
+        c.backward()
+        opt.step()
+    assert gap() < 0.3 * before, (before, gap())
+
+
+def test_consistency_teacher_runs_with_its_noise():
+    """The teacher's view is a noisy one (train mode) even when it is kept in eval mode, and
+    its mode is restored: with noise but no shift, an eval-mode student and teacher with the
+    same weights disagree only through the teacher's noise."""
+    m = _model(input_noise=0.5, hidden_noise=0.5, consistency=1.0, consistency_teacher="ema")
+    batch = next(SemiSupervised(_dataset(), 9).loader(32, seed=0))
+    m.loss("D", batch, m.nets)
+    D, avg = m.nets["D"], m.nets["D_ema"]
+    avg.load_state_dict(D.state_dict())
+    D.eval(), avg.eval()
+    x = batch["real"]
+    assert m._consistency(x, D(x).float()).item() > 1e-4
+    assert not avg.training

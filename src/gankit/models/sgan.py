@@ -37,6 +37,7 @@ unlabelled stream and a labelled one.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 
 import torch
@@ -44,7 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit.config import ModelConfig, opt
-from gankit.errors import DataError
+from gankit.errors import ConfigError, DataError
 from gankit.models.base import GANModel, Phase, anneal_last
 from gankit.nn.average import average_into
 from gankit.registry import MODELS
@@ -277,6 +278,17 @@ class SGAN(GANModel):
         shift: int = opt(0, "shift the real images D classifies in its step (labelled and "
                             "unlabelled) by a random whole number of pixels up to this many "
                             "in x and y, filled with black (0 = off)", min=0)
+        consistency: float = opt(0.0, "weight of a consistency penalty on the unlabelled "
+                                      "reals: squared difference of D's class softmax on one "
+                                      "random shift and a teacher's on another (0 = off)",
+                                 min=0.0)
+        consistency_teacher: str = opt("self", "the teacher of the consistency penalty: D "
+                                               "itself (Pi-model) or its running average "
+                                               "(mean teacher, measured worse); in train mode, "
+                                               "no gradient", choices=("self", "ema"))
+        consistency_rampup: int = opt(0, "steps over which the consistency weight rises as "
+                                         "exp(-5 (1 - t)^2) to its value (0 = full at once)",
+                                      min=0)
 
     data_kinds = ("image",)
     capabilities = frozenset({"sample", "classify"})
@@ -305,6 +317,10 @@ class SGAN(GANModel):
                 cfg.input_noise, cfg.hidden_noise, cfg.leak, cfg.train_scale)
         if not cfg.data_init:
             self.nets["D"].initialized.fill_(1)
+        self._step = 0  # the training step, for the consistency ramp-up
+        if cfg.consistency > 0 and cfg.consistency_teacher == "ema" and cfg.d_ema <= 0:
+            raise ConfigError("model.consistency_teacher=ema needs D's running average: set "
+                              "model.d_ema > 0 or model.consistency_teacher=self")
         if cfg.d_ema > 0:
             # the authors test with a running average of D's weights (their disc_param_avg):
             # the classifier of a noisy two-player game is much steadier averaged. Kept in
@@ -334,7 +350,12 @@ class SGAN(GANModel):
             unsup = (F.softplus(s_real) - s_real).mean() + F.softplus(s_fake).mean()
             acc = (sup_logits.argmax(1) == batch["labelled_label"]).float().mean()
             loss = sup + self.cfg.unsup_weight * unsup
-            logs = {"sup": sup.detach(), "unsup": unsup.detach(), "labelled_acc": acc,
+            cons = {}
+            if self.cfg.consistency > 0:
+                c = self._consistency(real, real_logits)
+                loss = loss + self.cfg.consistency * self._ramp() * c
+                cons = {"consistency": c.detach()}
+            logs = {**cons, "sup": sup.detach(), "unsup": unsup.detach(), "labelled_acc": acc,
                     "d_real": torch.sigmoid(s_real).mean().detach(),
                     "d_fake": torch.sigmoid(s_fake).mean().detach()}
             return loss, {"loss_d": loss.detach(), **logs}
@@ -347,6 +368,33 @@ class SGAN(GANModel):
             fm = (f_real.detach().float().mean(0) - f_fake.float().mean(0)).square().mean()
             return fm, {"loss_g": fm.detach()}
         raise ValueError(f"sgan has no phase {phase!r}")
+
+    def _consistency(self, real: torch.Tensor, real_logits: torch.Tensor) -> torch.Tensor:
+        """Mean over the batch of the squared distance between D's class softmax on the
+        (shifted) unlabelled reals and the teacher's on another draw of shifts and noise (the
+        teacher in train mode, without gradient): D learns to give an image the class it gives
+        the same digit moved, which 100 labels alone do not teach (Laine & Aila's Pi-model;
+        Tarvainen & Valpola's mean teacher with ``consistency_teacher=ema``)."""
+        teacher = self.nets["D_ema" if self.cfg.consistency_teacher == "ema" else "D"]
+        with torch.no_grad():
+            was = teacher.training
+            teacher.train()
+            try:
+                target = F.softmax(teacher(self._shift(real)).float(), 1)
+            finally:
+                teacher.train(was)
+        return (F.softmax(real_logits, 1) - target).square().sum(1).mean()
+
+    def _ramp(self) -> float:
+        """The consistency weight's factor: exp(-5 (1 - t)^2) over ``consistency_rampup``
+        steps (Laine & Aila 2017), then 1."""
+        n = self.cfg.consistency_rampup
+        if n <= 0 or self._step >= n:
+            return 1.0
+        return math.exp(-5.0 * (1.0 - self._step / n) ** 2)
+
+    def on_step_start(self, step: int, images_seen: int) -> None:
+        self._step = step
 
     def _shift(self, x: torch.Tensor) -> torch.Tensor:
         """Random whole-pixel shifts of up to ``shift`` pixels, filled with black (-1): the
