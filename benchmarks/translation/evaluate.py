@@ -3,7 +3,7 @@
     PYTHONPATH=src python benchmarks/translation/evaluate.py edges2fashion RUN_PIX2PIX RUN_L1
     PYTHONPATH=src python benchmarks/translation/evaluate.py digits RUN_CYCLEGAN
     PYTHONPATH=src python benchmarks/translation/evaluate.py maps RUN [RUN ...] [--resolution=256]
-                                                                 [--tiles]
+                                                                 [--tiles] [--grid=PNG]
 
 Feature network: no Inception weights are available offline (see shared/data/README.md), so
 FID and KID are computed on the penultimate features (128-d) of small CNN classifiers trained
@@ -235,7 +235,7 @@ def translate_tiled(model, x: torch.Tensor, tile: int) -> torch.Tensor:
     return y.reshape(n, c, gh * tile, gw * tile)
 
 
-def maps(runs: list[str], resolution: int = 0, tiles: bool = False) -> dict:
+def maps(runs: list[str], resolution: int = 0, tiles: bool = False, grid: str = "") -> dict:
     """L1 / PSNR / SSIM on the 10 held-out maps pairs (too few images for FID/KID), with two
     reference points: the input photo itself, and the mean training map.
 
@@ -243,7 +243,8 @@ def maps(runs: list[str], resolution: int = 0, tiles: bool = False) -> dict:
     and the mean training map are loaded at. A U-Net trained on crops smaller than that (e.g.
     ``maps:jitter=2``: 128-px crops of pairs loaded at 256) is applied to the whole image
     (it is fully convolutional), or with ``tiles`` to non-overlapping crops of its training
-    size, stitched."""
+    size, stitched. ``grid``: also save an image of rows photo | each run's output | true map.
+    """
     models = [load_translator(run) for run in runs]
     res = resolution or models[0].info.resolution
     te = load_dataset(DataConfig(dataset="maps", split="test", resolution=res))
@@ -252,15 +253,23 @@ def maps(runs: list[str], resolution: int = 0, tiles: bool = False) -> dict:
     mean_map = to_float(tr.B).mean(0, keepdim=True).expand_as(b)
     out: dict = {"test_pairs": len(te), "resolution": res,
                  "mode": "tiles" if tiles else "whole image"}
+    cols = [a]
     for run, model in zip(runs, models):
         y = (translate_tiled(model, a, model.info.resolution)
              if tiles and model.info.resolution < res else translate_all(model, a, "AtoB"))
+        cols.append(quantise(y))
         name = "pix2pix" if model.cfg.adv_weight > 0 else "L1-only U-Net"
         key = name if len(runs) == 1 else f"{name}: {run}"
         out[key] = paired_metrics(quantise(y), b)
         out[key]["train_resolution"] = model.info.resolution
     out["baseline: mean training map"] = paired_metrics(quantise(mean_map), b)
     out["baseline: input photo"] = paired_metrics(a, b)
+    if grid:
+        from gankit.utils.images import make_grid, save_image
+        cols.append(b)
+        rows = torch.stack(cols, 1).flatten(0, 1)
+        save_image(make_grid(rows, nrow=len(cols), padding=4, pad_value=255), grid)
+        out["grid"] = grid
     return out
 
 
@@ -271,7 +280,8 @@ def main(argv: list[str]) -> None:
     runs = [a for a in argv[1:] if not a.startswith("--")]
     t = time.time()
     tasks = {"edges2fashion": lambda: edges2fashion(runs), "digits": lambda: digits(runs[0]),
-             "maps": lambda: maps(runs, int(opts.get("resolution", 0)), "tiles" in opts)}
+             "maps": lambda: maps(runs, int(opts.get("resolution", 0)), "tiles" in opts,
+                                 opts.get("grid", ""))}
     res = tasks[task]()
     res["eval_seconds"] = round(time.time() - t, 1)
     print(json.dumps(res, indent=2))
