@@ -1,6 +1,8 @@
 """Streaming vs in-memory images/s, interleaved window by window in one training process.
 
     OMP_NUM_THREADS=1 python benchmarks/data/interleave.py --steps 640 --window 20 --workers 1
+    # from a packed archive of the same folder (gankit data pack DIR set.zip [--format raw])
+    OMP_NUM_THREADS=1 python benchmarks/data/interleave.py --workers 2 --dataset zip:set.zip
 
 ``run.py`` trains the two data paths in separate processes, one after the other; on a machine
 shared with other jobs the load changes between (and within) runs by 30% and more, so the ratio
@@ -38,6 +40,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dir", default="/tmp/gankit-data-bench/images",
                     help="the synthetic folder run.py writes (100,000 128x128 JPEGs)")
+    ap.add_argument("--dataset", default="",
+                    help="data.dataset of both paths instead of folder:--dir, e.g. a "
+                         "`gankit data pack` archive of it: zip:/tmp/set.zip (PNG or raw)")
     ap.add_argument("--images", type=int, default=100_000, help="written first if missing")
     ap.add_argument("--subset", type=int, default=10_000, help="images of the in-memory path")
     ap.add_argument("--steps", type=int, default=640)
@@ -57,11 +62,13 @@ def main() -> None:
     from gankit.train.callbacks import Callback
     from gankit.train.trainer import Trainer
 
-    make_images(Path(args.dir), args.images)
+    if not args.dataset:
+        make_images(Path(args.dir), args.images)
+    dataset = args.dataset or f"folder:{args.dir}"
     torch.set_num_threads(1)
     common = ["model.ngf=8", "model.ndf=8", "model.z_dim=64", "data.resolution=128",
               "data.channels=3", "data.center_crop=0", "data.flip=true", "data.labels=false",
-              f"data.dataset=folder:{args.dir}", f"train.batch_size={args.batch}",
+              f"data.dataset={dataset}", f"train.batch_size={args.batch}",
               f"train.steps={args.steps}", f"train.log_every={args.window}",
               "train.sample_every=0", "train.checkpoint_every=0", "train.threads=1",
               "train.progress=false", "train.health=false", "train.report=false",
@@ -96,7 +103,7 @@ def main() -> None:
     swap = Swap({})
     trainer = Trainer(stream_cfg, out / "run", callbacks=[swap], default_callbacks=False)
     if "streamed" not in trainer.dataset.source:
-        sys.exit(f"data.stream=auto did not stream {args.dir}")
+        sys.exit(f"data.stream=auto did not stream {dataset}")
     memory = load_dataset(memory_cfg.data)
     t = stream_cfg.train
     swap.loaders = {"stream": trainer.loader,

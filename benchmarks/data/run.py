@@ -2,6 +2,7 @@
 
     GANKIT_DATA=../shared/data python benchmarks/data/run.py            # 100,000 images
     python benchmarks/data/run.py --images 2000 --subset 1000 --steps 30 --stream true  # quick
+    python benchmarks/data/run.py --dataset zip:set.zip  # a `gankit data pack` archive of it
 
 1. Writes a synthetic folder of ``--images`` 128x128 JPEGs (a colour gradient with random
    ellipses, rectangles and lines, so they compress and decode like photos rather than noise)
@@ -128,7 +129,8 @@ def train(name: str, out: Path, args, overrides: list[str]) -> dict:
     cmd = [sys.executable, "-m", "gankit", "train", "faces-dcgan", "--out", str(out),
            "model.ngf=8", "model.ndf=8", "model.z_dim=64", "data.resolution=128",
            "data.channels=3", "data.center_crop=0", "data.flip=true", "data.labels=false",
-           f"data.dataset=folder:{args.dir}", f"train.batch_size={args.batch}",
+           f"data.dataset={args.dataset or 'folder:' + args.dir}",
+           f"train.batch_size={args.batch}",
            f"train.steps={args.steps}", f"train.log_every={args.log_every}",
            "train.sample_every=0", "train.checkpoint_every=0", "train.threads=1",
            "train.progress=false", "train.health=false", "train.report=false",
@@ -172,6 +174,9 @@ def main() -> None:
     ap.add_argument("--subset", type=int, default=10_000,
                     help="images of the in-memory run (data.limit)")
     ap.add_argument("--dir", default="/tmp/gankit-data-bench/images")
+    ap.add_argument("--dataset", default="",
+                    help="data.dataset of both runs instead of folder:--dir, e.g. a `gankit "
+                         "data pack` archive of it: zip:/tmp/set.zip (PNG or raw)")
     ap.add_argument("--runs", default="")
     ap.add_argument("--steps", type=int, default=80)
     ap.add_argument("--warmup", type=int, default=20, help="steps left out of img/s")
@@ -184,8 +189,9 @@ def main() -> None:
     ap.add_argument("--json", default="")
     args = ap.parse_args()
     folder = Path(args.dir)
-    print(f"images: {args.images} in {folder}", flush=True)
-    make_images(folder, args.images)
+    if not args.dataset:
+        print(f"images: {args.images} in {folder}", flush=True)
+        make_images(folder, args.images)
     runs = Path(args.runs or tempfile.mkdtemp(prefix="gankit-data-runs-"))
     rows = []
     settings = {"memory": [f"data.limit={args.subset}", "data.stream=false"],
@@ -196,7 +202,7 @@ def main() -> None:
             rows.append({"pair": i, **train(name, runs / f"{name}{i}", args, settings[name])})
             print(json.dumps(rows[-1]), flush=True)
             if name == "stream" and "streamed" not in rows[-1]["start_line"]:
-                sys.exit(f"data.stream={args.stream} did not stream the folder")
+                sys.exit(f"data.stream={args.stream} did not stream the data set")
     mem = [r["img_per_s"] for r in sorted(rows, key=lambda r: r["pair"]) if r["run"] == "memory"]
     stm = [r["img_per_s"] for r in sorted(rows, key=lambda r: r["pair"]) if r["run"] == "stream"]
     pairs = [round(s / m, 3) for s, m in zip(stm, mem)]
