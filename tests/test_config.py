@@ -92,7 +92,12 @@ def test_base_preset_merges_key_by_key(tmp_path):
     assert long.preset == "faces-stylegan32-long" and long.description != base.description
     assert (long.data.resolution, long.train.steps, long.train.lr_g) == (32, 6000, 0.002)
     # untouched keys of a section come from the base, not from the defaults
-    assert long.model == base.model and long.data.center_crop == base.data.center_crop == 89
+    # keys merge one by one: the model keys the child sets win, the others come from the base
+    assert (long.model.mapping_layers, long.model.upsample) == (8, "nearest")
+    assert (base.model.mapping_layers, base.model.upsample) == (2, "bilinear")
+    assert (long.model.name, long.model.fmap_base, long.model.r1_every) == (
+        base.model.name, base.model.fmap_base, base.model.r1_every)
+    assert long.data.center_crop == base.data.center_crop == 89
     assert long.train.batch_size == base.train.batch_size == 16
     parent = tmp_path / "parent.yaml"
     parent.write_text("description: p\nmodel: {name: gan, g_hidden: [8, 8], z_dim: 4}\n"
