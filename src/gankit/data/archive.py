@@ -45,7 +45,7 @@ def not_a_zip(path: Path) -> DataError:
                      ".zip made by `gankit data pack`, and pack it again if it was cut short")
 
 
-def _hidden(rel: str) -> bool:
+def hidden_entry(rel: str) -> bool:
     return any(part.startswith(".") or part == "__MACOSX" for part in rel.split("/"))
 
 
@@ -96,7 +96,7 @@ class ImageFiles:
             labels = np.array([k for _, k in files], np.int64) if classes else None
             return names, labels, classes
         names = sorted(n for n in self.archive().namelist()
-                       if n.lower().endswith(IMAGE_EXTENSIONS) and not _hidden(n))
+                       if n.lower().endswith(IMAGE_EXTENSIONS) and not hidden_entry(n))
         return names, None, []
 
     def _read_meta(self) -> dict | None:

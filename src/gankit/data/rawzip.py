@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gankit.data.archive import ImageDecodeError, ImageFiles, _hidden, not_a_zip
+from gankit.data.archive import ImageDecodeError, ImageFiles, hidden_entry, not_a_zip
 from gankit.data.folder import IMAGE_EXTENSIONS
 from gankit.data.transforms import crop_box, fit_image, pil_to_array, write_planes
 from gankit.errors import DataError
@@ -68,8 +68,8 @@ def open_files(path: str | Path) -> ImageFiles:
     except (OSError, zipfile.BadZipFile):
         raise not_a_zip(path) from None
     names = z.namelist()
-    if any(n.lower().endswith(SUFFIX) and not _hidden(n) for n in names) and not any(
-            n.lower().endswith(IMAGE_EXTENSIONS) and not _hidden(n) for n in names):
+    if any(n.lower().endswith(SUFFIX) and not hidden_entry(n) for n in names) and not any(
+            n.lower().endswith(IMAGE_EXTENSIONS) and not hidden_entry(n) for n in names):
         return RawImages(path, z)
     return ImageFiles(path, z)
 
@@ -106,7 +106,7 @@ class RawImages(ImageFiles):
     # ------------------------------------------------------------------ listing
     def _list(self):
         infos = sorted((i for i in self.archive().infolist()
-                        if i.filename.lower().endswith(SUFFIX) and not _hidden(i.filename)),
+                        if i.filename.lower().endswith(SUFFIX) and not hidden_entry(i.filename)),
                        key=lambda i: i.filename)
         bad = [i.filename for i in infos if i.compress_type != zipfile.ZIP_STORED]
         if bad:
