@@ -312,3 +312,22 @@ def test_noise_max_res_keeps_noise_out_of_the_finer_layers():
     with torch.no_grad():
         assert not torch.allclose(every.nets["G"](z, noises=fine),
                                   every.nets["G"](z, noises=noises), atol=1e-4)
+
+
+def test_orig_architecture_has_one_torgb_at_the_last_resolution():
+    """``g_architecture`` orig: a single ToRGB at full resolution (the last style input),
+    no image sums from the coarser levels; the default (skip) has one per resolution."""
+    skip, orig = make(16), make(16, g_architecture="orig")
+    assert len(skip.nets["G"].synthesis.rgbs) == 3 and len(orig.nets["G"].synthesis.rgbs) == 1
+    assert orig.num_ws == skip.num_ws
+    z = torch.randn(2, TINY["z_dim"])
+    G = orig.nets["G"]
+    ws = G.ws(z)
+    with torch.no_grad():
+        img = G.synthesis(ws)
+        assert img.shape == (2, 3, 16, 16)
+        last = ws.clone()
+        last[:, -1] = torch.randn_like(last[:, -1])
+        assert not torch.allclose(G.synthesis(last), img, atol=1e-5)
+    with pytest.raises(ConfigError):
+        config_from_dict({"model": {"name": "stylegan2", "g_architecture": "resnet"}})

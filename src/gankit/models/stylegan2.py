@@ -35,6 +35,9 @@ class StyleGAN2Config(StyleConfig):
                            min=1)
     pl_decay: float = opt(0.01, "decay of the running mean path length a", min=0.0, max=1.0)
     pl_batch_shrink: int = opt(2, "the Greg phase uses batch_size / this many latents", min=1)
+    g_architecture: str = opt("skip", "generator output: skip (a ToRGB at every resolution, "
+                                      "summed: the paper's) or orig (one ToRGB at the end)",
+                              choices=("skip", "orig"))
     noise_max_res: int = opt(0, "per-pixel noise inputs only in the layers up to this "
                                 "resolution (0 = every layer, as in the paper)", min=0)
     augment: str = opt("color,translation,cutout", "augmentations applied to every image D "
@@ -98,7 +101,7 @@ class StyleGAN2(StyleSampling, GANModel):
         ch = channel_rule(cfg.fmap_base, cfg.fmap_max)
         self.nets["G"] = Generator(cfg.z_dim, cfg.w_dim, info.channels, self.size, ch,
                                    cfg.mapping_layers, cfg.mapping_lr_mul, cfg.noise_lr_mul,
-                                   cfg.noise_max_res)
+                                   cfg.noise_max_res, cfg.g_architecture)
         self.nets["D"] = ResidualDiscriminator(info.channels, self.size, ch, cfg.mbstd_group)
         self.num_ws = self.nets["G"].num_ws
         self.layer_res = self.nets["G"].synthesis.layer_res

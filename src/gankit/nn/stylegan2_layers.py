@@ -156,7 +156,8 @@ class ToRGB(nn.Module):
 
 
 class SynthesisNetwork(nn.Module):
-    """ws (N, num_ws, w_dim) -> images (N, C, R, R), skip architecture.
+    """ws (N, num_ws, w_dim) -> images (N, C, R, R), skip architecture (``architecture``
+    "orig": one ToRGB at the last resolution only, as StyleGAN's output).
 
     Style inputs: 4x4 conv (0), then per resolution r = 8..R an upsampling conv and a conv;
     each ToRGB shares its w with the next level's first conv, as in the official code, so
@@ -165,8 +166,11 @@ class SynthesisNetwork(nn.Module):
     """
 
     def __init__(self, w_dim: int, channels: int, resolution: int, ch,
-                 noise_lr_mul: float = 1.0, noise_max_res: int = 0):
+                 noise_lr_mul: float = 1.0, noise_max_res: int = 0,
+                 architecture: str = "skip"):
         super().__init__()
+        if architecture not in ("skip", "orig"):
+            raise ValueError(f"architecture must be skip or orig, got {architecture!r}")
 
         def nm(res: int) -> float:  # no noise above noise_max_res (0: noise everywhere)
             return noise_lr_mul if not noise_max_res or res <= noise_max_res else 0.0
@@ -174,13 +178,17 @@ class SynthesisNetwork(nn.Module):
         levels = int(math.log2(resolution)) - 1  # 4x4 .. RxR
         self.const = nn.Parameter(torch.randn(1, ch(4), 4, 4))
         convs = [SynthesisLayer(ch(4), ch(4), w_dim, 4, noise_lr_mul=nm(4))]
-        rgbs = [ToRGB(ch(4), channels, w_dim)]
+        rgbs = [ToRGB(ch(4), channels, w_dim)] if architecture == "skip" else []
         for i in range(1, levels):
             res = 4 * 2 ** i
             convs += [SynthesisLayer(ch(res // 2), ch(res), w_dim, res, up=True,
                                      noise_lr_mul=nm(res)),
                       SynthesisLayer(ch(res), ch(res), w_dim, res, noise_lr_mul=nm(res))]
-            rgbs.append(ToRGB(ch(res), channels, w_dim))
+            if architecture == "skip":
+                rgbs.append(ToRGB(ch(res), channels, w_dim))
+        if architecture == "orig":
+            rgbs.append(ToRGB(ch(resolution), channels, w_dim))
+        self.skip, self.levels = architecture == "skip", levels
         self.convs, self.rgbs = nn.ModuleList(convs), nn.ModuleList(rgbs)
         self.num_ws = len(convs) + 1
         self.layer_res = [layer.res for layer in convs]
@@ -191,13 +199,14 @@ class SynthesisNetwork(nn.Module):
 
         x = self.const.expand(ws.shape[0], -1, -1, -1).to(ws.dtype)
         x = self.convs[0](x, ws[:, 0], noise(0), noise_mode)
-        img = self.rgbs[0](x, ws[:, 1])
-        for level in range(1, len(self.rgbs)):
+        img = self.rgbs[0](x, ws[:, 1]) if self.skip else None
+        for level in range(1, self.levels):
             i = 2 * level - 1  # index of this level's first conv and of its style input
             x = self.convs[i](x, ws[:, i], noise(i), noise_mode)
             x = self.convs[i + 1](x, ws[:, i + 1], noise(i + 1), noise_mode)
-            img = up2(img) + self.rgbs[level](x, ws[:, i + 2])
-        return img
+            if self.skip:
+                img = up2(img) + self.rgbs[level](x, ws[:, i + 2])
+        return img if self.skip else self.rgbs[0](x, ws[:, -1])
 
 
 class DBlock(nn.Module):
@@ -260,12 +269,13 @@ class Generator(nn.Module):
 
     def __init__(self, z_dim: int, w_dim: int, channels: int, resolution: int, ch,
                  mapping_layers: int = 8, mapping_lr_mul: float = 0.01,
-                 noise_lr_mul: float = 1.0, noise_max_res: int = 0):
+                 noise_lr_mul: float = 1.0, noise_max_res: int = 0,
+                 architecture: str = "skip"):
         super().__init__()
         self.z_dim, self.w_dim = z_dim, w_dim
         self.mapping = MappingNetwork(z_dim, w_dim, mapping_layers, mapping_lr_mul)
         self.synthesis = SynthesisNetwork(w_dim, channels, resolution, ch, noise_lr_mul,
-                                          noise_max_res)
+                                          noise_max_res, architecture)
         self.num_ws = self.synthesis.num_ws
         self.register_buffer("w_avg", torch.zeros(w_dim))
 
