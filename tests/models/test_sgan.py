@@ -284,3 +284,23 @@ def test_consistency_teacher_runs_with_its_noise():
     x = batch["real"]
     assert m._consistency(x, D(x).float()).item() > 1e-4
     assert not avg.training
+
+
+def test_fm_std_penalises_a_collapsed_generator():
+    """``fm_std`` adds the squared distance of the per-feature standard deviations: a G that
+    draws one image for every z pays the whole spread of the real features."""
+    m = _model(input_noise=0.0, hidden_noise=0.0, fm_std=2.0)
+    batch = next(SemiSupervised(_dataset(), 9).loader(32, seed=0))
+    m.loss("D", batch, m.nets)
+    one = batch["real"][:1]
+    nets = {**m.nets, "G": lambda z: one.expand(len(z), -1, -1, -1)}
+    loss, logs = m.loss("G", batch, nets)
+    _, f_real = m.nets["D"](batch["real"], return_features=True)
+    _, f_one = m.nets["D"](one, return_features=True)
+    fm = (f_real.mean(0) - f_one[0]).square().mean()
+    spread = f_real.std(0).square().mean()
+    assert spread > 1e-3
+    assert torch.allclose(logs["fm_std"], spread, rtol=1e-4)
+    assert torch.allclose(loss, fm + 2.0 * spread, rtol=1e-4)
+    assert torch.allclose(_model(input_noise=0.0, hidden_noise=0.0).loss("G", batch, {
+        **nets, "D": m.nets["D"]})[0], fm, rtol=1e-4)

@@ -278,6 +278,9 @@ class SGAN(GANModel):
         shift: int = opt(0, "shift the real images D classifies in its step (labelled and "
                             "unlabelled) by a random whole number of pixels up to this many "
                             "in x and y, filled with black (0 = off)", min=0)
+        fm_std: float = opt(0.0, "weight of a second feature-matching term on the per-feature "
+                                 "standard deviation over the batch: a collapsed G has none, "
+                                 "real digits have a lot (0 = the paper's mean only)", min=0.0)
         consistency: float = opt(0.0, "weight of a consistency penalty on the unlabelled "
                                       "reals: squared difference of D's class softmax on one "
                                       "random shift and a teacher's on another (0 = off)",
@@ -365,7 +368,13 @@ class SGAN(GANModel):
             _, f_fake = D(fake, return_features=True)
             # mean (not sum) over the features, as in the authors' code, so the logged value
             # is comparable whatever D's width
-            fm = (f_real.detach().float().mean(0) - f_fake.float().mean(0)).square().mean()
+            f_real, f_fake = f_real.detach().float(), f_fake.float()
+            fm = (f_real.mean(0) - f_fake.mean(0)).square().mean()
+            if self.cfg.fm_std > 0:
+                # G cannot match the spread of the features with one image per class (the
+                # mean alone lets it collapse: seen with the conv D)
+                sd = (f_real.std(0) - f_fake.std(0)).square().mean()
+                return fm + self.cfg.fm_std * sd, {"loss_g": fm.detach(), "fm_std": sd.detach()}
             return fm, {"loss_g": fm.detach()}
         raise ValueError(f"sgan has no phase {phase!r}")
 
