@@ -8,7 +8,7 @@ from PIL import Image
 from gankit.config import DataConfig
 from gankit.data import load_dataset
 from gankit.data.paired import (PairedDataset, UnpairedDataset, mirror, parse_options,
-                                random_crop, synthetic_paired, synthetic_unpaired)
+                                random_crop, rotate90, synthetic_paired, synthetic_unpaired)
 from gankit.data.paired_builtin import sobel_edges
 from gankit.errors import DataError
 
@@ -45,6 +45,35 @@ def test_mirror_flips_same_examples_in_both():
     torch.testing.assert_close(a, b)
     flipped = [(a[i] != x[i]).any().item() for i in range(32)]
     assert 5 < sum(flipped) < 27
+
+
+def test_rotate90_turns_each_pair_alike_by_all_four_angles():
+    x = torch.randn(64, 2, 5, 5)
+    a, b = rotate90([x, -x], torch.Generator().manual_seed(2))
+    torch.testing.assert_close(b, -a)  # both tensors of a pair turn by the same angle
+    turns = []
+    for i in range(64):
+        k = [t for t in range(4) if torch.equal(a[i], torch.rot90(x[i], t, (-2, -1)))]
+        assert len(k) == 1
+        turns.append(k[0])
+    assert set(turns) == {0, 1, 2, 3}
+
+
+def test_rot90_option_is_for_training_pairs_only(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        a = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+        _save(tmp_path / "p" / "A" / f"{i}.png", a)
+        _save(tmp_path / "p" / "B" / f"{i}.png", 255 - a)
+    spec = f"paired:{tmp_path / 'p'}?jitter=1&rot90=1"
+    train = load_dataset(DataConfig(dataset=spec, resolution=16))
+    assert train.rot90 and not load_dataset(DataConfig(dataset=spec, resolution=16,
+                                                       split="test")).rot90
+    b = train.get_batch(torch.tensor([0] * 32), torch.Generator().manual_seed(0), "cpu")
+    assert (b["A"] + b["B"]).abs().max() < 0.01  # pairs stay aligned
+    assert len({tuple(b["A"][i, 0, 0, :2].tolist()) for i in range(32)}) == 4  # 4 corners
+    with pytest.raises(DataError, match="rot90 must be 0 or 1"):
+        load_dataset(DataConfig(dataset=f"paired:{tmp_path / 'p'}?rot90=2", resolution=16))
 
 
 def test_paired_loader_is_exactly_resumable():

@@ -22,7 +22,9 @@ tensor ops on the whole batch. Jitter is only used on the ``train`` split.
 Options go after the path in the dataset spec, URL style: ``paired:/data/facades?jitter=1.12``;
 built-in sets take only options: ``maps:jitter=1.12&direction=BtoA``. Known options:
 ``jitter`` (float >= 1; 1 = off), ``direction`` (``AtoB``/``BtoA``: swap the domains), ``test``
-(number of pairs held out as the test split for sets that ship only a train folder: ``maps``).
+(number of pairs held out as the test split for sets that ship only a train folder: ``maps``),
+``rot90`` (1 = rotate each training pair by a random multiple of 90 degrees, for data with no
+"up" such as aerial photos; with ``flip`` that is all 8 symmetries of the square).
 
 Built-in sets (``maps``, ``maps-unpaired``, ``edges2fashion``, ``digits-style``) are in
 :mod:`gankit.data.paired_builtin`.
@@ -74,6 +76,19 @@ def random_crop(images: list[torch.Tensor], size: int, gen: torch.Generator) -> 
     return [x[nidx, :, rows, cols].permute(0, 3, 1, 2).contiguous() for x in images]
 
 
+def rotate90(images: list[torch.Tensor], gen: torch.Generator) -> list[torch.Tensor]:
+    """Rotate image ``i`` of every tensor by the same random multiple of 90 degrees."""
+    k = torch.randint(0, 4, (images[0].shape[0],), generator=gen).to(images[0].device)
+    k = k.view(-1, 1, 1, 1)
+    out = []
+    for x in images:
+        y = x
+        for turns in (1, 2, 3):
+            y = torch.where(k == turns, torch.rot90(x, turns, (-2, -1)), y)
+        out.append(y)
+    return out
+
+
 def mirror(images: list[torch.Tensor], gen: torch.Generator) -> list[torch.Tensor]:
     """Flip image ``i`` of every tensor horizontally, with one coin per ``i``."""
     mask = (torch.rand(images[0].shape[0], generator=gen) < 0.5).to(images[0].device)
@@ -101,11 +116,12 @@ class PairedDataset(Dataset):
     """Aligned pairs: ``A``, ``B`` uint8 N x C x L x L, cropped to ``resolution`` per batch.
 
     ``L >= resolution``; when ``L > resolution`` each batch takes random crops (jitter),
-    otherwise images are used whole. ``flip`` mirrors A and B together.
+    otherwise images are used whole. ``flip`` mirrors A and B together; ``rot90`` rotates
+    them together by a random multiple of 90 degrees.
     """
 
     def __init__(self, A: torch.Tensor, B: torch.Tensor, resolution: int | None = None, *,
-                 flip: bool = False, source: str = ""):
+                 flip: bool = False, rot90: bool = False, source: str = ""):
         _check_pair(A, B, source or "paired dataset")
         if A.shape[0] != B.shape[0]:
             raise DataError(f"{source}: {A.shape[0]} A images but {B.shape[0]} B images; "
@@ -115,7 +131,7 @@ class PairedDataset(Dataset):
             raise DataError(f"{source}: crop size {resolution} is larger than the stored "
                             f"images ({A.shape[-1]})")
         self.A, self.B = A.contiguous(), B.contiguous()
-        self.flip, self.source = flip, source
+        self.flip, self.rot90, self.source = flip, rot90, source
         self.info = DataInfo("paired", A.shape[1], resolution)
 
     def __len__(self) -> int:
@@ -128,6 +144,8 @@ class PairedDataset(Dataset):
         a, b = to_float(a.to(device)), to_float(b.to(device))
         if self.flip:
             a, b = mirror([a, b], gen)
+        if self.rot90:
+            a, b = rotate90([a, b], gen)
         return {"A": a, "B": b}
 
 
@@ -320,6 +338,8 @@ def _take_options(opts: dict[str, str], allowed: dict[str, Any], where: str) -> 
     merged = {**allowed, **out}
     if "direction" in merged and merged["direction"] not in ("AtoB", "BtoA"):
         raise DataError(f"{where}: direction must be AtoB or BtoA, got {merged['direction']!r}")
+    if merged.get("rot90", 0) not in (0, 1):
+        raise DataError(f"{where}: rot90 must be 0 or 1, got {merged['rot90']}")
     if "jitter" in merged and merged["jitter"] < 1.0:
         raise DataError(f"{where}: jitter must be >= 1 (1 = off), got {merged['jitter']}")
     return merged
@@ -344,7 +364,8 @@ def _paired_from(A, B, cfg, opts, res, source, flip_ok=True):
         A, B = B, A
     if cfg.limit:
         A, B = A[:cfg.limit], B[:cfg.limit]
-    return PairedDataset(A, B, res, flip=cfg.flip and flip_ok, source=source)
+    return PairedDataset(A, B, res, flip=cfg.flip and flip_ok, source=source,
+                         rot90=bool(opts.get("rot90")) and cfg.split == "train")
 
 
 def _load_size(res: int, jitter: float, split: str) -> int:
@@ -369,7 +390,8 @@ def paired_folder(arg: str, cfg: DataConfig) -> PairedDataset:
     ``PATH/<split>/`` is used when it exists (pix2pix releases ship ``train/ val/ test/``).
     """
     path, opts = parse_options(arg)
-    opts = _take_options(opts, {"jitter": DEFAULT_JITTER, "direction": "AtoB"}, "paired")
+    opts = _take_options(opts, {"jitter": DEFAULT_JITTER, "direction": "AtoB", "rot90": 0},
+                         "paired")
     if not path:
         raise DataError("paired needs a folder: data.dataset=paired:/path/to/pairs")
     root = Path(path).expanduser()

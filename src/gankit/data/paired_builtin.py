@@ -12,7 +12,7 @@
   ``labels_B``) so that evaluation can ask a classifier whether a translation kept the digit.
 * ``synthetic-paired:N`` / ``synthetic-unpaired:N``: random images, no files (tests).
 
-Options follow the name: ``maps:jitter=1.12&direction=BtoA&test=10``. MNIST and
+Options follow the name: ``maps:jitter=1.12&direction=BtoA&test=10&rot90=1``. MNIST and
 Fashion-MNIST come from the data layer's built-in readers (search paths, downloads).
 """
 from __future__ import annotations
@@ -56,7 +56,7 @@ def maps(arg: str, cfg: DataConfig) -> PairedDataset:
     _check_channels(cfg, 3, "maps")
     _, opts = parse_options(arg, builtin=True)
     opts = _take_options(opts, {"jitter": DEFAULT_JITTER, "direction": "AtoB",
-                                "test": MAPS_TEST}, "maps")
+                                "test": MAPS_TEST, "rot90": 0}, "maps")
     files = _maps_files(cfg, opts["test"])
     res = cfg.resolution or 256
     A, B = read_side_by_side(files, _load_size(res, opts["jitter"], cfg.split), 3)
