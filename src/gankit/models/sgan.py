@@ -31,6 +31,12 @@ fixed after it (only the output layer's are trained). The unsupervised terms wei
 (``unsup_weight``) as in that code. G is an MLP 500-500 (softplus, batch norm) to C x R x R
 with tanh (our images are in [-1, 1]). ``width`` scales every hidden layer.
 
+Options beyond the paper (off by default; the ``mnist-sgan`` preset turns them on, measured in
+``benchmarks/families/RESULTS.md``): ``shift`` (random shifts of the reals D classifies),
+``consistency`` (a Pi-model penalty: D's class softmax on two random shifts of an unlabelled
+real should agree), ``d_arch=conv`` (a small CNN D) and ``fm_std`` (G matches the batch std of
+D's features as well as their mean, which keeps it from collapsing against the CNN D).
+
 Train on ``data.dataset=semi:100:mnist`` (:mod:`gankit.data.semi`), which provides the
 unlabelled stream and a labelled one.
 """
