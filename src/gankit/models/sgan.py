@@ -35,7 +35,7 @@ Options beyond the paper (off by default; the ``mnist-sgan`` preset turns them o
 ``benchmarks/families/RESULTS.md``): ``shift`` (random shifts of the reals D classifies),
 ``consistency`` (a Pi-model penalty: D's class softmax on two random shifts of an unlabelled
 real should agree), ``d_arch=conv`` (a small CNN D) and ``fm_std`` (G matches the batch std of
-D's features as well as their mean, which keeps it from collapsing against the CNN D).
+D's features as well as their mean: against the CNN D, mean-only matching let G collapse).
 
 Train on ``data.dataset=semi:100:mnist`` (:mod:`gankit.data.semi`), which provides the
 unlabelled stream and a labelled one.
