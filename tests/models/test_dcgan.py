@@ -124,3 +124,22 @@ def test_topk_g_loss_takes_the_fakes_d_rates_most_real(reuse):
     expect = model.adv.g_loss(top2.reshape(2, 1))
     assert torch.allclose(after, expect)
     assert not torch.allclose(after, model.adv.g_loss(logits.reshape(8, 1)))
+
+
+def test_d_stem_adds_a_full_resolution_3x3_conv_before_the_first_stride():
+    plain, stem = _model(d_norm="none"), _model(d_norm="none", d_stem=6)
+    convs = [m for m in stem.nets["D"].modules() if isinstance(m, nn.Conv2d)]
+    first, second = convs[0], convs[1]
+    assert (first.in_channels, first.out_channels, first.kernel_size, first.stride) == \
+        (1, 6, (3, 3), (1, 1))
+    assert (second.in_channels, second.stride) == (6, (2, 2))
+    assert len(convs) == len([m for m in plain.nets["D"].modules()
+                              if isinstance(m, nn.Conv2d)]) + 1
+    x = torch.randn(3, 1, 28, 28, requires_grad=True)
+    out = stem.nets["D"](x)
+    assert out.shape == (3,)
+    # the stem keeps the full resolution: its output is 28 x 28, and D still judges each image
+    # alone (a change to one image moves only its own logit)
+    assert first(x).shape == (3, 6, 28, 28)
+    out[0].backward()
+    assert x.grad[0].abs().sum() > 0 and x.grad[1:].abs().sum() == 0

@@ -25,6 +25,9 @@ class DCGANConfig(AdversarialConfig):
     g_extra: bool = opt(False, "a 3x3 conv block after each of G's hidden stages (a deeper G at "
                                "the same widths)")
     d_extra: bool = opt(False, "a 3x3 conv block after each of D's stages (a deeper D)")
+    d_stem: int = opt(0, "channels of a 3x3 conv + LeakyReLU that D runs at full resolution "
+                         "before its first strided conv (0 = off: D starts with the 4x4 "
+                         "stride-2 conv of the paper)", min=0)
 
 
 def _stages(resolution: int) -> tuple[int, int]:
@@ -84,15 +87,19 @@ class DCGANDiscriminator(nn.Module):
 
     ``norm="none"`` drops the batch norm (and gives each conv a bias): D then judges every image
     on its own, which R1 and gradient penalties assume. ``extra`` adds [Conv 3x3, (BN),
-    LeakyReLU] after every stage."""
+    LeakyReLU] after every stage. ``stem`` > 0 first runs [Conv 3x3 to ``stem`` channels,
+    LeakyReLU] at full resolution, so D sees single-pixel detail before it downsamples."""
 
     def __init__(self, ndf: int, channels: int, resolution: int, dropout: float = 0.0,
-                 norm: str = "batch", extra: bool = False):
+                 norm: str = "batch", extra: bool = False, stem: int = 0):
         super().__init__()
         base, k = _stages(resolution)
         widths = [ndf * 2 ** i for i in range(k)]
         layers: list[nn.Module] = []
         prev = channels
+        if stem:  # no BN here either: the input layer stays unnormalised (as below)
+            layers += [nn.Conv2d(channels, stem, 3, 1, 1), nn.LeakyReLU(0.2, True)]
+            prev = stem
         for i, w in enumerate(widths):
             layers.append(nn.Conv2d(prev, w, 4, 2, 1, bias=norm == "none"))
             if i > 0 and norm == "batch":  # no BN on the input layer (DCGAN paper: it
@@ -134,4 +141,5 @@ class DCGAN(AdversarialGAN):
         self.nets["G"] = DCGANGenerator(cfg.z_dim, cfg.ngf, info.channels, info.resolution,
                                         cfg.g_extra)
         self.nets["D"] = DCGANDiscriminator(cfg.ndf, info.channels * cfg.pack, info.resolution,
-                                            cfg.d_dropout, cfg.d_norm, cfg.d_extra)
+                                            cfg.d_dropout, cfg.d_norm, cfg.d_extra,
+                                            cfg.d_stem)
