@@ -53,3 +53,31 @@ def tiny_gan_config(**train):
         "train": {"steps": 4, "batch_size": 8, "log_every": 2, "sample_every": 2,
                   "checkpoint_every": 4, "progress": False, "threads": 1, "grid_size": 4,
                   **train}})
+
+
+def stream_run_config(spec, steps=6, **data):
+    """A small MLP GAN on 16x16 images from ``spec`` with flips, dropout, 2 D steps and an EMA:
+    every source of randomness a resumed or streamed run must reproduce."""
+    from gankit.config import config_from_dict
+    return config_from_dict({
+        "model": {"name": "gan", "g_hidden": [32], "d_hidden": [32], "z_dim": 8,
+                  "d_dropout": 0.3},
+        "data": {"dataset": spec, "resolution": 16, "flip": True, **data},
+        "train": {"steps": steps, "batch_size": 8, "d_steps": 2, "ema_decay": 0.9,
+                  "log_every": 2, "sample_every": 0, "checkpoint_every": 3, "progress": False,
+                  "threads": 1, "grid_size": 4},
+    })
+
+
+def assert_resumes_exactly(cfg, root: Path, at: int) -> None:
+    """Trains ``cfg`` into root/full, and into root/cut with a crash after the checkpoint of
+    step ``at`` and a ``--resume auto``; the two final states must be equal."""
+    import pytest
+
+    from gankit.train.trainer import train
+    train(cfg, root / "full")
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, root / "cut", callbacks=[Crash(at)])
+    assert latest(root / "cut")["step"] == at
+    train(cfg, root / "cut", resume="auto")
+    assert_states_equal(latest(root / "full"), latest(root / "cut"))

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 from imagesets import make_folder
-from states import Crash, assert_states_equal, latest
+from states import assert_resumes_exactly, assert_states_equal, latest, stream_run_config
 
 from gankit.cli import main
 from gankit.config import config_from_dict
@@ -96,26 +96,13 @@ def test_raw_at_another_shape_decodes_like_the_png(packed, res, channels, crop):
         assert torch.equal(x["real"], y["real"])
 
 
-def run_cfg(spec, **data):
-    return config_from_dict({
-        "model": {"name": "gan", "g_hidden": [32], "d_hidden": [32], "z_dim": 8,
-                  "d_dropout": 0.3},
-        "data": {"dataset": spec, "resolution": 16, "flip": True, **data},
-        "train": {"steps": 6, "batch_size": 8, "d_steps": 2, "ema_decay": 0.9,
-                  "log_every": 2, "sample_every": 0, "checkpoint_every": 3, "progress": False,
-                  "threads": 1, "grid_size": 4},
-    })
+run_cfg = stream_run_config
 
 
 def test_exact_resume_streaming_a_raw_archive_with_two_workers(packed, tmp_path):
     png, raw = packed
     cfg = run_cfg(f"zip:{raw}", stream=True, workers=2)
-    train(cfg, tmp_path / "full")
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, tmp_path / "cut", callbacks=[Crash(3)])
-    assert latest(tmp_path / "cut")["step"] == 3
-    train(cfg, tmp_path / "cut", resume="auto")
-    assert_states_equal(latest(tmp_path / "full"), latest(tmp_path / "cut"))
+    assert_resumes_exactly(cfg, tmp_path, at=3)
     # and it is the run from the PNG archive in memory, bit for bit
     train(run_cfg(f"zip:{png}", stream=False), tmp_path / "png")
     assert_states_equal(latest(tmp_path / "full"), latest(tmp_path / "png"))

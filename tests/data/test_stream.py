@@ -13,7 +13,7 @@ import zipfile
 import pytest
 import torch
 from imagesets import make_folder
-from states import Crash, assert_states_equal, latest
+from states import assert_resumes_exactly, assert_states_equal, latest, stream_run_config
 
 from gankit.config import config_from_dict
 from gankit.data import load_dataset
@@ -92,26 +92,13 @@ def test_loader_resumes_at_the_same_batch_with_workers(images):
     assert torch.equal(next(cut)["real"], expected[4])
 
 
-def run_cfg(spec, steps=6, **data):
-    return config_from_dict({
-        "model": {"name": "gan", "g_hidden": [32], "d_hidden": [32], "z_dim": 8,
-                  "d_dropout": 0.3},
-        "data": {"dataset": spec, "resolution": 16, "flip": True, **data},
-        "train": {"steps": steps, "batch_size": 8, "d_steps": 2, "ema_decay": 0.9,
-                  "log_every": 2, "sample_every": 0, "checkpoint_every": 3, "progress": False,
-                  "threads": 1, "grid_size": 4},
-    })
+run_cfg = stream_run_config
 
 
 def test_exact_resume_streaming_with_two_workers(images, tmp_path):
     _, packed = images
     cfg = run_cfg(f"zip:{packed}", stream=True, workers=2)
-    train(cfg, tmp_path / "full")
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, tmp_path / "cut", callbacks=[Crash(3)])
-    assert latest(tmp_path / "cut")["step"] == 3
-    train(cfg, tmp_path / "cut", resume="auto")
-    assert_states_equal(latest(tmp_path / "full"), latest(tmp_path / "cut"))
+    assert_resumes_exactly(cfg, tmp_path, at=3)
     # and the streamed run is the in-memory run, bit for bit
     train(run_cfg(f"zip:{packed}", stream=False), tmp_path / "memory")
     assert_states_equal(latest(tmp_path / "full"), latest(tmp_path / "memory"))
