@@ -162,12 +162,18 @@ class ImageFiles:
             return self.archive().read(name)
         return (self.path / name).read_bytes()
 
+    def pillow_image(self, i: int):
+        """Image ``i`` opened by Pillow (lazily, header first; use it in a ``with``)."""
+        return open_image(self.read(i))
+
     def decode(self, i: int, *, resolution: int, channels: int, center_crop: int) -> np.ndarray:
         """Image ``i`` -> H x W x C uint8 (C = ``channels``), or a one-line DataError."""
         try:
-            with open_image(self.read(i)) as img:
+            with self.pillow_image(i) as img:
                 arr = pil_to_array(img, resolution=resolution, channels=channels,
                                    center_crop=center_crop)
+        except ImageDecodeError:  # already names the file and what to do
+            raise
         except Exception as e:  # noqa: BLE001 - any decoder failure names the file
             raise self._error(i, e) from None
         return arr
@@ -177,17 +183,19 @@ class ImageFiles:
         ``out``, mirrored left-right when ``mirror``; the pixels of :meth:`decode`."""
         c, r = out.shape[0], out.shape[1]
         try:
-            with open_image(self.read(i)) as img:
+            with self.pillow_image(i) as img:
                 img = fit_image(img, resolution=r, channels=c, center_crop=center_crop)
                 if img.size != (r, r) or len(img.getbands()) != c:  # cannot happen
                     raise ValueError(f"decoded to {img.size} {img.mode}, expected {r}x{r}")
                 write_planes(img, out, mirror)
+        except ImageDecodeError:
+            raise
         except Exception as e:  # noqa: BLE001 - any decoder failure names the file
             raise self._error(i, e) from None
 
     def image_info(self, i: int) -> tuple[int, int, bool]:
         """(width, height, greyscale?) of image ``i`` from its header (raises if unreadable)."""
-        with open_image(self.read(i)) as img:
+        with self.pillow_image(i) as img:
             w, h = img.size
             return w, h, is_grey_mode(img.mode)
 

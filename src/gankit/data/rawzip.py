@@ -35,7 +35,7 @@ import numpy as np
 
 from gankit.data.archive import ImageDecodeError, ImageFiles, hidden_entry, not_a_zip
 from gankit.data.folder import IMAGE_EXTENSIONS
-from gankit.data.transforms import crop_box, fit_image, pil_to_array, write_planes
+from gankit.data.transforms import crop_box
 from gankit.errors import DataError
 
 SUFFIX = ".npy"
@@ -186,18 +186,14 @@ class RawImages(ImageFiles):
         if zlib.crc32(out, zlib.crc32(head)) != self._crc[i]:
             raise self._damaged(i, "its bytes do not match the zip's CRC")
 
-    def _image(self, i: int):
-        """Image ``i`` as an L or RGB Pillow image (for another shape than the stored one)."""
+    def pillow_image(self, i: int):
+        """Image ``i`` as an L or RGB Pillow image (for another shape than the stored one: the
+        inherited :meth:`decode` and :meth:`decode_into` treat it like a decoded PNG)."""
         from PIL import Image
 
         arr = np.empty(self.shape, np.uint8)
         self.read_into(i, arr)
         return Image.fromarray(arr[0] if self.shape[0] == 1 else arr.transpose(1, 2, 0))
-
-    def decode(self, i: int, *, resolution: int, channels: int, center_crop: int) -> np.ndarray:
-        """Image ``i`` -> H x W x C uint8: the pixels a PNG of the stored image decodes to."""
-        return pil_to_array(self._image(i), resolution=resolution, channels=channels,
-                            center_crop=center_crop)
 
     def decode_into(self, i: int, out: np.ndarray, *, mirror: bool, center_crop: int) -> None:
         """Image ``i`` at ``out``'s shape (C x R x R uint8) into ``out``, mirrored when
@@ -209,12 +205,7 @@ class RawImages(ImageFiles):
             if mirror:
                 out[...] = out[:, :, ::-1]  # numpy copies overlapping operands first
             return
-        img = self._image(i)
-        try:
-            img = fit_image(img, resolution=r, channels=c, center_crop=center_crop)
-            write_planes(img, out, mirror)
-        except Exception as e:  # noqa: BLE001 - as an encoded image would report it
-            raise self._error(i, e) from None
+        super().decode_into(i, out, mirror=mirror, center_crop=center_crop)
 
     def image_info(self, i: int) -> tuple[int, int, bool]:
         c, h, w = self.shape
