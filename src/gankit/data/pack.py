@@ -20,7 +20,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import zipfile
 from collections import Counter
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from gankit.data.archive import LABELS_FILE, ImageDecodeError, ImageFiles
 from gankit.data.rawzip import npy_bytes, open_files
 from gankit.data.transforms import crop_box
 from gankit.errors import DataError
+from gankit.utils.io import temp_beside
 
 
 @dataclass
@@ -94,12 +94,9 @@ def pack_images(source: str | Path, out: str | Path, *, resolution: int = 0,
     from PIL import Image
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
+    fd, tmp_name = temp_beside(out, ".part")  # with the usual permissions, not 0600
     os.close(fd)
     tmp = Path(tmp_name)
-    mask = os.umask(0)  # mkstemp makes a 0600 file: give the archive the usual permissions
-    os.umask(mask)
-    os.chmod(tmp, 0o666 & ~mask)
     skipped: list[str] = []
     labels: list[list] = []
     written = 0

@@ -16,9 +16,8 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = temp_beside(path, ".tmp")
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; honour the umask instead
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -36,6 +35,19 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def temp_beside(path: Path, suffix: str) -> tuple[int, str]:
+    """(fd, name) of a new hidden temp file in ``path``'s folder, to be renamed onto ``path``,
+    with the permissions a plain ``open`` would give it (mkstemp makes 0600 files)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())
+    except BaseException:
+        os.close(fd)
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return fd, tmp
 
 
 def _umask() -> int:
