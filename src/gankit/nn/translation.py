@@ -223,4 +223,5 @@ def check_images(x: torch.Tensor, channels: int, where: str, multiple: int = 1) 
     if x.shape[2] % multiple or x.shape[3] % multiple:
         raise GankitError(f"{where}: height and width must be multiples of {multiple} for this "
                           f"generator, got {x.shape[2]} x {x.shape[3]}; resize or pad the images "
-                          f"first (`gankit translate` resizes to the training resolution, or to --size N)")
+                          f"first (`gankit translate` resizes to the training resolution, or to "
+                          f"--size N)")
