@@ -46,34 +46,33 @@ def test_translates_every_readable_image_and_reports_the_corrupt_one(tmp_path):
     assert "skipped broken.jpg" in rep.summary()
 
 
-def test_outputs_match_the_model(tmp_path):
+def grey_u_net_and_image(tmp_path, size: int, seed: int):
+    """A grey pix2pix trained at 16 px (eval mode), a folder holding one random size x size
+    grey image, the image, and what the model makes of it as uint8."""
     model = Pix2Pix(Pix2Pix.Config(ngf=4, ndf=4), DataInfo("paired", 1, 16))
     model.eval()
     d = tmp_path / "in"
     d.mkdir()
-    arr = np.random.default_rng(1).integers(0, 256, (16, 16), dtype=np.uint8)
+    arr = np.random.default_rng(seed).integers(0, 256, (size, size), dtype=np.uint8)
     Image.fromarray(arr).save(d / "x.png")
-    rep = translate_images(model, d / "x.png", tmp_path / "out")
-    assert not model.training
-    x = torch.from_numpy(arr).float().div(127.5).sub(1).view(1, 1, 16, 16)
+    x = torch.from_numpy(arr).float().div(127.5).sub(1).view(1, 1, size, size)
     with torch.no_grad():
         expect = model.translate(x)[0, 0].add(1).mul(127.5).round().clamp(0, 255).byte()
+    return model, d, expect
+
+
+def test_outputs_match_the_model(tmp_path):
+    model, d, expect = grey_u_net_and_image(tmp_path, 16, seed=1)
+    rep = translate_images(model, d / "x.png", tmp_path / "out")
+    assert not model.training
     got = torch.from_numpy(np.array(Image.open(rep.written[0])))
     assert (got.int() - expect.int()).abs().max() <= 1
 
 
 def test_size_translates_a_u_net_at_a_multiple_of_its_resolution(tmp_path):
     # a U-Net trained on 16-px crops is fully convolutional: --size 32 runs it on 32 x 32
-    model = Pix2Pix(Pix2Pix.Config(ngf=4, ndf=4), DataInfo("paired", 1, 16))
-    model.eval()
-    d = tmp_path / "in"
-    d.mkdir()
-    arr = np.random.default_rng(2).integers(0, 256, (32, 32), dtype=np.uint8)
-    Image.fromarray(arr).save(d / "x.png")
+    model, d, expect = grey_u_net_and_image(tmp_path, 32, seed=2)
     rep = translate_images(model, d, tmp_path / "out", size=32, sheet=tmp_path / "s.png")
-    x = torch.from_numpy(arr).float().div(127.5).sub(1).view(1, 1, 32, 32)
-    with torch.no_grad():
-        expect = model.translate(x)[0, 0].add(1).mul(127.5).round().clamp(0, 255).byte()
     got = torch.from_numpy(np.array(Image.open(rep.written[0])))
     assert got.shape == (32, 32) and (got.int() - expect.int()).abs().max() <= 1
     with Image.open(rep.sheet) as im:
