@@ -1,4 +1,5 @@
-"""Checkpoint comparisons shared by the resume tests (tests/ is on sys.path via its conftest)."""
+"""Helpers shared by tests (tests/ is on sys.path via its conftest): checkpoint comparisons for
+the resume tests, small run configs, and loading a benchmark script as a module."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -81,3 +82,15 @@ def assert_resumes_exactly(cfg, root: Path, at: int) -> None:
     assert latest(root / "cut")["step"] == at
     train(cfg, root / "cut", resume="auto")
     assert_states_equal(latest(root / "full"), latest(root / "cut"))
+
+
+def load_benchmark(relpath: str):
+    """The benchmark script ``benchmarks/<relpath>`` (e.g. ``modes/score.py``) as a module."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / relpath
+    name = "benchmark_" + relpath.removesuffix(".py").replace("/", "_")
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

@@ -1,16 +1,12 @@
 """The GPU check's CPU dry run (issue 19): every part runs and is recorded, so the script is
 ready the day a GPU is lent."""
-import importlib.util
 import json
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from states import load_benchmark
 
 
 def test_gpu_check_dry_run(tmp_path):
-    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "benchmarks/gpu/check.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_benchmark("gpu/check.py")
     assert mod.main(["--dry-run", "--out", str(tmp_path)]) == 0
     r = json.loads((tmp_path / "gpu_check.json").read_text())
     assert r["dry_run"] and r["tests"]["ok"]

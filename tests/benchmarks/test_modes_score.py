@@ -1,22 +1,17 @@
 """The independent 2-D mode-coverage scorer of benchmarks/modes (score.py) on known samples."""
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-SCORE = Path(__file__).resolve().parents[2] / "benchmarks" / "modes" / "score.py"
+from states import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def score():
-    spec = importlib.util.spec_from_file_location("modes_score", SCORE)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.score
+    return load_benchmark("modes/score.py").score
 
 
 def grid(n: int, std: float, seed: int = 0) -> np.ndarray:

@@ -2,21 +2,19 @@
 its table, on real MNIST for a second of training (the suite itself is a benchmark, not a test)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 import torch
 
+from states import load_benchmark
+
 HERE = Path(__file__).resolve().parents[2] / "benchmarks" / "quality"
 
 
 def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"quality_{name}", HERE / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark(f"quality/{name}.py")
 
 
 def test_reference_recipe_trains_for_its_cpu_budget_and_samples_fixed_seeds(tmp_path,

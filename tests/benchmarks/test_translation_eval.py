@@ -1,21 +1,16 @@
 """benchmarks/translation/evaluate.py: tiled translation of images larger than G's crop size."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
 
-EVALUATE = Path(__file__).resolve().parents[2] / "benchmarks" / "translation" / "evaluate.py"
+from states import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def evaluate():
-    spec = importlib.util.spec_from_file_location("translation_evaluate", EVALUATE)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("translation/evaluate.py")
 
 
 class TileProbe(torch.nn.Module):
