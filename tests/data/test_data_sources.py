@@ -1,7 +1,9 @@
 """Where files are found, verified downloads from a local HTTP server, missing-data messages."""
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -110,8 +112,13 @@ def test_download_file_atomic(mirror, tmp_path):
     url = sources.mirror_urls(sources.CHECKSUMS["mnist"])[0].rsplit("/mnist/", 1)[0] + "/f.bin"
     good = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
     dest = tmp_path / "out" / "f.bin"
-    sources.download_file(url, dest, good, progress=False)
+    old_mask = os.umask(0o022)
+    try:
+        sources.download_file(url, dest, good, progress=False)
+    finally:
+        os.umask(old_mask)
     assert dest.read_bytes() == b"hello"
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o644  # readable by others, not mkstemp's 0600
     with pytest.raises(DataError, match="checksum mismatch"):
         sources.download_file(url, tmp_path / "out" / "g.bin", "0" * 64, progress=False)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["f.bin"]

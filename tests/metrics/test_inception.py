@@ -2,6 +2,8 @@
 import functools
 import hashlib
 import http.server
+import os
+import stat
 import threading
 
 import numpy as np
@@ -163,7 +165,12 @@ def test_download_checks_sha256(http_dir, tmp_path):
     (root / "w.bin").write_bytes(payload)
     digest = hashlib.sha256(payload).hexdigest()
     dest = tmp_path / "dl" / "w.bin"
-    assert weights.download(f"{url}/w.bin", dest, digest).read_bytes() == payload
+    old_mask = os.umask(0o022)
+    try:
+        assert weights.download(f"{url}/w.bin", dest, digest).read_bytes() == payload
+    finally:
+        os.umask(old_mask)
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o644  # readable by others, not mkstemp's 0600
     assert weights.download(f"{url}/w.bin", tmp_path / "dl2" / "w.bin", digest[:8]).is_file()
     bad = tmp_path / "dl3" / "w.bin"
     with pytest.raises(CheckpointError, match="sha256"):

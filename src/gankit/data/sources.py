@@ -23,13 +23,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from gankit.errors import DataError
+from gankit.utils.io import temp_beside
 
 log = logging.getLogger("gankit.data")
 
@@ -220,7 +220,7 @@ def download_file(url: str, dest: Path, sha256: str, size: int = 0, *,
     from tqdm import tqdm
 
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    fd, tmp_name = temp_beside(dest, ".part")  # the usual permissions, not mkstemp's 0600
     tmp = Path(tmp_name)
     h = hashlib.sha256()
     try:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 import urllib.request
 from pathlib import Path
 
 from gankit.errors import CheckpointError, GankitError
+from gankit.utils.io import temp_beside
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def download(url: str, dest: str | Path, sha256: str, timeout: float = 60.0) -> 
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    fd, tmp = temp_beside(dest, ".part")  # the usual permissions, not mkstemp's 0600
     try:
         h = hashlib.sha256()
         with os.fdopen(fd, "wb") as out:
