@@ -143,3 +143,33 @@ def test_d_stem_adds_a_full_resolution_3x3_conv_before_the_first_stride():
     assert first(x).shape == (3, 6, 28, 28)
     out[0].backward()
     assert x.grad[0].abs().sum() > 0 and x.grad[1:].abs().sum() == 0
+
+
+def test_g_last_blocks_adds_3x3_blocks_at_the_last_hidden_stage():
+    plain, more = _model(g_extra=True), _model(g_extra=True, g_last_blocks=2)
+    convs = [m for m in more.nets["G"].modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == len([m for m in plain.nets["G"].modules()
+                              if isinstance(m, nn.Conv2d)]) + 2
+    # the two new blocks sit right before the output ConvT, at the last hidden width (ngf)
+    layers = list(more.nets["G"].net)
+    out = layers[-2]
+    assert isinstance(out, nn.ConvTranspose2d) and out.out_channels == 1
+    assert [type(m) for m in layers[-8:-2]] == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU] * 2
+    assert all(c.in_channels == c.out_channels == 4 and c.kernel_size == (3, 3)
+               for c in convs[-2:])
+    z = torch.randn(3, 8)
+    assert more.nets["G"](z).shape == (3, 1, 28, 28)
+    # off by default: the same layers as before the option existed
+    assert [type(m) for m in _model(g_extra=True, g_last_blocks=0).nets["G"].net] == \
+        [type(m) for m in plain.nets["G"].net]
+
+
+def test_lr_warmup_ramps_then_leaves_the_decay_schedule_alone():
+    steps = 1000
+    plain = _model(lr_decay=0.25)
+    warm = _model(lr_decay=0.25, lr_warmup=100)
+    assert warm.lr_factor(0, steps) == pytest.approx(0.01)
+    assert warm.lr_factor(49, steps) == pytest.approx(0.5)
+    for step in (99, 500, 750, 900, 999):
+        assert warm.lr_factor(step, steps) == pytest.approx(plain.lr_factor(step, steps))
+    assert plain.lr_factor(0, steps) == 1.0 and plain.lr_factor(900, steps) < 1.0

@@ -68,6 +68,9 @@ class AdversarialConfig(ModelConfig):
                        "(channels for images, features for points); 1 = off", min=1)
     lr_decay: float = opt(0.0, "decay both learning rates linearly to 0 over this last fraction "
                                "of the run (0 = constant)", min=0.0, max=1.0)
+    lr_warmup: int = opt(0, "raise both learning rates linearly from 1/N to full over the first N "
+                            "steps, so the first large Adam steps cannot wreck a wide net "
+                            "(0 = off)", min=0)
     topk: float = opt(1.0, "top-k training (Sinha et al. 2020): G's loss takes only this "
                            "fraction of the fakes, those D rates most real, so G is not "
                            "pulled by the hopeless ones (1 = all)", min=0.01, max=1.0)
@@ -254,7 +257,8 @@ class AdversarialGAN(GANModel):
     def lr_factor(self, step: int, total_steps: int) -> float:
         # annealing the step size shrinks the oscillation of the two-player game, so samples
         # settle onto the modes instead of jittering around them
-        return anneal_last(step, total_steps, self.cfg.lr_decay)
+        warm = min(1.0, (step + 1) / self.cfg.lr_warmup) if self.cfg.lr_warmup else 1.0
+        return warm * anneal_last(step, total_steps, self.cfg.lr_decay)
 
     def extra_state(self):
         return {"augment": self.augment.state_dict()} if self.augment is not None else {}

@@ -24,6 +24,9 @@ class DCGANConfig(AdversarialConfig):
                       choices=("batch", "none"))
     g_extra: bool = opt(False, "a 3x3 conv block after each of G's hidden stages (a deeper G at "
                                "the same widths)")
+    g_last_blocks: int = opt(0, "more [3x3 conv, BN, ReLU] blocks at G's last hidden stage "
+                                "(its largest feature maps: 14 x 14 for 28 pixels), after "
+                                "g_extra's; capacity where garment detail is drawn", min=0)
     d_extra: bool = opt(False, "a 3x3 conv block after each of D's stages (a deeper D)")
     d_stem: int = opt(0, "channels of a 3x3 conv + LeakyReLU that D runs at full resolution "
                          "before its first strided conv (0 = off: D starts with the 4x4 "
@@ -60,10 +63,11 @@ def _g_block(w: int) -> list[nn.Module]:
 class DCGANGenerator(nn.Module):
     """z -> ConvT(base) -> [ConvT 4x4 s2, BN, ReLU] x k -> tanh image; widths halve as size doubles.
 
-    ``extra`` adds [Conv 3x3, BN, ReLU] after every hidden stage."""
+    ``extra`` adds [Conv 3x3, BN, ReLU] after every hidden stage; ``last_blocks`` adds that
+    many more at the last hidden stage."""
 
     def __init__(self, z_dim: int, ngf: int, channels: int, resolution: int,
-                 extra: bool = False):
+                 extra: bool = False, last_blocks: int = 0):
         super().__init__()
         base, k = _stages(resolution)
         widths = [ngf * 2 ** (k - 1 - i) for i in range(k)]  # e.g. 64: 512, 256, 128, 64
@@ -74,6 +78,8 @@ class DCGANGenerator(nn.Module):
             layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b),
                        nn.ReLU(True)]
             layers += _g_block(b) if extra else []
+        for _ in range(last_blocks):
+            layers += _g_block(widths[-1])
         layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.apply(dcgan_init)
@@ -139,7 +145,7 @@ class DCGAN(AdversarialGAN):
     def __init__(self, cfg: DCGANConfig, info):
         super().__init__(cfg, info)
         self.nets["G"] = DCGANGenerator(cfg.z_dim, cfg.ngf, info.channels, info.resolution,
-                                        cfg.g_extra)
+                                        cfg.g_extra, cfg.g_last_blocks)
         self.nets["D"] = DCGANDiscriminator(cfg.ndf, info.channels * cfg.pack, info.resolution,
                                             cfg.d_dropout, cfg.d_norm, cfg.d_extra,
                                             cfg.d_stem)
