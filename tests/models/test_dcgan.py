@@ -173,3 +173,46 @@ def test_lr_warmup_ramps_then_leaves_the_decay_schedule_alone():
     for step in (99, 500, 750, 900, 999):
         assert warm.lr_factor(step, steps) == pytest.approx(plain.lr_factor(step, steps))
     assert plain.lr_factor(0, steps) == 1.0 and plain.lr_factor(900, steps) < 1.0
+
+
+def test_rotate_quarters_turns_each_image_by_its_own_k():
+    from gankit.models.dcgan import rotate_quarters
+
+    x = torch.arange(2 * 9, dtype=torch.float32).reshape(2, 1, 3, 3)
+    out = rotate_quarters(x, torch.tensor([1, 2]))
+    assert torch.equal(out[0], torch.rot90(x[0], 1, (1, 2)))
+    assert torch.equal(out[1], torch.rot90(x[1], 2, (1, 2)))
+    assert out[0, 0, 0, 0] == 2.0  # a quarter turn counter-clockwise: top-left <- top-right
+
+
+def test_rotation_adds_the_ss_gan_cross_entropy_to_both_losses():
+    """model.rotation (SS-GAN): D gets a 4-way rotation head; its phases add rotation times
+    the cross-entropy on rotated reals, G's phase rotation_g times it on rotated fakes."""
+    plain = _model(d_norm="none")
+    assert plain.nets["D"].rot is None  # off by default: D's parameters as before
+    model = _model(d_norm="none", rotation=1.0, rotation_g=0.2)
+    D = model.nets["D"]
+    assert D.rot.out_channels == 4
+    assert set(plain.nets["D"].state_dict()) < set(D.state_dict())
+    torch.manual_seed(0)
+    x = torch.randn(8, 1, 28, 28)
+    assert D.rotation_logits(x).shape == (8, 4)
+    train = TrainConfig()
+    model.phases(train)
+    model.on_step_start(0, 0)
+    loss_d, logs = model.loss("D", {"real": x}, model.nets)
+    assert "rot_d" in logs and logs["rot_d"] > 0
+    # the G phase reuses the D phase's fakes and adds 0.2 x their rotation cross-entropy
+    fake = model._stash[0]
+    loss_g, logs_g = model.loss("G", {}, model.nets)
+    assert "rot_g" in logs_g
+    adversarial = model.adv.g_loss(D(fake))
+    assert loss_g.item() == pytest.approx((adversarial + 0.2 * logs_g["rot_g"]).item(), rel=1e-5)
+    gen = [p for p in model.nets["G"].parameters()]
+    g_with = torch.autograd.grad(loss_g, gen[0], retain_graph=True)[0]
+    assert loss_g.item() > 0 and g_with.abs().sum() > 0
+    # D's rotation term moves the rotation head; the adversarial loss alone does not
+    loss_d, _ = model.loss("D", {"real": x}, model.nets)
+    assert torch.autograd.grad(loss_d, D.rot.weight)[0].abs().sum() > 0
+    with pytest.raises(ConfigError, match="pack"):
+        _model(d_norm="none", rotation=1.0, pack=2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gankit.config import opt
@@ -31,6 +32,13 @@ class DCGANConfig(AdversarialConfig):
     d_stem: int = opt(0, "channels of a 3x3 conv + LeakyReLU that D runs at full resolution "
                          "before its first strided conv (0 = off: D starts with the 4x4 "
                          "stride-2 conv of the paper)", min=0)
+    rotation: float = opt(0.0, "self-supervised rotation loss (SS-GAN, Chen et al. 2019): D "
+                               "also tells by how many quarter turns each real image was "
+                               "rotated (a 4-way head on its last features), this weight times "
+                               "that cross-entropy in D's loss (1.0 in the paper; 0 = off)",
+                          min=0.0)
+    rotation_g: float = opt(0.2, "with model.rotation: weight of the same cross-entropy on G's "
+                                 "rotated fakes in G's loss (0.2 in the paper)", min=0.0)
 
 
 def _stages(resolution: int) -> tuple[int, int]:
@@ -97,7 +105,8 @@ class DCGANDiscriminator(nn.Module):
     LeakyReLU] at full resolution, so D sees single-pixel detail before it downsamples."""
 
     def __init__(self, ndf: int, channels: int, resolution: int, dropout: float = 0.0,
-                 norm: str = "batch", extra: bool = False, stem: int = 0):
+                 norm: str = "batch", extra: bool = False, stem: int = 0,
+                 rotation: bool = False):
         super().__init__()
         base, k = _stages(resolution)
         widths = [ndf * 2 ** i for i in range(k)]
@@ -121,10 +130,22 @@ class DCGANDiscriminator(nn.Module):
             prev = w
         layers.append(nn.Conv2d(prev, 1, base, 1, 0, bias=False))
         self.net = nn.Sequential(*layers)
+        # SS-GAN's rotation head: 4 logits (0, 90, 180, 270 degrees) from the same features
+        self.rot = nn.Conv2d(prev, 4, base, 1, 0) if rotation else None
         self.apply(dcgan_init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).flatten()
+
+    def rotation_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """N x 4 logits of the rotation head (``rotation=True`` only)."""
+        return self.rot(self.net[:-1](x)).flatten(1)
+
+
+def rotate_quarters(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Each image ``x[i]`` (square) turned counter-clockwise by ``k[i]`` quarter turns."""
+    turned = torch.stack([torch.rot90(x, r, (2, 3)) for r in range(4)])
+    return turned[k, torch.arange(x.shape[0], device=x.device)]
 
 
 @MODELS.register("dcgan")
@@ -148,4 +169,30 @@ class DCGAN(AdversarialGAN):
                                         cfg.g_extra, cfg.g_last_blocks)
         self.nets["D"] = DCGANDiscriminator(cfg.ndf, info.channels * cfg.pack, info.resolution,
                                             cfg.d_dropout, cfg.d_norm, cfg.d_extra,
-                                            cfg.d_stem)
+                                            cfg.d_stem, cfg.rotation > 0)
+        if cfg.rotation and cfg.pack > 1:
+            raise ConfigError("model.rotation (SS-GAN) judges single images; set model.pack=1 "
+                              "or model.rotation=0")
+
+    def loss(self, phase, batch, nets):
+        """The adversarial loss, plus SS-GAN's rotation cross-entropy where model.rotation > 0:
+        on rotated reals in D's phases, on rotated fakes (weight rotation_g) in G's."""
+        cfg = self.cfg
+        if not cfg.rotation:
+            return super().loss(phase, batch, nets)
+        stash = self._stash  # the fakes the G phase reuses (super() clears it)
+        loss, logs = super().loss(phase, batch, nets)
+        if phase in ("D", "Dr1"):
+            x, weight, key = batch["real"], cfg.rotation, "rot_d"
+        else:
+            if stash is not None:
+                x = stash[0]
+            else:
+                x = nets["G"](self.noise.randn(batch["real"].shape[0], self.latent_dim))
+            weight, key = cfg.rotation_g, "rot_g"
+        if weight:
+            k = (self.noise.rand(x.shape[0]) * 4).long().clamp_(max=3).to(x.device)
+            rot = F.cross_entropy(nets["D"].rotation_logits(rotate_quarters(x, k)).float(), k)
+            loss = loss + weight * rot
+            logs[key] = rot.detach()
+        return loss, logs
