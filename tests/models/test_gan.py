@@ -53,3 +53,61 @@ def test_g_norm_batch_puts_batch_norm_after_each_hidden_layer_of_g_only(tmp_path
     assert not any(isinstance(x, nn.BatchNorm1d) for x in m.nets["D"].modules())
     with pytest.raises(ConfigError, match="g_norm"):
         _model(tmp_path, g_norm="layer")
+
+
+def test_info_codes_off_by_default_keeps_the_networks_unchanged(tmp_path):
+    m = _model(tmp_path)
+    assert m.nets["G"].net[0].in_features == 4
+    assert not any(k.startswith("q.") for k in m.nets["D"].state_dict())
+
+
+def test_info_codes_one_hot_latent_and_q_head(tmp_path):
+    from gankit.models.gan import latent_codes
+
+    m = _model(tmp_path, info_codes=5)
+    G, D = m.nets["G"], m.nets["D"]
+    assert G.net[0].in_features == 5 + 3  # one-hot code + the other z_dim - 1 coordinates
+    # z ~ N(0, I) gives equally likely codes
+    counts = torch.bincount(latent_codes(torch.randn(50_000, 4), 5), minlength=5)
+    assert (counts - 10_000).abs().max() < 400
+    # G reads the first coordinate only through its code
+    z = torch.randn(1, 4).repeat(2, 1)
+    z[1, 0] = z[0, 0] + 1e-4
+    if latent_codes(z, 5)[0] == latent_codes(z, 5)[1]:
+        assert torch.equal(G(z)[0], G(z)[1])
+    z[1, 0] = -z[0, 0] if z[0, 0].abs() > 0.5 else z[0, 0] + 2.0
+    assert latent_codes(z, 5)[0] != latent_codes(z, 5)[1]
+    assert not torch.equal(G(z)[0], G(z)[1])
+    assert D.code_logits(torch.randn(3, 2)).shape == (3, 5)
+    with pytest.raises(ConfigError, match="info_codes"):
+        _model(tmp_path, info_codes=5, z_dim=1)
+
+
+def test_info_loss_trains_q_in_the_d_phase_and_g_in_the_g_phase(tmp_path):
+    import torch.nn.functional as F
+
+    from gankit.models.gan import latent_codes
+
+    def step(weight):
+        torch.manual_seed(0)
+        m = _model(tmp_path, info_codes=3, info_weight=weight, d_dropout=0.0)
+        m.on_step_start(0, 0)
+        loss_d, logs = m.loss("D", {"real": torch.randn(8, 2)}, m.nets)
+        loss_d.backward()
+        q_grad = m.nets["D"].q.weight.grad.clone()  # Q learns in the D phase
+        z, x = m._info  # the D phase's latents and fakes, kept for the G phase
+        loss_g, logs_g = m.loss("G", {}, m.nets)
+        D = m.nets["D"]
+        ce = F.cross_entropy(D.code_logits(x), latent_codes(z, 3))
+        assert torch.allclose(loss_g, m.adv.g_loss(D(x)) + weight * ce)
+        assert torch.allclose(logs["info"], logs_g["info"])  # no D update in between here
+        for p_ in m.nets["G"].parameters():
+            p_.grad = None
+        loss_g.backward()
+        return q_grad, [p_.grad.clone() for p_ in m.nets["G"].parameters()]
+
+    q_grad, with_info = step(1.0)
+    assert q_grad.abs().sum() > 0
+    _, without = step(0.0)
+    # the code loss reaches G through the same fakes
+    assert any(not torch.allclose(a, b) for a, b in zip(with_info, without))
