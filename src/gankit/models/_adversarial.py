@@ -179,7 +179,7 @@ class AdversarialGAN(GANModel):
             raise RuntimeError(f"phase {phase!r} has no batch and no fakes kept by a D phase of "
                                f"this step (reuse_fakes needs the D phase to run first)")
         real = batch["real"]
-        z = self.noise.randn(real.shape[0], self.latent_dim)
+        z = self.draw_latents(real.shape[0])
         y = batch["label"] if self.needs_labels else None
         G, D = self._nets(nets, y)
         if d_phase:
@@ -222,6 +222,10 @@ class AdversarialGAN(GANModel):
             return loss, logs
         fake_logits = D(self._aug(G(z)))
         return self.adv.g_loss(self._top(fake_logits)), {}
+
+    def draw_latents(self, n: int) -> torch.Tensor:
+        """The training step's ``n`` latents (a subclass may add structured parts)."""
+        return self.noise.randn(n, self.latent_dim)
 
     _keep = 1.0  # the fraction of fakes G's loss takes at this step (top-k training)
 

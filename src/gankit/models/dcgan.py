@@ -37,6 +37,12 @@ class DCGANConfig(AdversarialConfig):
                                "rotated (a 4-way head on its last features), this weight times "
                                "that cross-entropy in D's loss (1.0 in the paper; 0 = off)",
                           min=0.0)
+    z_cat: int = opt(0, "InfoGAN categorical code (Chen et al. 2016): the latent also carries a "
+                        "one-hot of this many categories and a head on D's last features must "
+                        "tell the category from each fake, so G draws distinct kinds instead "
+                        "of blends between them (0 = off)", min=0)
+    z_cat_weight: float = opt(1.0, "with model.z_cat: weight of that cross-entropy in D's and "
+                                   "G's losses (InfoGAN's lambda)", min=0.0)
     rotation_g: float = opt(0.2, "with model.rotation: weight of the same cross-entropy on G's "
                                  "rotated fakes in G's loss (0.2 in the paper)", min=0.0)
 
@@ -106,7 +112,7 @@ class DCGANDiscriminator(nn.Module):
 
     def __init__(self, ndf: int, channels: int, resolution: int, dropout: float = 0.0,
                  norm: str = "batch", extra: bool = False, stem: int = 0,
-                 rotation: bool = False):
+                 rotation: bool = False, categories: int = 0):
         super().__init__()
         base, k = _stages(resolution)
         widths = [ndf * 2 ** i for i in range(k)]
@@ -132,10 +138,20 @@ class DCGANDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
         # SS-GAN's rotation head: 4 logits (0, 90, 180, 270 degrees) from the same features
         self.rot = nn.Conv2d(prev, 4, base, 1, 0) if rotation else None
+        # InfoGAN's Q head: the latent category of a fake, from the features of D's last call
+        self.q = nn.Conv2d(prev, categories, base, 1, 0) if categories else None
+        self.features: torch.Tensor | None = None
         self.apply(dcgan_init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).flatten()
+        if self.q is None:
+            return self.net(x).flatten()
+        self.features = h = self.net[:-1](x)  # kept for category_logits
+        return self.net[-1](h).flatten()
+
+    def category_logits(self) -> torch.Tensor:
+        """N x categories logits of the Q head on the images of D's last forward call."""
+        return self.q(self.features).flatten(1)
 
     def rotation_logits(self, x: torch.Tensor) -> torch.Tensor:
         """N x 4 logits of the rotation head (``rotation=True`` only)."""
@@ -165,30 +181,68 @@ class DCGAN(AdversarialGAN):
 
     def __init__(self, cfg: DCGANConfig, info):
         super().__init__(cfg, info)
-        self.nets["G"] = DCGANGenerator(cfg.z_dim, cfg.ngf, info.channels, info.resolution,
+        self.nets["G"] = DCGANGenerator(cfg.z_dim + cfg.z_cat, cfg.ngf, info.channels, info.resolution,
                                         cfg.g_extra, cfg.g_last_blocks)
         self.nets["D"] = DCGANDiscriminator(cfg.ndf, info.channels * cfg.pack, info.resolution,
                                             cfg.d_dropout, cfg.d_norm, cfg.d_extra,
-                                            cfg.d_stem, cfg.rotation > 0)
+                                            cfg.d_stem, cfg.rotation > 0, cfg.z_cat)
         if cfg.rotation and cfg.pack > 1:
             raise ConfigError("model.rotation (SS-GAN) judges single images; set model.pack=1 "
                               "or model.rotation=0")
+        if cfg.z_cat and (cfg.pack > 1 or cfg.penalty == "gp"):
+            raise ConfigError("model.z_cat (InfoGAN) reads D's features of single fakes: set "
+                              "model.pack=1 and model.penalty to none or r1 (or model.z_cat=0)")
+
+    _cats: torch.Tensor | None = None  # categories of the latents drawn last (model.z_cat)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.cfg.z_dim + self.cfg.z_cat
+
+    def _with_categories(self, z: torch.Tensor, cats: torch.Tensor) -> torch.Tensor:
+        return torch.cat([z, F.one_hot(cats, self.cfg.z_cat).to(z)], 1)
+
+    def draw_latents(self, n: int) -> torch.Tensor:
+        if not self.cfg.z_cat:
+            return super().draw_latents(n)
+        z = self.noise.randn(n, self.cfg.z_dim)
+        self._cats = (self.noise.rand(n) * self.cfg.z_cat).long().clamp_(max=self.cfg.z_cat - 1)
+        return self._with_categories(z, self._cats.to(z.device))
+
+    def make_latents(self, seeds: list[int]) -> torch.Tensor:
+        """Gaussian z from each seed; with model.z_cat the seed's generator then draws the
+        category (the same seed always gives the same latent)."""
+        if not self.cfg.z_cat:
+            return super().make_latents(seeds)
+        rows = []
+        for s in seeds:
+            g = torch.Generator().manual_seed(int(s))
+            z = torch.randn(1, self.cfg.z_dim, generator=g)
+            rows.append(self._with_categories(z, torch.randint(self.cfg.z_cat, (1,), generator=g)))
+        return torch.cat(rows)
 
     def loss(self, phase, batch, nets):
         """The adversarial loss, plus SS-GAN's rotation cross-entropy where model.rotation > 0:
         on rotated reals in D's phases, on rotated fakes (weight rotation_g) in G's."""
         cfg = self.cfg
-        if not cfg.rotation:
+        if not cfg.rotation and not cfg.z_cat:
             return super().loss(phase, batch, nets)
         stash = self._stash  # the fakes the G phase reuses (super() clears it)
         loss, logs = super().loss(phase, batch, nets)
+        if cfg.z_cat and cfg.z_cat_weight:  # D's last call judged the fakes of self._cats
+            q = F.cross_entropy(nets["D"].category_logits().float(),
+                                self._cats.to(loss.device))
+            loss = loss + cfg.z_cat_weight * q
+            logs["q_d" if phase in ("D", "Dr1") else "q_g"] = q.detach()
+        if not cfg.rotation:
+            return loss, logs
         if phase in ("D", "Dr1"):
             x, weight, key = batch["real"], cfg.rotation, "rot_d"
         else:
             if stash is not None:
                 x = stash[0]
             else:
-                x = nets["G"](self.noise.randn(batch["real"].shape[0], self.latent_dim))
+                x = nets["G"](self.draw_latents(batch["real"].shape[0]))
             weight, key = cfg.rotation_g, "rot_g"
         if weight:
             k = (self.noise.rand(x.shape[0]) * 4).long().clamp_(max=3).to(x.device)
