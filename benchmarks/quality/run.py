@@ -57,6 +57,7 @@ PRESETS = {
     "mnist-cgan": ("mnist", "mnist"),
     "faces-dcgan": ("faces", "celeba"),
     "faces-stylegan": ("faces", "celeba"),
+    "faces-stylegan2": ("faces", "celeba"),
 }
 NUM = 10_000
 
