@@ -218,18 +218,18 @@ def test_rotation_adds_the_ss_gan_cross_entropy_to_both_losses():
         _model(d_norm="none", rotation=1.0, pack=2)
 
 
-def test_z_cat_adds_an_infogan_category_to_the_latent_and_q_losses():
-    """model.z_cat (InfoGAN): latents end in a one-hot category drawn from the seed; D's Q head
-    must recover it from the fakes, in D's loss and in G's (weight z_cat_weight)."""
+def test_info_codes_adds_an_infogan_category_to_the_latent_and_q_losses():
+    """model.info_codes (InfoGAN): latents end in a one-hot category drawn from the seed; D's Q head
+    must recover it from the fakes, in D's loss and in G's (weight info_weight)."""
     plain = _model(d_norm="none")
     assert plain.latent_dim == 8 and plain.nets["D"].q is None  # off by default
-    model = _model(d_norm="none", z_cat=5, z_cat_weight=0.5)
+    model = _model(d_norm="none", info_codes=5, info_weight=0.5)
     assert model.latent_dim == 13
     z = model.make_latents([0, 1, 2, 3])
     assert z.shape == (4, 13)
     assert torch.equal(z[:, 8:].sum(1), torch.ones(4)) and set(z[:, 8:].unique().tolist()) == {0, 1}
     assert torch.equal(z, model.make_latents([0, 1, 2, 3]))  # the same seed, the same latent
-    assert torch.equal(z[:, :8], plain.make_latents([0, 1, 2, 3]))  # z as without z_cat
+    assert torch.equal(z[:, :8], plain.make_latents([0, 1, 2, 3]))  # z as without info_codes
     assert model.nets["G"](z).shape == (4, 1, 28, 28)
     torch.manual_seed(0)
     x = torch.randn(8, 1, 28, 28)
@@ -250,5 +250,5 @@ def test_z_cat_adds_an_infogan_category_to_the_latent_and_q_losses():
     first = model.nets["G"].net[0].weight
     grad = torch.autograd.grad(loss_g, first)[0]
     assert grad[8:].abs().sum() > 0
-    with pytest.raises(ConfigError, match="z_cat"):
-        _model(d_norm="none", z_cat=5, penalty="gp")
+    with pytest.raises(ConfigError, match="info_codes"):
+        _model(d_norm="none", info_codes=5, penalty="gp")

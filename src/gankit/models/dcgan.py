@@ -37,12 +37,12 @@ class DCGANConfig(AdversarialConfig):
                                "rotated (a 4-way head on its last features), this weight times "
                                "that cross-entropy in D's loss (1.0 in the paper; 0 = off)",
                           min=0.0)
-    z_cat: int = opt(0, "InfoGAN categorical code (Chen et al. 2016): the latent also carries a "
-                        "one-hot of this many categories and a head on D's last features must "
-                        "tell the category from each fake, so G draws distinct kinds instead "
-                        "of blends between them (0 = off)", min=0)
-    z_cat_weight: float = opt(1.0, "with model.z_cat: weight of that cross-entropy in D's and "
-                                   "G's losses (InfoGAN's lambda)", min=0.0)
+    info_codes: int = opt(0, "InfoGAN categorical code (Chen et al. 2016): the latent also "
+                             "carries a one-hot of this many categories and a head on D's last "
+                             "features must tell the category from each fake, so G draws "
+                             "distinct kinds instead of blends between them (0 = off)", min=0)
+    info_weight: float = opt(1.0, "with model.info_codes: weight of that cross-entropy in D's "
+                                  "and G's losses (InfoGAN's lambda)", min=0.0)
     rotation_g: float = opt(0.2, "with model.rotation: weight of the same cross-entropy on G's "
                                  "rotated fakes in G's loss (0.2 in the paper)", min=0.0)
 
@@ -181,58 +181,61 @@ class DCGAN(AdversarialGAN):
 
     def __init__(self, cfg: DCGANConfig, info):
         super().__init__(cfg, info)
-        self.nets["G"] = DCGANGenerator(cfg.z_dim + cfg.z_cat, cfg.ngf, info.channels, info.resolution,
-                                        cfg.g_extra, cfg.g_last_blocks)
+        self.nets["G"] = DCGANGenerator(cfg.z_dim + cfg.info_codes, cfg.ngf, info.channels,
+                                        info.resolution, cfg.g_extra, cfg.g_last_blocks)
         self.nets["D"] = DCGANDiscriminator(cfg.ndf, info.channels * cfg.pack, info.resolution,
                                             cfg.d_dropout, cfg.d_norm, cfg.d_extra,
-                                            cfg.d_stem, cfg.rotation > 0, cfg.z_cat)
+                                            cfg.d_stem, cfg.rotation > 0, cfg.info_codes)
         if cfg.rotation and cfg.pack > 1:
             raise ConfigError("model.rotation (SS-GAN) judges single images; set model.pack=1 "
                               "or model.rotation=0")
-        if cfg.z_cat and (cfg.pack > 1 or cfg.penalty == "gp"):
-            raise ConfigError("model.z_cat (InfoGAN) reads D's features of single fakes: set "
-                              "model.pack=1 and model.penalty to none or r1 (or model.z_cat=0)")
+        if cfg.info_codes and (cfg.pack > 1 or cfg.penalty == "gp"):
+            raise ConfigError("model.info_codes (InfoGAN) reads D's features of single fakes: "
+                              "set model.pack=1 and model.penalty to none or r1 "
+                              "(or model.info_codes=0)")
 
-    _cats: torch.Tensor | None = None  # categories of the latents drawn last (model.z_cat)
+    _cats: torch.Tensor | None = None  # categories of the latents drawn last (model.info_codes)
 
     @property
     def latent_dim(self) -> int:
-        return self.cfg.z_dim + self.cfg.z_cat
+        return self.cfg.z_dim + self.cfg.info_codes
 
     def _with_categories(self, z: torch.Tensor, cats: torch.Tensor) -> torch.Tensor:
-        return torch.cat([z, F.one_hot(cats, self.cfg.z_cat).to(z)], 1)
+        return torch.cat([z, F.one_hot(cats, self.cfg.info_codes).to(z)], 1)
 
     def draw_latents(self, n: int) -> torch.Tensor:
-        if not self.cfg.z_cat:
+        if not self.cfg.info_codes:
             return super().draw_latents(n)
         z = self.noise.randn(n, self.cfg.z_dim)
-        self._cats = (self.noise.rand(n) * self.cfg.z_cat).long().clamp_(max=self.cfg.z_cat - 1)
+        k = self.cfg.info_codes
+        self._cats = (self.noise.rand(n) * k).long().clamp_(max=k - 1)
         return self._with_categories(z, self._cats.to(z.device))
 
     def make_latents(self, seeds: list[int]) -> torch.Tensor:
-        """Gaussian z from each seed; with model.z_cat the seed's generator then draws the
+        """Gaussian z from each seed; with model.info_codes the seed's generator then draws the
         category (the same seed always gives the same latent)."""
-        if not self.cfg.z_cat:
+        if not self.cfg.info_codes:
             return super().make_latents(seeds)
         rows = []
         for s in seeds:
             g = torch.Generator().manual_seed(int(s))
             z = torch.randn(1, self.cfg.z_dim, generator=g)
-            rows.append(self._with_categories(z, torch.randint(self.cfg.z_cat, (1,), generator=g)))
+            cat = torch.randint(self.cfg.info_codes, (1,), generator=g)
+            rows.append(self._with_categories(z, cat))
         return torch.cat(rows)
 
     def loss(self, phase, batch, nets):
         """The adversarial loss, plus SS-GAN's rotation cross-entropy where model.rotation > 0:
         on rotated reals in D's phases, on rotated fakes (weight rotation_g) in G's."""
         cfg = self.cfg
-        if not cfg.rotation and not cfg.z_cat:
+        if not cfg.rotation and not cfg.info_codes:
             return super().loss(phase, batch, nets)
         stash = self._stash  # the fakes the G phase reuses (super() clears it)
         loss, logs = super().loss(phase, batch, nets)
-        if cfg.z_cat and cfg.z_cat_weight:  # D's last call judged the fakes of self._cats
+        if cfg.info_codes and cfg.info_weight:  # D's last call judged the fakes of self._cats
             q = F.cross_entropy(nets["D"].category_logits().float(),
                                 self._cats.to(loss.device))
-            loss = loss + cfg.z_cat_weight * q
+            loss = loss + cfg.info_weight * q
             logs["q_d" if phase in ("D", "Dr1") else "q_g"] = q.detach()
         if not cfg.rotation:
             return loss, logs
