@@ -252,3 +252,38 @@ def test_info_codes_adds_an_infogan_category_to_the_latent_and_q_losses():
     assert grad[8:].abs().sum() > 0
     with pytest.raises(ConfigError, match="info_codes"):
         _model(d_norm="none", info_codes=5, penalty="gp")
+
+
+def test_info_labels_teaches_the_q_head_the_real_labels_in_d_phases_only():
+    """model.info_labels (semi-supervised InfoGAN): D's loss adds info_weight x the Q head's
+    cross-entropy on the reals' labels; G's loss is unchanged; the code must match the classes."""
+    from gankit.data.base import NoiseSource
+
+    labelled = DataInfo("image", channels=1, resolution=28, num_classes=5)
+    raw = {"model": {"name": "dcgan", "ngf": 4, "ndf": 4, "z_dim": 8, "d_norm": "none",
+                     "info_codes": 5, "info_weight": 0.5, "info_labels": True},
+           "data": {"dataset": "synthetic:64"}}
+    model = MODELS.get("dcgan")(config_from_dict(raw).model, labelled)
+    raw["model"]["info_labels"] = False
+    plain = MODELS.get("dcgan")(config_from_dict(raw).model, labelled)
+    plain.nets.load_state_dict(model.nets.state_dict())
+    torch.manual_seed(0)
+    x, y = torch.randn(8, 1, 28, 28), torch.tensor([0, 1, 2, 3, 4, 0, 1, 2])
+    losses = {}
+    for key, m in (("labels", model), ("plain", plain)):
+        m.noise = NoiseSource(3)  # the same fakes for both
+        m.phases(TrainConfig())
+        m.on_step_start(0, 0)
+        losses[key] = m.loss("D", {"real": x, "label": y}, m.nets)
+    (loss_d, logs), (loss_plain, logs_plain) = losses["labels"], losses["plain"]
+    assert "q_real" not in logs_plain
+    D = model.nets["D"]
+    D(x)  # the Q head's logits on the reals
+    expected = nn.functional.cross_entropy(D.category_logits(), y)
+    assert logs["q_real"].item() == pytest.approx(expected.item(), rel=1e-4)
+    assert loss_d.item() == pytest.approx(loss_plain.item() + 0.5 * expected.item(), rel=1e-4)
+    loss_g, logs_g = model.loss("G", {}, model.nets)
+    assert "q_real" not in logs_g and "q_g" in logs_g
+    raw["model"].update(info_labels=True, info_codes=4)
+    with pytest.raises(ConfigError, match="info_labels"):
+        MODELS.get("dcgan")(config_from_dict(raw).model, labelled)

@@ -43,6 +43,11 @@ class DCGANConfig(AdversarialConfig):
                              "distinct kinds instead of blends between them (0 = off)", min=0)
     info_weight: float = opt(1.0, "with model.info_codes: weight of that cross-entropy in D's "
                                   "and G's losses (InfoGAN's lambda)", min=0.0)
+    info_labels: bool = opt(False, "with model.info_codes = the dataset's number of classes: "
+                                   "the Q head also learns the real images' labels in D's loss "
+                                   "(semi-supervised InfoGAN, Spurr et al. 2017), so each code "
+                                   "comes to draw one labelled class; G and sampling stay "
+                                   "unconditional (a uniformly drawn code)")
     rotation_g: float = opt(0.2, "with model.rotation: weight of the same cross-entropy on G's "
                                  "rotated fakes in G's loss (0.2 in the paper)", min=0.0)
 
@@ -141,17 +146,21 @@ class DCGANDiscriminator(nn.Module):
         # InfoGAN's Q head: the latent category of a fake, from the features of D's last call
         self.q = nn.Conv2d(prev, categories, base, 1, 0) if categories else None
         self.features: torch.Tensor | None = None
+        self.features_before: torch.Tensor | None = None  # those of the call before the last
         self.apply(dcgan_init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.q is None:
             return self.net(x).flatten()
+        self.features_before = self.features
         self.features = h = self.net[:-1](x)  # kept for category_logits
         return self.net[-1](h).flatten()
 
-    def category_logits(self) -> torch.Tensor:
-        """N x categories logits of the Q head on the images of D's last forward call."""
-        return self.q(self.features).flatten(1)
+    def category_logits(self, before: bool = False) -> torch.Tensor:
+        """N x categories logits of the Q head on the images of D's last forward call (with
+        ``before``: of the call before it, e.g. the reals of a D phase that judged the fakes
+        last)."""
+        return self.q(self.features_before if before else self.features).flatten(1)
 
     def rotation_logits(self, x: torch.Tensor) -> torch.Tensor:
         """N x 4 logits of the rotation head (``rotation=True`` only)."""
@@ -193,6 +202,9 @@ class DCGAN(AdversarialGAN):
             raise ConfigError("model.info_codes (InfoGAN) reads D's features of single fakes: "
                               "set model.pack=1 and model.penalty to none or r1 "
                               "(or model.info_codes=0)")
+        if cfg.info_labels and cfg.info_codes != info.num_classes:
+            raise ConfigError(f"model.info_labels needs model.info_codes equal to the dataset's "
+                              f"number of classes ({info.num_classes}), not {cfg.info_codes}")
 
     _cats: torch.Tensor | None = None  # categories of the latents drawn last (model.info_codes)
 
@@ -237,6 +249,11 @@ class DCGAN(AdversarialGAN):
                                 self._cats.to(loss.device))
             loss = loss + cfg.info_weight * q
             logs["q_d" if phase in ("D", "Dr1") else "q_g"] = q.detach()
+            if cfg.info_labels and phase in ("D", "Dr1"):  # D judged the reals, then the fakes
+                q_real = F.cross_entropy(nets["D"].category_logits(before=True).float(),
+                                         batch["label"].to(loss.device).long())
+                loss = loss + cfg.info_weight * q_real
+                logs["q_real"] = q_real.detach()
         if not cfg.rotation:
             return loss, logs
         if phase in ("D", "Dr1"):
