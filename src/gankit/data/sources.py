@@ -23,13 +23,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from gankit.errors import DataError
-from gankit.utils.io import temp_beside
+from gankit.utils.download import download_to
 
 log = logging.getLogger("gankit.data")
 
@@ -214,47 +212,23 @@ def download_file(url: str, dest: Path, sha256: str, size: int = 0, *,
 
     The bytes go to a temp file next to ``dest``; only a verified file is renamed onto
     ``dest``. Any failure (network, checksum, interruption) deletes the temp file; network
-    errors and checksum mismatches (naming both checksums) raise :class:`DataError`.
+    errors and checksum mismatches (naming both checksums) raise :class:`DataError`. A gzip
+    file whose bytes differ but whose unpacked contents hash to ``content_sha256`` is accepted.
     ``progress=None`` shows a bar only on a terminal.
     """
-    from tqdm import tqdm
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = temp_beside(dest, ".part")  # the usual permissions, not mkstemp's 0600
-    tmp = Path(tmp_name)
-    h = hashlib.sha256()
-    try:
-        req = urllib.request.Request(url, headers={"User-Agent": "gankit"})
-        with urllib.request.urlopen(req, timeout=timeout) as resp, os.fdopen(fd, "wb") as f:
-            total = int(resp.headers.get("Content-Length") or size or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
-                      desc=dest.name, disable=(None if progress is None else not progress),
-                      leave=False) as bar:
-                while block := resp.read(1 << 20):
-                    f.write(block)
-                    h.update(block)
-                    bar.update(len(block))
-            f.flush()
-            os.fsync(f.fileno())
-        got = h.hexdigest()
-        if got != sha256 and content_sha256 and _gunzip_sha256(tmp) == content_sha256:
+    def verify(got: str, tmp: Path) -> None:
+        if got == sha256:
+            return
+        if content_sha256 and _gunzip_sha256(tmp) == content_sha256:
             log.info("%s: gzip bytes differ from the official file but the contents match "
                      "(sha256 %s of the unpacked data)", url, content_sha256)
-        elif got != sha256:
-            raise DataError(f"checksum mismatch for {url}: sha256 {got}, expected {sha256}; "
-                            "the file was deleted. The server or a proxy sent a different file: "
-                            "try again later, or another mirror ($GANKIT_MIRROR)")
-        os.replace(tmp, dest)
-    except DataError:
-        tmp.unlink(missing_ok=True)
-        raise
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        tmp.unlink(missing_ok=True)
-        raise DataError(f"could not download {url}: {e}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return dest
+            return
+        raise DataError(f"checksum mismatch for {url}: sha256 {got}, expected {sha256}; "
+                        "the file was deleted. The server or a proxy sent a different file: "
+                        "try again later, or another mirror ($GANKIT_MIRROR)")
+
+    return download_to(url, dest, verify, timeout=timeout, progress=progress, size=size,
+                       error=DataError)
 
 
 def download(name: str, files: list[str] | None = None, dest_root: Path | None = None,

@@ -11,11 +11,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import urllib.request
 from pathlib import Path
 
 from gankit.errors import CheckpointError, GankitError
-from gankit.utils.io import temp_beside
+from gankit.utils.download import download_to
 
 log = logging.getLogger(__name__)
 
@@ -60,30 +59,12 @@ def download(url: str, dest: str | Path, sha256: str, timeout: float = 60.0) -> 
     ``sha256`` may be the full hex digest or a prefix of it (torch hub file names carry the
     first 8 digits). A mismatching or interrupted download leaves nothing at ``dest``.
     """
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = temp_beside(dest, ".part")  # the usual permissions, not mkstemp's 0600
-    try:
-        h = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with urllib.request.urlopen(url, timeout=timeout) as resp:
-                    while True:
-                        chunk = resp.read(1 << 20)
-                        if not chunk:
-                            break
-                        h.update(chunk)
-                        out.write(chunk)
-            except OSError as e:  # URLError, timeouts, connection resets
-                raise GankitError(f"could not download {url}: {e}") from None
-        digest = h.hexdigest()
+    def verify(digest: str, tmp: Path) -> None:
         if not digest.startswith(sha256.lower()):
-            raise CheckpointError(f"download of {url} is corrupt: sha256 {digest} does not match "
-                                  f"the expected {sha256}; nothing was saved")
-        os.replace(tmp, dest)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return dest
+            raise CheckpointError(f"download of {url} is corrupt: sha256 {digest} does not "
+                                  f"match the expected {sha256}; nothing was saved")
+
+    return download_to(url, dest, verify, timeout=timeout)
 
 
 def find_weights(name: str, path: str | Path | None = None, url: str | None = None,
