@@ -91,6 +91,10 @@ class TrainConfig:
     ema_decay: float = opt(0.0, "decay of an exponential moving average of G (0 = off, "
                                 "e.g. 0.999)", min=0.0, max=1.0)
     ema_start: int = opt(0, "step at which the EMA starts averaging (copies G before)", min=0)
+    ema_rampup: float = opt(0.0, "grow the average's half-life with the run, as StyleGAN2-ADA: "
+                                 "at most this fraction of the steps averaged so far, up to "
+                                 "ema_decay's half-life (0 = off, e.g. 0.05-0.1)",
+                            min=0.0, max=1.0)
     seed: int = opt(0, "seed of every random number in the run", min=0)
     threads: int = opt(0, "CPU threads for torch (0 = chosen for the model size)", min=0)
     device: str = opt("auto", "auto, cpu, cuda or cuda:N")

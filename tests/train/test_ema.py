@@ -52,3 +52,31 @@ def test_ema_refresh_measures_bn_statistics_on_the_average():
     before = bn.running_mean.clone()
     ema.refresh(model)  # nothing changed since: no second measurement
     assert torch.equal(bn.running_mean, before)
+
+
+def test_ema_rampup_grows_the_half_life_then_caps_it_at_decay():
+    net = nn.Linear(2, 2)
+    plain = EMA({"G": net}, decay=0.999, start=100)
+    ramp = EMA({"G": net}, decay=0.999, start=100, rampup=0.1)
+    assert plain.beta(99) == ramp.beta(99) == 0.0  # a copy before start
+    assert plain.beta(100) == plain.beta(10_000) == 0.999  # default: unchanged behaviour
+    # half-life = 0.1 x steps averaged: 10 steps after 100 averaged
+    assert abs(ramp.beta(199) - 0.5 ** (1 / 10)) < 1e-12
+    betas = [ramp.beta(s) for s in range(100, 20_000, 97)]
+    assert all(a <= b for a, b in zip(betas, betas[1:]))  # the memory only grows
+    assert betas[-1] == 0.999  # 0.999's half-life (693 steps) reached after 6,930 steps
+
+
+def test_ema_rampup_average_follows_a_moving_net_more_closely_early():
+    """Early in a run the ramped average is much nearer the live weights than the plain one."""
+    torch.manual_seed(0)
+    net = nn.Linear(4, 4)
+    plain, ramp = (EMA({"G": net}, decay=0.999, rampup=r) for r in (0.0, 0.1))
+    for step in range(300):
+        with torch.no_grad():
+            net.weight.add_(0.01)  # G drifts steadily
+        plain.update({"G": net}, step)
+        ramp.update({"G": net}, step)
+    gap = {k: (e.nets["G"].weight - net.weight).abs().mean().item()
+           for k, e in (("plain", plain), ("ramp", ramp))}
+    assert gap["ramp"] < 0.2 * gap["plain"], gap

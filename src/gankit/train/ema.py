@@ -17,20 +17,34 @@ CALIBRATION_SAMPLES = 512
 class EMA:
     r"""Keeps :math:`\bar\theta \leftarrow \beta\bar\theta + (1-\beta)\theta` for each generator net.
 
-    Before ``start`` the average is a plain copy, so early noisy weights are not averaged in.
+    Before ``start`` the average is a plain copy, so early noisy weights are not averaged in;
+    with ``rampup`` the average's half-life grows with the steps averaged (a short memory early,
+    when G changes fast, the full ``decay`` later).
     Buffers (BN statistics, StyleGAN's mean w) are copied, not averaged; before the average is
     used (samples, checkpoints, export), :meth:`refresh` measures the batch-norm statistics of
     a latent-driven generator on the averaged weights themselves.
     """
 
-    def __init__(self, nets: dict[str, nn.Module], decay: float, start: int = 0):
-        self.decay, self.start = decay, start
+    def __init__(self, nets: dict[str, nn.Module], decay: float, start: int = 0,
+                 rampup: float = 0.0):
+        self.decay, self.start, self.rampup = decay, start, rampup
         self.nets = {k: copy.deepcopy(v).requires_grad_(False).eval() for k, v in nets.items()}
         self._stale = True
         self._calibration = None
 
+    def beta(self, step: int) -> float:
+        """The averaging weight at ``step``: 0 before ``start``; then ``decay``, or with
+        ``rampup`` the decay whose half-life is ``rampup`` times the steps averaged so far,
+        capped at ``decay``'s own half-life (StyleGAN2-ADA's ``ema_rampup``)."""
+        if step < self.start:
+            return 0.0
+        if self.rampup <= 0 or self.decay <= 0:
+            return self.decay
+        half_life = self.rampup * (step - self.start + 1)
+        return min(self.decay, 0.5 ** (1.0 / half_life))
+
     def update(self, nets: dict[str, nn.Module], step: int) -> None:
-        beta = self.decay if step >= self.start else 0.0
+        beta = self.beta(step)
         for name, net in nets.items():
             average_into(self.nets[name], net, beta)
         self._stale = True
