@@ -71,7 +71,8 @@ def main(argv=None) -> int:
         resolved = yaml.safe_load((run / "config.yaml").read_text())
         rows.append(s)
         print(f"seed {seed}: {s['modes']}/{s['of']} modes, {s['hq_percent']:.1f}% HQ, "
-              f"reverse KL {s['reverse_kl']:.4f}, mode width {s['mode_width']:.2f}, "
+              f"reverse KL {s['reverse_kl']:.4f}, mode width {s['mode_width']:.2f} "
+              f"(spread {s['mode_spread']:.2f}, offset {s['mode_offset']:.2f}), "
               f"train CPU {cpu:.0f}s (wall {wall:.0f}s)",
               flush=True)
     mean = lambda k: statistics.mean(r[k] for r in rows)  # noqa: E731

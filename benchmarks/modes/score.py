@@ -15,6 +15,12 @@ Real data give about 0.97 (the 3-std cut trims the tails); a generator that sque
 mode into a narrower blob scores below that, which the HQ fraction alone rewards rather than
 penalises.
 
+Two diagnostics of that width, since a narrow blob sitting off the centre also scores a
+large RMS distance: *mode spread* = the median over captured modes of the RMS per-axis
+spread of the HQ samples around *their own mean* (real data about 0.97 too), and *mode
+offset* = the median distance of that mean from the true centre, both in true stds (modes
+with fewer than 6 HQ samples are left out of both).
+
 Usage::
 
     python benchmarks/modes/score.py samples.npz --dataset ring8 [--json]
@@ -59,9 +65,18 @@ def score(samples: np.ndarray, name: str) -> dict:
     rkl = float((q[nz] * np.log(q[nz] * k)).sum())
     widths = [math.sqrt((dist[hq & (nearest == m)] ** 2).mean() / 2) / std
               for m in np.unique(nearest[hq])]
+    spreads, offsets = [], []
+    for m in np.unique(nearest[hq]):
+        p = samples[hq & (nearest == m)]
+        if len(p) > 5:
+            mu = p.mean(0)
+            spreads.append(math.sqrt(((p - mu) ** 2).sum(1).mean() / 2) / std)
+            offsets.append(float(np.linalg.norm(mu - c[m])) / std)
     return {"n": int(len(samples)), "modes": int(captured), "of": k,
             "hq_percent": float(100 * hq.mean()), "reverse_kl": rkl,
             "mode_width": float(np.median(widths)) if widths else float("nan"),
+            "mode_spread": float(np.median(spreads)) if spreads else float("nan"),
+            "mode_offset": float(np.median(offsets)) if offsets else float("nan"),
             "finite": bool(np.isfinite(samples).all())}
 
 
@@ -77,6 +92,7 @@ def main(argv=None) -> int:
     else:
         print(f"{a.dataset}: {s['modes']}/{s['of']} modes, {s['hq_percent']:.1f}% high quality, "
               f"reverse KL {s['reverse_kl']:.3f}, mode width {s['mode_width']:.2f} "
+              f"(spread {s['mode_spread']:.2f}, offset {s['mode_offset']:.2f}) "
               f"({s['n']} samples)")
     return 0
 

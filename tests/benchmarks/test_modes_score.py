@@ -27,6 +27,17 @@ def test_real_grid_data(score):
     assert s["hq_percent"] == pytest.approx(100 * (1 - math.exp(-4.5)), abs=0.2)
     assert s["reverse_kl"] < 0.002
     assert s["mode_width"] == pytest.approx(0.974, abs=0.02)
+    assert s["mode_spread"] == pytest.approx(0.974, abs=0.02) and s["mode_offset"] < 0.1
+
+
+def test_off_centre_narrow_blobs_score_width_but_not_spread(score):
+    # blobs of std 0.3 x the true one, each shifted 1.2 std off its centre: the RMS distance
+    # to the centre (the width) looks nearly real, the spread around their own mean does not
+    x = grid(20_000, 0.015, seed=2) + np.array([0.06, 0.0])
+    s = score(x, "grid25")
+    assert s["hq_percent"] > 99 and s["mode_width"] > 0.85
+    assert s["mode_spread"] == pytest.approx(0.3, abs=0.02)
+    assert s["mode_offset"] == pytest.approx(1.2, abs=0.03)
 
 
 def test_narrow_modes_and_bridges(score):
