@@ -1,6 +1,7 @@
 """Score a StyleGAN(2) faces run in the quality suite's substitute space, with options the
 suite's ``--score`` has not: the truncation trick (``--psi``) and post-hoc averaging of the
-EMA generators of several checkpoints (``--avg``, a cheap stand-in for a longer EMA).
+EMA generators of several checkpoints (``--avg``, a cheap stand-in for a longer EMA), and
+sampling with the per-pixel noise off (``--noise off``).
 
     python benchmarks/faces/sg2_screen.py RUN/export --psi 0.7 --num 10000 \
         --grid /tmp/faces/psi07.png
@@ -46,6 +47,8 @@ def main(argv=None) -> None:
     ap.add_argument("sources", nargs="+", help="export folders, run folders or checkpoints")
     ap.add_argument("--avg", action="store_true", help="average the sources' generators")
     ap.add_argument("--psi", type=float, default=1.0, help="truncation psi (1 = off)")
+    ap.add_argument("--noise", default="const", choices=("const", "off", "random"),
+                    help="per-pixel noise at sampling (const = the suite's)")
     ap.add_argument("--num", type=int, default=5000, help="samples scored (seeds 0..num-1)")
     ap.add_argument("--grid", help="save seeds 0-63 as an 8x8 grid here")
     a = ap.parse_args(argv)
@@ -57,11 +60,12 @@ def main(argv=None) -> None:
 
     gen = load(a.sources, a.avg)
     seeds = list(range(a.num))
-    imgs = to_uint8(gen.generate(seeds, batch_size=500, psi=a.psi))
+    imgs = to_uint8(gen.generate(seeds, batch_size=500, psi=a.psi, noise=a.noise))
     if a.grid:
         save_grid(imgs[:64], Path(a.grid), nrow=8)
     res = _quality().Space("faces").score(imgs, None)
-    print(json.dumps({"sources": a.sources, "avg": a.avg, "psi": a.psi, **res}), flush=True)
+    print(json.dumps({"sources": a.sources, "avg": a.avg, "psi": a.psi, "noise": a.noise,
+                      **res}), flush=True)
 
 
 if __name__ == "__main__":
