@@ -1,4 +1,6 @@
+import http.server
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -24,3 +26,23 @@ def data_root() -> Path:
     if not root or not Path(root).is_dir():
         pytest.skip("real data sets not available: set GANKIT_DATA to ../shared/data")
     return Path(root)
+
+
+@pytest.fixture
+def http_dir(tmp_path):
+    """(folder, base URL) of a quiet file server on 127.0.0.1 serving ``tmp_path/www``."""
+    root = tmp_path / "www"
+    root.mkdir()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **k):
+            super().__init__(*a, directory=str(root), **k)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()

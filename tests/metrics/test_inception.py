@@ -1,10 +1,7 @@
 """FID Inception structure, BN folding, resizing and weight loading (random weights)."""
-import functools
 import hashlib
-import http.server
 import os
 import stat
-import threading
 
 import numpy as np
 import pytest
@@ -143,20 +140,6 @@ def test_missing_weights_error_says_where(tmp_path, monkeypatch):
     assert str(tmp_path / "cache" / "weights") in msg and str(tmp_path / "data") in msg
     with pytest.raises(GankitError, match="does not exist"):
         features.InceptionFeatures(weights=str(tmp_path / "nope.pth"))
-
-
-@pytest.fixture
-def http_dir(tmp_path):
-    root = tmp_path / "www"
-    root.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *a: None
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield root, f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
 
 
 def test_download_checks_sha256(http_dir, tmp_path):

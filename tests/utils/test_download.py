@@ -2,35 +2,13 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
 import os
 import socket
-import threading
 
 import pytest
 
 from gankit.errors import DataError, GankitError
 from gankit.utils.download import download_to
-
-
-@pytest.fixture
-def server(tmp_path):
-    root = tmp_path / "www"
-    root.mkdir()
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a, **k):
-            super().__init__(*a, directory=str(root), **k)
-
-        def log_message(self, *a):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-    t = threading.Thread(target=httpd.serve_forever, daemon=True)
-    t.start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def _open_part_files() -> list[str]:
@@ -45,8 +23,8 @@ def _open_part_files() -> list[str]:
     return [n for n in names if n.endswith(".part") or ".part (deleted)" in n]
 
 
-def test_accepted_file_lands_with_its_digest(server, tmp_path):
-    root, base = server
+def test_accepted_file_lands_with_its_digest(http_dir, tmp_path):
+    root, base = http_dir
     payload = os.urandom(3 << 20)  # several 1 MiB blocks
     (root / "w.bin").write_bytes(payload)
     seen = []
@@ -57,8 +35,8 @@ def test_accepted_file_lands_with_its_digest(server, tmp_path):
     assert seen == [(hashlib.sha256(payload).hexdigest(), True)]  # verify saw the whole file
 
 
-def test_rejected_file_leaves_nothing(server, tmp_path):
-    root, base = server
+def test_rejected_file_leaves_nothing(http_dir, tmp_path):
+    root, base = http_dir
     (root / "w.bin").write_bytes(b"abc")
 
     def reject(digest, tmp):
@@ -69,8 +47,8 @@ def test_rejected_file_leaves_nothing(server, tmp_path):
     assert list((tmp_path / "b").iterdir()) == []
 
 
-def test_network_failures_are_the_callers_error_and_leak_nothing(server, tmp_path):
-    _, base = server
+def test_network_failures_are_the_callers_error_and_leak_nothing(http_dir, tmp_path):
+    _, base = http_dir
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
