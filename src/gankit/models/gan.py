@@ -49,7 +49,8 @@ class GANConfig(AdversarialConfig):
                 self.slope if self.d_slope == -1.0 else self.d_slope)
 
 
-def _mlp(sizes: list[int], slope: float, dropout: float = 0.0, norm: bool = False) -> list[nn.Module]:
+def _mlp(sizes: list[int], slope: float, dropout: float = 0.0,
+         norm: bool = False) -> list[nn.Module]:
     layers: list[nn.Module] = []
     for a, b in zip(sizes[:-1], sizes[1:]):
         layers.append(nn.Linear(a, b))

@@ -15,7 +15,8 @@ CALIBRATION_SAMPLES = 512
 
 
 class EMA:
-    r"""Keeps :math:`\bar\theta \leftarrow \beta\bar\theta + (1-\beta)\theta` for each generator net.
+    r"""Keeps :math:`\bar\theta \leftarrow \beta\bar\theta + (1-\beta)\theta` for each
+    generator net.
 
     Before ``start`` the average is a plain copy, so early noisy weights are not averaged in;
     with ``rampup`` the average's half-life grows with the steps averaged (a short memory early,
