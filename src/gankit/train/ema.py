@@ -33,6 +33,11 @@ class EMA:
         self._stale = True
         self._calibration = None
 
+    @classmethod
+    def from_config(cls, nets: dict[str, nn.Module], t) -> EMA | None:
+        """The EMA ``t`` (the train config) asks for, or None with ``ema_decay`` 0."""
+        return cls(nets, t.ema_decay, t.ema_start, t.ema_rampup) if t.ema_decay > 0 else None
+
     def beta(self, step: int) -> float:
         """The averaging weight at ``step``: 0 before ``start``; then ``decay``, or with
         ``rampup`` the decay whose half-life is ``rampup`` times the steps averaged so far,

@@ -159,9 +159,8 @@ class TrainerState:
             if state.get("ema"):
                 self.ema.load_state_dict(state["ema"])
             else:
-                self.ema = EMA({n: self.model.nets[n] for n in self.model.generator_nets},
-                               self.cfg.train.ema_decay, self.cfg.train.ema_start,
-                               self.cfg.train.ema_rampup)
+                self.ema = EMA.from_config(
+                    {n: self.model.nets[n] for n in self.model.generator_nets}, self.cfg.train)
         saved = state.get("optimizers", {})
         # checkpoints from before optimizer groups hold one optimizer per phase, by phase name
         layout = state.get("optimizer_groups") or {k: [k] for k in saved}

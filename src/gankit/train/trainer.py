@@ -139,8 +139,7 @@ class Trainer(TrainerState):
         self.log_names = log_names(self.phases)  # Dmain of optimizer D logs loss_d
         self.base_lrs = {k: [g["lr"] for g in o.param_groups] for k, o in self.optimizers.items()}
         gen_nets = {n: self.model.nets[n] for n in self.model.generator_nets}
-        self.ema = (EMA(gen_nets, t.ema_decay, t.ema_start, t.ema_rampup)
-                    if t.ema_decay > 0 else None)
+        self.ema = EMA.from_config(gen_nets, t)
         self.amp_dtype = resolve_amp(t.amp, self.device, self.model.info.kind)
         self.scaler = (torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None)
         self.nets = self._forward_nets()
