@@ -5,6 +5,7 @@ import numpy as np
 from datagen import make_idx_set
 
 from gankit.cli import main
+from gankit.utils.io import sha256_of
 
 
 def test_info_npz(tmp_path, capsys):
@@ -47,7 +48,7 @@ def test_download_command_via_mirror(mirror, tmp_path, monkeypatch, capsys):
     import gankit.data.sources as sources
 
     make_idx_set(mirror / "mnist", n_train=4, n_test=2)
-    files = tuple(sources.RemoteFile(p.name, sources.sha256_of(p), p.stat().st_size)
+    files = tuple(sources.RemoteFile(p.name, sha256_of(p), p.stat().st_size)
                   for p in sorted((mirror / "mnist").iterdir()))
     monkeypatch.setitem(sources.CHECKSUMS, "mnist",
                         sources.Remote("mnist", ("http://unused.invalid/",), files))

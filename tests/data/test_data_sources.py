@@ -13,6 +13,7 @@ import gankit.data.sources as sources
 from gankit.config import DataConfig
 from gankit.data import load_dataset
 from gankit.errors import DataError
+from gankit.utils.io import sha256_of
 
 
 def load(spec, **kw):
@@ -124,10 +125,29 @@ def test_download_file_atomic(mirror, tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["f.bin"]
 
 
+def test_download_file_accepts_a_regzipped_file_with_the_same_contents(mirror, tmp_path):
+    """A mirror that recompressed the file: other gzip bytes, same unpacked data."""
+    import gzip
+    import hashlib
+
+    data = b"idx bytes " * 500
+    official = gzip.compress(data, mtime=0)
+    (mirror / "r.gz").write_bytes(gzip.compress(data, compresslevel=1, mtime=12345))
+    url = sources.mirror_urls(sources.CHECKSUMS["mnist"])[0].rsplit("/mnist/", 1)[0] + "/r.gz"
+    want, content = hashlib.sha256(official).hexdigest(), hashlib.sha256(data).hexdigest()
+    dest = sources.download_file(url, tmp_path / "out" / "r.gz", want, progress=False,
+                                 content_sha256=content)
+    assert gzip.decompress(dest.read_bytes()) == data
+    with pytest.raises(DataError, match="checksum mismatch"):  # other contents: refused
+        sources.download_file(url, tmp_path / "out" / "s.gz", want, progress=False,
+                              content_sha256=hashlib.sha256(b"other").hexdigest())
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["r.gz"]
+
+
 def test_download_generated_set_end_to_end(mirror, tmp_path, monkeypatch):
     """Without the real files: serve a generated MNIST-layout set with matching checksums."""
     make_idx_set(mirror / "mnist", n_train=7, n_test=3)
-    files = tuple(sources.RemoteFile(p.name, sources.sha256_of(p), p.stat().st_size)
+    files = tuple(sources.RemoteFile(p.name, sha256_of(p), p.stat().st_size)
                   for p in sorted((mirror / "mnist").iterdir()))
     monkeypatch.setitem(sources.CHECKSUMS, "mnist",
                         sources.Remote("mnist", ("http://unused.invalid/",), files))
@@ -147,7 +167,7 @@ def test_cifar_download_and_unpack(mirror, tmp_path, monkeypatch):
     tar_path = mirror / "cifar10" / "cifar-10-python.tar.gz"
     with tarfile.open(tar_path, "w:gz") as tar:
         tar.add(src / "cifar-10-batches-py", arcname="cifar-10-batches-py")
-    rf = sources.RemoteFile(tar_path.name, sources.sha256_of(tar_path), tar_path.stat().st_size)
+    rf = sources.RemoteFile(tar_path.name, sha256_of(tar_path), tar_path.stat().st_size)
     monkeypatch.setitem(sources.CHECKSUMS, "cifar10",
                         sources.Remote("cifar10", ("http://unused.invalid/",), (rf,)))
     ds = load("cifar10", download=True)
@@ -162,7 +182,7 @@ def test_regzipped_official_contents_accepted(real_data, mirror, tmp_path):
 
     (mirror / "mnist").mkdir()
     src = real_data / "mnist" / "train-labels-idx1-ubyte.gz"
-    assert sources.sha256_of(src) != sources.CHECKSUMS["mnist"].files[1].sha256
+    assert sha256_of(src) != sources.CHECKSUMS["mnist"].files[1].sha256
     shutil.copy(src, mirror / "mnist" / src.name)
     folder = sources.download("mnist", [src.name])
     assert (folder / src.name).read_bytes() == src.read_bytes()

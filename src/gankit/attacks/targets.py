@@ -8,7 +8,6 @@ deep inside an attack.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import torch
 from torch import nn
 
 from gankit.errors import GankitError
+from gankit.utils.io import sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -108,11 +108,7 @@ class _Untrained(nn.Module):
 
 
 def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:12]
+    return sha256_of(path)[:12]
 
 
 def lenet_weights_path() -> Path:

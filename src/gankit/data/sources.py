@@ -20,7 +20,6 @@ an atomic rename, into the cache; a failed or mismatching download leaves nothin
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from pathlib import Path
 
 from gankit.errors import DataError
 from gankit.utils.download import download_to
+from gankit.utils.io import sha256_stream
 
 log = logging.getLogger("gankit.data")
 
@@ -184,25 +184,14 @@ def mirror_urls(remote: Remote, mirror: str | None = None) -> list[str]:
     return list(remote.urls)
 
 
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _gunzip_sha256(path: Path) -> str:
     import gzip
 
-    h = hashlib.sha256()
     try:
         with gzip.open(path, "rb") as f:
-            while block := f.read(1 << 20):
-                h.update(block)
+            return sha256_stream(f)
     except (OSError, EOFError):
         return ""
-    return h.hexdigest()
 
 
 def download_file(url: str, dest: Path, sha256: str, size: int = 0, *,

@@ -8,7 +8,6 @@ pytorch-fid stores the same file.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from pathlib import Path
@@ -43,14 +42,6 @@ def candidate_paths(name: str) -> list[Path]:
     hub = Path(torch_home) if torch_home else Path.home() / ".cache" / "torch"
     paths.append(hub / "hub" / "checkpoints" / name)
     return paths
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def download(url: str, dest: str | Path, sha256: str, timeout: float = 60.0) -> Path:

@@ -1,6 +1,7 @@
-"""Atomic file writes: write to a temp file in the same folder, fsync, rename."""
+"""Atomic file writes (a temp file in the same folder, fsync, rename) and file checksums."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -62,3 +63,17 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 def write_json(path: str | Path, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def sha256_stream(f: IO[bytes]) -> str:
+    """Hex sha256 of everything left in the binary stream ``f``, read 1 MiB at a time."""
+    h = hashlib.sha256()
+    while block := f.read(1 << 20):
+        h.update(block)
+    return h.hexdigest()
+
+
+def sha256_of(path: str | Path) -> str:
+    """Hex sha256 of the file at ``path``, in bounded memory."""
+    with open(path, "rb") as f:
+        return sha256_stream(f)
