@@ -331,3 +331,61 @@ def test_orig_architecture_has_one_torgb_at_the_last_resolution():
         assert not torch.allclose(G.synthesis(last), img, atol=1e-5)
     with pytest.raises(ConfigError):
         config_from_dict({"model": {"name": "stylegan2", "g_architecture": "resnet"}})
+
+
+def test_noise_fade_schedule_ends_with_no_noise_in_the_run_and_its_export(tmp_path):
+    """``noise_fade`` 0.5 of 8 steps: full noise for steps 0-3, then linearly less, none in
+    the last step; the gain is a buffer, so the EMA copy, checkpoints and the export carry it
+    (the final generator samples the same with noise as without), and a resumed run continues
+    the schedule."""
+    model = make(16, noise_fade=0.5)
+    model.total_steps = 8
+    assert [model.noise_gain(s) for s in range(8)] == [1, 1, 1, 1, 0.75, 0.5, 0.25, 0]
+    assert make(16).noise_gain(5) == 1.0  # off by default
+    cfg = tiny_config(8, noise_fade=0.5)
+    cfg.train.ema_decay, cfg.train.checkpoint_every = 0.9, 5
+    trainer = Trainer(cfg, tmp_path / "run")
+    trainer.run()
+    G = load_generator(tmp_path / "run" / "export")
+    gains = {float(b) for n, b in G.model.nets["G"].named_buffers() if n.endswith("noise_gain")}
+    assert gains == {0.0}
+    z = torch.randn(3, TINY["z_dim"])
+    strengths = [float(p.detach()) for n, p in G.model.nets["G"].named_parameters()
+                 if n.endswith("noise_strength")]
+    assert any(s != 0 for s in strengths)  # learned, but multiplied by 0
+    assert torch.equal(G.model.generate(z, noise="random"), G.model.generate(z, noise="off"))
+    # a checkpoint mid-fade holds the gain of the step before it
+    mid = load_checkpoint(tmp_path / "run" / "checkpoints" / "ckpt-000005.pt")
+    key = next(k for k in mid["nets"]["G"] if k.endswith("noise_gain"))
+    assert float(mid["nets"]["G"][key]) == 0.75  # the gain its last step (index 4) ran with
+    # weights saved before the gain existed load with the full noise
+    old = {k: v for k, v in mid["nets"]["G"].items() if not k.endswith("noise_gain")}
+    fresh = make(16, channels=1)
+    fresh.nets["G"].load_state_dict(old)
+    assert {float(b) for n, b in fresh.nets["G"].named_buffers()
+            if n.endswith("noise_gain")} == {1.0}
+
+
+def test_dense_input_is_a_map_of_the_first_style_input():
+    """``g_input`` dense: no learned constant; the first layer's 4x4 input is a linear map of
+    ws[:, 0], so two latents start from different tensors (with the constant, from one)."""
+
+    def first_inputs(model):
+        S, seen = model.nets["G"].synthesis, []
+        hook = S.convs[0].register_forward_pre_hook(lambda m, args: seen.append(args[0]))
+        with torch.no_grad():
+            ws = model.nets["G"].ws(torch.randn(2, TINY["z_dim"]))
+            S(ws, noise_mode="off")
+        hook.remove()
+        return seen[0], ws, S
+
+    x, ws, S = first_inputs(make(16, g_input="dense"))
+    assert not hasattr(S, "const") and x.shape == (2, 8, 4, 4)
+    assert not torch.allclose(x[0], x[1])
+    with torch.no_grad():
+        assert torch.allclose(x, S.input(ws[:, 0]).view(2, 8, 4, 4))
+    x, _, S = first_inputs(make(16))
+    assert torch.equal(x[0], x[1]) and torch.equal(x[:1], S.const)
+    with pytest.raises(ConfigError):
+        config_from_dict({"model": {"name": "stylegan2", "g_input": "noise"},
+                          "data": {"dataset": "synthetic:8"}})

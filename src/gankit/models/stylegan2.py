@@ -40,6 +40,13 @@ class StyleGAN2Config(StyleConfig):
                               choices=("skip", "orig"))
     noise_max_res: int = opt(0, "per-pixel noise inputs only in the layers up to this "
                                 "resolution (0 = every layer, as in the paper)", min=0)
+    g_input: str = opt("const", "the synthesis network's 4x4 input: const (a learned "
+                                "constant, the paper's) or dense (a linear map of the first "
+                                "style input w, as ProGAN's first layer)",
+                       choices=("const", "dense"))
+    noise_fade: float = opt(0.0, "fade the per-pixel noise out linearly over the last this "
+                                 "fraction of the run, to none at the end (0 = never)",
+                            min=0.0, max=1.0)
     augment: str = opt("color,translation,cutout", "augmentations applied to every image D "
                        "sees, real and fake, in D's and G's phases (empty = off)")
     augment_p: float = opt(1.0, "fixed probability of each augmentation per image when "
@@ -62,6 +69,10 @@ class StyleGAN2(StyleSampling, GANModel):
     and a skip architecture (a ToRGB at every resolution, images summed after upsampling).
     Style mixing: with probability 0.9 an image takes ``f(z_2)`` from a random crossover on.
     Truncation: ``w' = \bar w + \psi (w - \bar w)`` with ``\bar w`` the tracked mean of f(z).
+    Off by default (screened for short runs, benchmarks/faces/RESULTS.md): ``g_input`` dense
+    replaces the constant by a linear map of the first style input; ``noise_fade`` scales
+    every noise strength by a gain (a buffer, kept in checkpoints and exports) that falls
+    linearly to 0 over the run's last fraction, so the final generator draws no noise.
 
     Discriminator: residual blocks, minibatch stddev, equalized LR. Every image D sees, real or
     fake, in every phase, goes through the augmentation ``T`` (DiffAugment's ops applied with
@@ -101,7 +112,7 @@ class StyleGAN2(StyleSampling, GANModel):
         ch = channel_rule(cfg.fmap_base, cfg.fmap_max)
         self.nets["G"] = Generator(cfg.z_dim, cfg.w_dim, info.channels, self.size, ch,
                                    cfg.mapping_layers, cfg.mapping_lr_mul, cfg.noise_lr_mul,
-                                   cfg.noise_max_res, cfg.g_architecture)
+                                   cfg.noise_max_res, cfg.g_architecture, cfg.g_input)
         self.nets["D"] = ResidualDiscriminator(info.channels, self.size, ch, cfg.mbstd_group)
         self.num_ws = self.nets["G"].num_ws
         self.layer_res = self.nets["G"].synthesis.layer_res
@@ -113,11 +124,12 @@ class StyleGAN2(StyleSampling, GANModel):
                                        interval=cfg.ada_interval, speed=cfg.ada_speed)
         self.pl_mean = 0.0
         self.batch_size = 0
+        self.total_steps = 0
         self.adv = LogisticLoss(float32=False)  # in D's own dtype, as before the vocabulary
 
     # ------------------------------------------------------------------ training
     def phases(self, train: TrainConfig) -> list[Phase]:
-        self.batch_size = train.batch_size
+        self.batch_size, self.total_steps = train.batch_size, train.steps
         c = self.cfg
         phases = [Phase("Gmain", ("G",), batch=False, optimizer="G")]
         if c.pl_weight > 0:
@@ -127,6 +139,21 @@ class StyleGAN2(StyleSampling, GANModel):
         if c.r1_gamma > 0:
             phases.append(Phase("Dreg", ("D",), interval=c.r1_interval, optimizer="D"))
         return phases
+
+    def noise_gain(self, step: int) -> float:
+        """The factor on every noise strength at ``step`` (``noise_fade``'s schedule)."""
+        fade = self.cfg.noise_fade
+        if fade <= 0 or self.total_steps <= 0:
+            return 1.0
+        start = (1.0 - fade) * self.total_steps
+        return min(1.0, max(0.0, (self.total_steps - step - 1) / (self.total_steps - start)))
+
+    def on_step_start(self, step: int, images_seen: int) -> None:
+        if self.cfg.noise_fade > 0:
+            gain = self.noise_gain(step)
+            for m in self.nets["G"].modules():
+                if hasattr(m, "noise_gain"):
+                    m.noise_gain.fill_(gain)
 
     def make_optimizer(self, phase: Phase, params: list[nn.Parameter],
                        train: TrainConfig) -> torch.optim.Optimizer:

@@ -124,6 +124,9 @@ class SynthesisLayer(nn.Module):
         # the strength used is noise_strength * noise_lr_mul: it learns that many times as fast
         self.noise_strength = nn.Parameter(torch.zeros([]))
         self.noise_lr_mul = noise_lr_mul
+        # a schedule's factor on the strength (StyleGAN2's config option noise_fade sets it);
+        # a buffer, so checkpoints, the EMA copy and exports carry it
+        self.register_buffer("noise_gain", torch.ones([]))
         self.bias = nn.Parameter(torch.zeros(cout))
         self.res = res
         # a fixed noise image per layer: with noise "const" a seed always gives the same image
@@ -139,8 +142,14 @@ class SynthesisLayer(nn.Module):
             elif mode == "const":
                 noise = self.noise_const
         if noise is not None:
-            x = x + noise.to(x.dtype) * (self.noise_strength * self.noise_lr_mul).to(x.dtype)
+            strength = self.noise_strength * self.noise_lr_mul * self.noise_gain
+            x = x + noise.to(x.dtype) * strength.to(x.dtype)
         return act(x + self.bias.to(x.dtype).view(1, -1, 1, 1))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # weights saved before noise_gain existed: the full noise, as they were trained
+        state_dict.setdefault(prefix + "noise_gain", torch.ones([]))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 class ToRGB(nn.Module):
@@ -162,21 +171,28 @@ class SynthesisNetwork(nn.Module):
     Style inputs: 4x4 conv (0), then per resolution r = 8..R an upsampling conv and a conv;
     each ToRGB shares its w with the next level's first conv, as in the official code, so
     ``num_ws = 2 log2(R) - 2`` (10 at 64x64). ``layer_res`` lists each conv layer's resolution
-    (the shapes of the per-layer noise images).
+    (the shapes of the per-layer noise images). ``input_mode`` "dense": the 4x4 input is a
+    linear map of the first style input instead of the learned constant.
     """
 
     def __init__(self, w_dim: int, channels: int, resolution: int, ch,
                  noise_lr_mul: float = 1.0, noise_max_res: int = 0,
-                 architecture: str = "skip"):
+                 architecture: str = "skip", input_mode: str = "const"):
         super().__init__()
         if architecture not in ("skip", "orig"):
             raise ValueError(f"architecture must be skip or orig, got {architecture!r}")
+        if input_mode not in ("const", "dense"):
+            raise ValueError(f"input_mode must be const or dense, got {input_mode!r}")
 
         def nm(res: int) -> float:  # no noise above noise_max_res (0: noise everywhere)
             return noise_lr_mul if not noise_max_res or res <= noise_max_res else 0.0
 
         levels = int(math.log2(resolution)) - 1  # 4x4 .. RxR
-        self.const = nn.Parameter(torch.randn(1, ch(4), 4, 4))
+        self.input_mode = input_mode
+        if input_mode == "const":
+            self.const = nn.Parameter(torch.randn(1, ch(4), 4, 4))
+        else:  # the 4x4 input from the first style input, as ProGAN's dense first layer
+            self.input = EqualLinear(w_dim, ch(4) * 16, gain=1.0)
         convs = [SynthesisLayer(ch(4), ch(4), w_dim, 4, noise_lr_mul=nm(4))]
         rgbs = [ToRGB(ch(4), channels, w_dim)] if architecture == "skip" else []
         for i in range(1, levels):
@@ -197,7 +213,10 @@ class SynthesisNetwork(nn.Module):
         def noise(i):
             return None if noises is None else noises[i]
 
-        x = self.const.expand(ws.shape[0], -1, -1, -1).to(ws.dtype)
+        if self.input_mode == "const":
+            x = self.const.expand(ws.shape[0], -1, -1, -1).to(ws.dtype)
+        else:
+            x = self.input(ws[:, 0]).view(ws.shape[0], -1, 4, 4)
         x = self.convs[0](x, ws[:, 0], noise(0), noise_mode)
         img = self.rgbs[0](x, ws[:, 1]) if self.skip else None
         for level in range(1, self.levels):
@@ -270,12 +289,12 @@ class Generator(nn.Module):
     def __init__(self, z_dim: int, w_dim: int, channels: int, resolution: int, ch,
                  mapping_layers: int = 8, mapping_lr_mul: float = 0.01,
                  noise_lr_mul: float = 1.0, noise_max_res: int = 0,
-                 architecture: str = "skip"):
+                 architecture: str = "skip", input_mode: str = "const"):
         super().__init__()
         self.z_dim, self.w_dim = z_dim, w_dim
         self.mapping = MappingNetwork(z_dim, w_dim, mapping_layers, mapping_lr_mul)
         self.synthesis = SynthesisNetwork(w_dim, channels, resolution, ch, noise_lr_mul,
-                                          noise_max_res, architecture)
+                                          noise_max_res, architecture, input_mode)
         self.num_ws = self.synthesis.num_ws
         self.register_buffer("w_avg", torch.zeros(w_dim))
 
