@@ -151,9 +151,8 @@ class StyleGAN2(StyleSampling, GANModel):
     def on_step_start(self, step: int, images_seen: int) -> None:
         if self.cfg.noise_fade > 0:
             gain = self.noise_gain(step)
-            for m in self.nets["G"].modules():
-                if hasattr(m, "noise_gain"):
-                    m.noise_gain.fill_(gain)
+            for layer in self.nets["G"].synthesis.convs:  # the layers that add noise
+                layer.noise_gain.fill_(gain)
 
     def make_optimizer(self, phase: Phase, params: list[nn.Parameter],
                        train: TrainConfig) -> torch.optim.Optimizer:
