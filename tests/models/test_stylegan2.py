@@ -389,3 +389,38 @@ def test_dense_input_is_a_map_of_the_first_style_input():
     with pytest.raises(ConfigError):
         config_from_dict({"model": {"name": "stylegan2", "g_input": "noise"},
                           "data": {"dataset": "synthetic:8"}})
+
+
+def test_strided_discriminator_halves_the_resolution_with_each_4x4_convolution(tmp_path):
+    """``d_architecture`` strided: one 4x4 stride-2 convolution per halving (no 3x3 at full
+    resolution, no residual blocks), ``d_fmap_max`` widening only D, the same epilogue; it
+    trains and resumes like the default, whose state-dict keys are unchanged."""
+    m = make(16, d_architecture="strided", d_fmap_max=16)
+    D = m.nets["D"]
+    assert [tuple(c.weight.shape) for c in D.convs] == [(8, 3, 4, 4), (16, 8, 4, 4)]
+    x = torch.randn(4, 3, 16, 16, requires_grad=True)
+    y = D(x)
+    assert y.shape == (4,)
+    (g,) = torch.autograd.grad(y.sum(), x)
+    assert g.abs().sum() > 0
+    # the second layer reads only the first's output: a stride-2 4x4 conv maps 16 -> 8 -> 4
+    seen = []
+    hook = D.mbstd.register_forward_pre_hook(lambda mod, args: seen.append(args[0].shape))
+    D(x.detach())
+    hook.remove()
+    assert seen == [(4, 16, 4, 4)]
+    count = lambda net: sum(p.numel() for p in net.parameters())  # noqa: E731
+    assert count(m.nets["G"]) == count(make(16).nets["G"])  # d_fmap_max widens D only
+    keys = set(make(16).nets["D"].state_dict())
+    assert {"from_rgb.weight", "blocks.0.conv0.weight", "conv.weight", "fc.weight",
+            "out.weight"} <= keys
+    with pytest.raises(ValueError, match="expects 16x16"):
+        D(torch.randn(2, 3, 8, 8))
+    cfg = tiny_config(4, d_architecture="strided")
+    cfg.train.checkpoint_every = 2
+    Trainer(cfg, tmp_path / "run").run()
+    ck = load_checkpoint(tmp_path / "run" / "checkpoints" / "ckpt-000004.pt")
+    assert "convs.0.weight" in ck["nets"]["D"]
+    with pytest.raises(ConfigError):
+        config_from_dict({"model": {"name": "stylegan2", "d_architecture": "skip"},
+                          "data": {"dataset": "synthetic:8"}})

@@ -18,7 +18,7 @@ from gankit.losses.penalties import r1_penalty
 from gankit.models._style import StyleConfig, StyleSampling
 from gankit.models.base import GANModel, Phase, check_adam_betas, model_adam
 from gankit.nn.progressive import channel_rule, internal_resolution, to_internal
-from gankit.nn.stylegan2_layers import Generator, ResidualDiscriminator
+from gankit.nn.stylegan2_layers import Generator, ResidualDiscriminator, StridedDiscriminator
 from gankit.registry import MODELS
 
 
@@ -44,6 +44,11 @@ class StyleGAN2Config(StyleConfig):
                                 "constant, the paper's) or dense (a linear map of the first "
                                 "style input w, as ProGAN's first layer)",
                        choices=("const", "dense"))
+    d_architecture: str = opt("resnet", "discriminator body: resnet (residual blocks of 3x3 "
+                                        "convolutions, the paper's) or strided (DCGAN's 4x4 "
+                                        "stride-2 convolutions, cheaper per map)",
+                              choices=("resnet", "strided"))
+    d_fmap_max: int = opt(0, "most feature maps of any D layer (0 = model.fmap_max)", min=0)
     noise_fade: float = opt(0.0, "fade the per-pixel noise out linearly over the last this "
                                  "fraction of the run, to none at the end (0 = never)",
                             min=0.0, max=1.0)
@@ -74,7 +79,9 @@ class StyleGAN2(StyleSampling, GANModel):
     every noise strength by a gain (a buffer, kept in checkpoints and exports) that falls
     linearly to 0 over the run's last fraction, so the final generator draws no noise.
 
-    Discriminator: residual blocks, minibatch stddev, equalized LR. Every image D sees, real or
+    Discriminator: residual blocks, minibatch stddev, equalized LR (``d_architecture``
+    strided: DCGAN's stride-2 4x4 convolutions instead of the blocks, with ``d_fmap_max``
+    setting D's widest layer apart from G's). Every image D sees, real or
     fake, in every phase, goes through the augmentation ``T`` (DiffAugment's ops applied with
     probability ``p``; with ``ada_target`` > 0, ``p`` moves by ``sign(r_t - target) * images /
     ada_speed`` every ``ada_interval`` D steps, ``r_t = E[sign D(T(x))]``).
@@ -113,7 +120,9 @@ class StyleGAN2(StyleSampling, GANModel):
         self.nets["G"] = Generator(cfg.z_dim, cfg.w_dim, info.channels, self.size, ch,
                                    cfg.mapping_layers, cfg.mapping_lr_mul, cfg.noise_lr_mul,
                                    cfg.noise_max_res, cfg.g_architecture, cfg.g_input)
-        self.nets["D"] = ResidualDiscriminator(info.channels, self.size, ch, cfg.mbstd_group)
+        d_ch = channel_rule(cfg.fmap_base, cfg.d_fmap_max or cfg.fmap_max)
+        D = StridedDiscriminator if cfg.d_architecture == "strided" else ResidualDiscriminator
+        self.nets["D"] = D(info.channels, self.size, d_ch, cfg.mbstd_group)
         self.num_ws = self.nets["G"].num_ws
         self.layer_res = self.nets["G"].synthesis.layer_res
         self.augment = None

@@ -20,7 +20,8 @@ Noise inputs: one (N, 1, H, W) noise image per layer, scaled by a learned scalar
 Skip generator (section 4.1): every resolution has a ``ToRGB`` (a modulated 1x1 convolution
 without demodulation); the image is the sum of the upsampled coarser image and this level's.
 
-Residual discriminator: blocks ``(skip(x) + conv(conv(x))) / sqrt(2)`` with a 1x1 skip.
+Residual discriminator: blocks ``(skip(x) + conv(conv(x))) / sqrt(2)`` with a 1x1 skip. The
+strided discriminator replaces the blocks by DCGAN's 4x4 stride-2 convolutions (same epilogue).
 
 Equalized learning rate everywhere: weights stored N(0, 1) and scaled by 1/sqrt(fan_in) at run
 time; activations are leaky ReLU(0.2) times sqrt(2). Resampling: bilinear 2x upsampling (the
@@ -246,7 +247,31 @@ class DBlock(nn.Module):
         return (self.skip(down2(x)) + y) * (1 / SQRT2)
 
 
-class ResidualDiscriminator(nn.Module):
+class _DiscriminatorEpilogue(nn.Module):
+    """What both discriminators end with, on 4x4 features of ``c`` channels: minibatch
+    stddev, conv3x3, a dense layer and a linear output. Subclasses set ``body(x)``."""
+
+    def _epilogue(self, c: int, mbstd_group: int, resolution: int) -> None:
+        self.mbstd = MinibatchStd(mbstd_group)
+        self.conv = EqualConv2d(c + 1, c, 3)
+        self.fc = EqualLinear(c * 16, c)
+        self.out = EqualLinear(c, 1, gain=1.0)
+        self.resolution = resolution
+
+    def body(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != self.resolution or x.shape[-2] != self.resolution:
+            raise ValueError(f"discriminator expects {self.resolution}x{self.resolution} "
+                             f"images, got {tuple(x.shape)}")
+        x = self.body(x)
+        x = F.leaky_relu(self.conv(self.mbstd(x)), 0.2)
+        x = F.leaky_relu(self.fc(x.flatten(1)), 0.2)
+        return self.out(x).squeeze(1)
+
+
+class ResidualDiscriminator(_DiscriminatorEpilogue):
     """images (N, C, R, R) -> logits (N,): fromRGB, residual blocks down to 4x4, then
     minibatch stddev, conv3x3, a dense layer and a linear output."""
 
@@ -258,22 +283,34 @@ class ResidualDiscriminator(nn.Module):
             blocks.append(DBlock(ch(res), ch(res // 2)))
             res //= 2
         self.blocks = nn.Sequential(*blocks)
-        c = ch(4)
-        self.mbstd = MinibatchStd(mbstd_group)
-        self.conv = EqualConv2d(c + 1, c, 3)
-        self.fc = EqualLinear(c * 16, c)
-        self.out = EqualLinear(c, 1, gain=1.0)
-        self.resolution = resolution
+        self._epilogue(ch(4), mbstd_group, resolution)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] != self.resolution or x.shape[-2] != self.resolution:
-            raise ValueError(f"discriminator expects {self.resolution}x{self.resolution} "
-                             f"images, got {tuple(x.shape)}")
-        x = F.leaky_relu(self.from_rgb(x), 0.2)
-        x = self.blocks(x)
-        x = F.leaky_relu(self.conv(self.mbstd(x)), 0.2)
-        x = F.leaky_relu(self.fc(x.flatten(1)), 0.2)
-        return self.out(x).squeeze(1)
+    def body(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(F.leaky_relu(self.from_rgb(x), 0.2))
+
+
+class StridedDiscriminator(_DiscriminatorEpilogue):
+    """images (N, C, R, R) -> logits (N,): DCGAN's body (Radford et al. 2016: 4x4
+    convolutions at stride 2, each halving the resolution, leaky ReLU 0.2, no normalisation),
+    with equalized learning rate, ``ch(r)`` maps at output resolution r, then the residual
+    D's epilogue. No full-resolution 3x3 convolution and no filtering: at 64x64 with DCGAN's
+    widths (32 maps at 32x32 ... 256 at 4x4) a pass costs about half of a residual D's with
+    16 maps at 64x64 ... 64 at 4x4 (benchmarks/faces/RESULTS.md, Session 12)."""
+
+    def __init__(self, channels: int, resolution: int, ch, mbstd_group: int = 4):
+        super().__init__()
+        convs, res, cin = [], resolution, channels
+        while res > 4:
+            res //= 2
+            convs.append(EqualConv2d(cin, ch(res), 4, padding=1))
+            cin = ch(res)
+        self.convs = nn.ModuleList(convs)
+        self._epilogue(ch(4), mbstd_group, resolution)
+
+    def body(self, x: torch.Tensor) -> torch.Tensor:
+        for c in self.convs:
+            x = F.leaky_relu(F.conv2d(x, c.weight * c.scale, c.bias, stride=2, padding=1), 0.2)
+        return x
 
 
 class Generator(nn.Module):
