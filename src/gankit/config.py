@@ -80,6 +80,8 @@ class TrainConfig:
     lr_d: float = opt(2e-4, "discriminator learning rate (TTUR: may differ from lr_g)", min=0.0)
     beta1: float = opt(0.5, "Adam beta1", min=0.0, max=1.0)
     beta2: float = opt(0.999, "Adam beta2", min=0.0, max=1.0)
+    adam_eps: float = opt(1e-8, "Adam epsilon: updates shrink in proportion to gradients well "
+                                "below it, instead of Adam's unit-size steps", min=0.0)
     d_steps: int = opt(1, "discriminator (critic) steps per generator step (n_critic)", min=1)
     grad_clip: float = opt(0.0, "clip each phase's gradient norm to this (0 = off)", min=0.0)
     amp: str = opt("auto", "mixed precision: auto (bf16 where the hardware has it, fp32 for "

@@ -182,3 +182,19 @@ def test_lazy_r1_of_the_adversarial_models_is_a_phase_on_ds_optimizer(tmp_path):
     state = load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")
     assert state["optimizer_groups"] == {"D": ["D"], "G": ["G"]}  # as before the phase
     assert {int(v["step"]) for v in state["optimizers"]["D"]["state"].values()} == {4}
+
+
+def test_adam_eps_reaches_every_optimizer(tmp_path):
+    """``train.adam_eps`` is the eps of both nets' Adam, through the default optimizer and
+    the style models' own betas alike; its default is torch's 1e-8."""
+    assert _config().train.adam_eps == 1e-8
+    t = Trainer(_config(adam_eps=1e-4), tmp_path / "gan", default_callbacks=False)
+    assert {pg["eps"] for o in t.optimizers.values() for pg in o.param_groups} == {1e-4}
+    cfg = config_from_dict({
+        "model": {"name": "stylegan2", "z_dim": 8, "w_dim": 8, "mapping_layers": 2,
+                  "fmap_base": 64, "fmap_max": 8},
+        "data": {"dataset": "synthetic:16", "resolution": 8, "channels": 1},
+        "train": {"steps": 1, "batch_size": 4, "progress": False, "threads": 1,
+                  "adam_eps": 1e-5}})
+    t = Trainer(cfg, tmp_path / "sg2", default_callbacks=False)
+    assert {pg["eps"] for o in t.optimizers.values() for pg in o.param_groups} == {1e-5}

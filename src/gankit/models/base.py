@@ -218,7 +218,7 @@ class GANModel(nn.Module):
                        train: TrainConfig) -> torch.optim.Optimizer:
         """Default: Adam with lr_d for phases named D*, lr_g otherwise (TTUR)."""
         lr = train.lr_d if phase.group.startswith("D") else train.lr_g  # (its optimizer's name)
-        return adam(params, lr, (train.beta1, train.beta2))
+        return adam(params, lr, (train.beta1, train.beta2), eps=train.adam_eps)
 
     def loss(self, phase: str, batch: dict[str, torch.Tensor],
              nets: Mapping[str, nn.Module]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -332,7 +332,7 @@ def model_adam(cfg: Any, phase: Phase, params: list[nn.Parameter],
     """Adam with the model's own betas (Karras et al.: (0, 0.99)), or train.beta1/2 if empty."""
     lr = train.lr_d if phase.group.startswith("D") else train.lr_g  # (its optimizer's name)
     betas = tuple(cfg.adam_betas) if cfg.adam_betas else (train.beta1, train.beta2)
-    return adam(params, lr, betas)
+    return adam(params, lr, betas, eps=train.adam_eps)
 
 
 def adam(params, lr: float, betas: tuple[float, float], **kw: Any) -> torch.optim.Optimizer:

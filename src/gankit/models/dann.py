@@ -194,7 +194,7 @@ class DANN(GANModel):
                   {"params": [p for p in params if id(p) in in_d], "lr": train.lr_d}]
         groups = [g for g in groups if g["params"]]
         if self.cfg.optimizer == "adam":
-            return adam(groups, train.lr_g, (train.beta1, train.beta2))
+            return adam(groups, train.lr_g, (train.beta1, train.beta2), eps=train.adam_eps)
         return torch.optim.SGD(groups, lr=train.lr_g, momentum=self.cfg.momentum)
 
     def progress(self, step: int) -> float:
