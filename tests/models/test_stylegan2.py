@@ -394,7 +394,7 @@ def test_dense_input_is_a_map_of_the_first_style_input():
 def test_strided_discriminator_halves_the_resolution_with_each_4x4_convolution(tmp_path):
     """``d_architecture`` strided: one 4x4 stride-2 convolution per halving (no 3x3 at full
     resolution, no residual blocks), ``d_fmap_max`` widening only D, the same epilogue; it
-    trains and resumes like the default, whose state-dict keys are unchanged."""
+    trains and checkpoints like the default, whose state-dict keys are unchanged."""
     m = make(16, d_architecture="strided", d_fmap_max=16)
     D = m.nets["D"]
     assert [tuple(c.weight.shape) for c in D.convs] == [(8, 3, 4, 4), (16, 8, 4, 4)]
