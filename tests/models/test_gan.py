@@ -111,3 +111,27 @@ def test_info_loss_trains_q_in_the_d_phase_and_g_in_the_g_phase(tmp_path):
     _, without = step(0.0)
     # the code loss reaches G through the same fakes
     assert any(not torch.allclose(a, b) for a, b in zip(with_info, without))
+
+
+def test_info_g_stop_drops_the_code_loss_from_g_only_after_its_fraction(tmp_path):
+    """``info_g_stop`` 0.5 of 10 steps: G's loss carries the code loss in steps 0-4 and not
+    from step 5 on; D's phase (Q learning the code) keeps it throughout."""
+    import torch.nn.functional as F
+
+    from gankit.config import TrainConfig
+    from gankit.models.gan import latent_codes
+
+    m = _model(tmp_path, info_codes=3, info_g_stop=0.5, d_dropout=0.0)
+    m.phases(TrainConfig(steps=10))
+    D = m.nets["D"]
+    for step, with_code in ((4, True), (5, False), (9, False)):
+        m.on_step_start(step, 0)
+        _, logs = m.loss("D", {"real": torch.randn(8, 2)}, m.nets)
+        z, x = m._info
+        ce = F.cross_entropy(D.code_logits(x), latent_codes(z, 3))
+        assert torch.allclose(logs["info"], ce)  # D's phase: always
+        loss_g, _ = m.loss("G", {}, m.nets)
+        expected = m.adv.g_loss(D(x)) + (ce if with_code else 0)
+        assert torch.allclose(loss_g, expected, atol=1e-6), step
+    with pytest.raises(ConfigError):
+        _model(tmp_path, info_codes=3, info_g_stop=1.5)

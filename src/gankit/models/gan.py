@@ -37,6 +37,8 @@ class GANConfig(AdversarialConfig):
                              "nets' losses), so G cannot ignore it: each code draws its own "
                              "region (0 = off; needs model.z_dim >= 2)", min=0)
     info_weight: float = opt(1.0, "weight lambda of the InfoGAN code loss", min=0.0)
+    info_g_stop: float = opt(0.0, "G stops taking the code loss after this fraction of the run "
+                                  "(Q keeps learning it; 0 = never stops)", min=0.0, max=1.0)
 
     def slopes(self) -> tuple[float, float]:
         """(G's, D's) negative slope: the per-net value where set, else the shared ``slope``."""
@@ -132,6 +134,8 @@ class GAN(AdversarialGAN):
     coordinate as one of K equally likely codes, and a head Q on D's last hidden layer must
     recover it from the fakes, so that each code draws its own region; on ``ring8`` with K = 8
     the latent is then as disconnected as the data and G needs no trail between modes.
+    ``info_g_stop`` ends G's share of the code loss after that fraction of the run (Q keeps
+    learning it), a screen of benchmarks/modes/RESULTS.md (session 12).
     """
 
     Config = GANConfig
@@ -174,15 +178,26 @@ class GAN(AdversarialGAN):
             # InfoGAN's L_I on the fakes: Q (and D's trunk) learn it in the D phases, G in the
             # G phase through the same fakes, so every code must draw something Q can tell apart
             z, x = self._info
+            weight = self.cfg.info_weight
             if phase in ("D", "Dr1"):
                 x = x.detach()
             else:
                 self._info = None
+                if self.cfg.info_g_stop and self._step >= self.cfg.info_g_stop * self._steps:
+                    weight = 0.0
             ce = F.cross_entropy(nets["D"].code_logits(x), latent_codes(z, self.cfg.info_codes))
-            loss = loss + self.cfg.info_weight * ce
+            loss = loss + weight * ce
             logs["info"] = ce.detach()
         return loss, logs
+
+    _step = 0
+    _steps = 0
+
+    def phases(self, train):
+        self._steps = train.steps
+        return super().phases(train)
 
     def on_step_start(self, step: int, images_seen: int) -> None:
         super().on_step_start(step, images_seen)
         self._info = None
+        self._step = step
