@@ -54,8 +54,10 @@ class EqualConv2d(nn.Module):
     """2-D convolution with equalized learning rate; 'same' padding by default."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
-                 padding: int | None = None, bias: bool = True, gain: float = LRELU_GAIN):
+                 padding: int | None = None, bias: bool = True, gain: float = LRELU_GAIN,
+                 stride: int = 1):
         super().__init__()
+        self.stride = stride
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size,
                                                kernel_size))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
@@ -63,11 +65,13 @@ class EqualConv2d(nn.Module):
         self.padding = kernel_size // 2 if padding is None else padding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.weight * self.scale, self.bias, padding=self.padding)
+        return F.conv2d(x, self.weight * self.scale, self.bias, stride=self.stride,
+                        padding=self.padding)
 
     def extra_repr(self) -> str:
         o, i, k, _ = self.weight.shape
-        return f"{i}, {o}, kernel_size={k}, padding={self.padding}, scale={self.scale:.4g}"
+        return (f"{i}, {o}, kernel_size={k}, stride={self.stride}, padding={self.padding}, "
+                f"scale={self.scale:.4g}")
 
 
 class PixelNorm(nn.Module):

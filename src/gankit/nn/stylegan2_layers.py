@@ -235,15 +235,13 @@ class DBlock(nn.Module):
     def __init__(self, cin: int, cout: int):
         super().__init__()
         # gain sqrt(2) inside the equalized scale is the lrelu gain of the official code
-        self.conv0, self.conv1 = EqualConv2d(cin, cin, 3), EqualConv2d(cin, cout, 3)
+        self.conv0, self.conv1 = EqualConv2d(cin, cin, 3), EqualConv2d(cin, cout, 3, stride=2)
         self.skip = EqualConv2d(cin, cout, 1, bias=False, gain=1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.leaky_relu(self.conv0(x), 0.2)
         # filter (H -> H - 1), then the 3x3 convolution at stride 2 (-> H / 2)
-        c = self.conv1
-        y = F.conv2d(blur(y), c.weight * c.scale, c.bias, stride=2, padding=1)
-        y = F.leaky_relu(y, 0.2)
+        y = F.leaky_relu(self.conv1(blur(y)), 0.2)
         return (self.skip(down2(x)) + y) * (1 / SQRT2)
 
 
@@ -302,14 +300,14 @@ class StridedDiscriminator(_DiscriminatorEpilogue):
         convs, res, cin = [], resolution, channels
         while res > 4:
             res //= 2
-            convs.append(EqualConv2d(cin, ch(res), 4, padding=1))
+            convs.append(EqualConv2d(cin, ch(res), 4, padding=1, stride=2))
             cin = ch(res)
         self.convs = nn.ModuleList(convs)
         self._epilogue(ch(4), mbstd_group, resolution)
 
     def body(self, x: torch.Tensor) -> torch.Tensor:
-        for c in self.convs:
-            x = F.leaky_relu(F.conv2d(x, c.weight * c.scale, c.bias, stride=2, padding=1), 0.2)
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), 0.2)
         return x
 
 
