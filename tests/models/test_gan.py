@@ -135,3 +135,26 @@ def test_info_g_stop_drops_the_code_loss_from_g_only_after_its_fraction(tmp_path
         assert torch.allclose(loss_g, expected, atol=1e-6), step
     with pytest.raises(ConfigError):
         _model(tmp_path, info_codes=3, info_g_stop=1.5)
+
+
+def test_r1_gamma_anneal_is_the_r1_weight_from_the_anneal_on(tmp_path):
+    """``lr_decay`` 0.4 of 10 steps anneals from step 6: D's loss adds r1_gamma / 2 * R1 in
+    steps 0-5 and r1_gamma_anneal / 2 * R1 from step 6 on; bad settings are config errors."""
+    from gankit.config import TrainConfig
+
+    m = _model(tmp_path, penalty="r1", r1_gamma=2.0, r1_gamma_anneal=0.5, lr_decay=0.4,
+               d_dropout=0.0)
+    m.phases(TrainConfig(steps=10))
+    real = torch.randn(8, 2)
+    for step, gamma in ((0, 2.0), (5, 2.0), (6, 0.5), (9, 0.5)):
+        m.on_step_start(step, 0)
+        loss, logs = m.loss("D", {"real": real}, m.nets)
+        assert logs["r1"] > 0
+        # the same reals and the fakes this D step drew (kept for the G phase)
+        base = m.adv.d_loss(m.nets["D"](real), m.nets["D"](m._stash[0].detach()))
+        assert torch.allclose(loss, base + 0.5 * gamma * logs["r1"], atol=1e-6), step
+    for bad in ({"r1_gamma_anneal": 0.5, "lr_decay": 0.0},
+                {"r1_gamma_anneal": -0.5, "lr_decay": 0.4},
+                {"r1_gamma_anneal": 0.5, "lr_decay": 0.4, "penalty": "none"}):
+        with pytest.raises(ConfigError):
+            _model(tmp_path, **{"penalty": "r1", **bad}).phases(TrainConfig(steps=10))

@@ -50,6 +50,10 @@ class AdversarialConfig(ModelConfig):
                                "or r1 (on reals)", choices=("none", "gp", "r1"))
     gp_weight: float = opt(10.0, "weight lambda of the gradient penalty", min=0.0)
     r1_gamma: float = opt(10.0, "R1 weight gamma (the D loss adds gamma/2 * R1)", min=0.0)
+    r1_gamma_anneal: float = opt(-1.0, "R1 weight over the learning-rate anneal (the last "
+                                       "model.lr_decay of the run), so D can resolve finer "
+                                       "detail once the modes are found (-1 = model.r1_gamma "
+                                       "throughout)", min=-1.0)
     r1_every: int = opt(1, "lazy R1 (StyleGAN2): take R1 only on steps that are a multiple of "
                            "this, weighted by it (1 = every D step)", min=1)
     clip: float = opt(0.0, "WGAN weight clipping: clamp D's parameters to [-clip, clip] after "
@@ -142,6 +146,14 @@ class AdversarialGAN(GANModel):
 
     def phases(self, train):
         self._d_steps = train.d_steps
+        self._steps = train.steps
+        if self.cfg.r1_gamma_anneal != -1.0:
+            if self.cfg.r1_gamma_anneal < 0:
+                raise ConfigError(f"model.r1_gamma_anneal={self.cfg.r1_gamma_anneal}: an R1 "
+                                  f"weight is >= 0, or -1 to keep model.r1_gamma")
+            if self.cfg.penalty != "r1" or self.cfg.lr_decay <= 0:
+                raise ConfigError("model.r1_gamma_anneal needs model.penalty=r1 and "
+                                  "model.lr_decay > 0 (it is the R1 weight of the anneal)")
         if not self.cfg.reuse_fakes:
             phases = super().phases(train)
         else:
@@ -152,6 +164,8 @@ class AdversarialGAN(GANModel):
                                   optimizer="D", replaces="D"))
         return phases
 
+    _step = 0  # the step under way, and the run's length, for the schedules above
+    _steps = 0
     _d_steps = 1  # D updates per step (the last one keeps its fakes for G when reusing)
     _d_calls = 0  # D updates so far in this step
     _stash: tuple | None = None  # (fakes with G's graph, their labels) for the G phase
@@ -214,7 +228,7 @@ class AdversarialGAN(GANModel):
 
                 # lazy regularisation: the same expected penalty, taken 1/r1_every as often
                 r1 = r1_penalty(real_logits, real_in)
-                loss = loss + 0.5 * cfg.r1_gamma * cfg.r1_every * r1
+                loss = loss + 0.5 * self._r1_gamma() * cfg.r1_every * r1
                 logs["r1"] = r1.detach()
             if self.augment is not None:
                 self.augment.update(real_logits)
@@ -252,7 +266,14 @@ class AdversarialGAN(GANModel):
 
             clip_weights(self.nets["D"], self.cfg.clip)
 
+    def _r1_gamma(self) -> float:
+        g = self.cfg.r1_gamma_anneal
+        if g >= 0 and self._step >= (1.0 - self.cfg.lr_decay) * self._steps:
+            return g
+        return self.cfg.r1_gamma
+
     def on_step_start(self, step: int, images_seen: int) -> None:
+        self._step = step
         self._d_calls = 0
         self._stash = None
         ramp = min(1.0, step / self.cfg.topk_ramp) if self.cfg.topk_ramp else 1.0

@@ -190,14 +190,6 @@ class GAN(AdversarialGAN):
             logs["info"] = ce.detach()
         return loss, logs
 
-    _step = 0
-    _steps = 0
-
-    def phases(self, train):
-        self._steps = train.steps
-        return super().phases(train)
-
     def on_step_start(self, step: int, images_seen: int) -> None:
         super().on_step_start(step, images_seen)
         self._info = None
-        self._step = step
