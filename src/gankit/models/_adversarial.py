@@ -51,9 +51,9 @@ class AdversarialConfig(ModelConfig):
     gp_weight: float = opt(10.0, "weight lambda of the gradient penalty", min=0.0)
     r1_gamma: float = opt(10.0, "R1 weight gamma (the D loss adds gamma/2 * R1)", min=0.0)
     r1_gamma_anneal: float = opt(-1.0, "R1 weight over the learning-rate anneal (the last "
-                                       "model.lr_decay of the run), so D can resolve finer "
-                                       "detail once the modes are found (-1 = model.r1_gamma "
-                                       "throughout)", min=-1.0)
+                                       "model.lr_decay of the run); on grid25 it sets how wide "
+                                       "G draws each mode, a weaker R1 narrower "
+                                       "(-1 = model.r1_gamma throughout)", min=-1.0)
     r1_every: int = opt(1, "lazy R1 (StyleGAN2): take R1 only on steps that are a multiple of "
                            "this, weighted by it (1 = every D step)", min=1)
     clip: float = opt(0.0, "WGAN weight clipping: clamp D's parameters to [-clip, clip] after "
