@@ -157,4 +157,4 @@ def test_r1_gamma_anneal_is_the_r1_weight_from_the_anneal_on(tmp_path):
                 {"r1_gamma_anneal": -0.5, "lr_decay": 0.4},
                 {"r1_gamma_anneal": 0.5, "lr_decay": 0.4, "penalty": "none"}):
         with pytest.raises(ConfigError):
-            _model(tmp_path, **{"penalty": "r1", **bad}).phases(TrainConfig(steps=10))
+            _model(tmp_path, **{"penalty": "r1", **bad})

@@ -121,6 +121,13 @@ class AdversarialGAN(GANModel):
         self.nets = _Nets(cfg.spectral_norm)
         # a gradient of a gradient: the trainer must not torch.compile these nets
         self.double_backward = cfg.penalty != "none"
+        if cfg.r1_gamma_anneal != -1.0:
+            if cfg.r1_gamma_anneal < 0:
+                raise ConfigError(f"model.r1_gamma_anneal={cfg.r1_gamma_anneal}: an R1 "
+                                  f"weight is >= 0, or -1 to keep model.r1_gamma")
+            if cfg.penalty != "r1" or cfg.lr_decay <= 0:
+                raise ConfigError("model.r1_gamma_anneal needs model.penalty=r1 and "
+                                  "model.lr_decay > 0 (it is the R1 weight of the anneal)")
         self.augment = None
         if cfg.augment:
             if info.kind != "image":
@@ -147,13 +154,6 @@ class AdversarialGAN(GANModel):
     def phases(self, train):
         self._d_steps = train.d_steps
         self._steps = train.steps
-        if self.cfg.r1_gamma_anneal != -1.0:
-            if self.cfg.r1_gamma_anneal < 0:
-                raise ConfigError(f"model.r1_gamma_anneal={self.cfg.r1_gamma_anneal}: an R1 "
-                                  f"weight is >= 0, or -1 to keep model.r1_gamma")
-            if self.cfg.penalty != "r1" or self.cfg.lr_decay <= 0:
-                raise ConfigError("model.r1_gamma_anneal needs model.penalty=r1 and "
-                                  "model.lr_decay > 0 (it is the R1 weight of the anneal)")
         if not self.cfg.reuse_fakes:
             phases = super().phases(train)
         else:
